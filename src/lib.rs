@@ -1,0 +1,5 @@
+//! georep: a geo-distributed replication service. See ARCHITECTURE.md for the map.
+
+pub mod clock;
+pub mod util;
+pub mod wal;
