@@ -3,3 +3,5 @@
 pub mod clock;
 pub mod util;
 pub mod wal;
+pub mod store;
+pub mod group;

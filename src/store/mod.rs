@@ -1,0 +1,331 @@
+//! The state machine: documents of every log group in one embedded redb database.
+//!
+//! Entries are applied in index order and idempotently: each group's applied index is
+//! written in the same redb transaction as the documents it covers, and an entry at or below
+//! it is skipped. Batches commit without fsync (`Durability::None`), and a periodic durable
+//! checkpoint makes everything up to it persistent; after a crash the group replays the WAL
+//! from the last checkpoint. The WAL, not this store, is what acknowledges a write.
+//!
+//! Keys: `collection 0x00 key`. Collection names never contain 0x00 (validated at the API),
+//! so each collection's documents form one contiguous, ordered range.
+
+mod command;
+mod document;
+mod error;
+
+use std::path::Path;
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+
+pub use command::{Command, Precondition};
+pub use document::Document;
+pub use error::StoreError;
+
+use crate::clock::Timestamp;
+use crate::wal::Entry;
+use error::db;
+
+const APPLIED: TableDefinition<u32, &[u8]> = TableDefinition::new("applied");
+
+/// How far a group's log has been applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AppliedState {
+    pub index: u64,
+    pub term: u64,
+    pub hlc: Timestamp,
+}
+
+/// What applying one entry did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    Written { version: u64 },
+    Deleted { version: u64 },
+    NotFound,
+    PreconditionFailed { current: Option<u64> },
+    Noop,
+    /// At or below the applied index: applied before (replay after a crash).
+    AlreadyApplied,
+}
+
+pub struct Store {
+    db: Database,
+}
+
+fn docs_table(group: u32) -> String {
+    format!("docs.g{group}")
+}
+
+fn doc_key(collection: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(collection.len() + 1 + key.len());
+    k.extend_from_slice(collection.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = Database::create(path).map_err(db("open"))?;
+        Ok(Store { db })
+    }
+
+    /// The applied state of `group` as of the latest commit (durable or not).
+    pub fn applied(&self, group: u32) -> Result<AppliedState, StoreError> {
+        let tx = self.db.begin_read().map_err(db("begin read"))?;
+        let table = match tx.open_table(APPLIED) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(AppliedState::default()),
+            Err(e) => return Err(db("open applied table")(e)),
+        };
+        match table.get(group).map_err(db("read applied"))? {
+            None => Ok(AppliedState::default()),
+            Some(v) => decode_applied(v.value()).ok_or_else(|| StoreError::Corrupt {
+                what: format!("applied state of group {group}"),
+                reason: "wrong length".into(),
+            }),
+        }
+    }
+
+    /// Applies `entries` (ascending indexes) in one transaction; returns one outcome each.
+    pub fn apply_batch(
+        &self,
+        group: u32,
+        entries: &[&Entry],
+        durable: bool,
+    ) -> Result<Vec<ApplyOutcome>, StoreError> {
+        let mut tx = self.db.begin_write().map_err(db("begin write"))?;
+        if !durable {
+            tx.set_durability(Durability::None)
+                .map_err(db("set durability"))?;
+        }
+        let name = docs_table(group);
+        let mut outcomes = Vec::with_capacity(entries.len());
+        {
+            let mut applied_table = tx.open_table(APPLIED).map_err(db("open applied table"))?;
+            let mut applied = match applied_table.get(group).map_err(db("read applied"))? {
+                Some(v) => decode_applied(v.value()).unwrap_or_default(),
+                None => AppliedState::default(),
+            };
+            let mut docs = tx
+                .open_table(TableDefinition::<&[u8], &[u8]>::new(&name))
+                .map_err(db("open docs table"))?;
+            for entry in entries {
+                if entry.index <= applied.index {
+                    outcomes.push(ApplyOutcome::AlreadyApplied);
+                    continue;
+                }
+                let cmd = Command::decode(&entry.payload).map_err(|e| StoreError::BadEntry {
+                    index: entry.index,
+                    reason: e.to_string(),
+                })?;
+                outcomes.push(apply_one(&mut docs, entry, cmd)?);
+                applied = AppliedState {
+                    index: entry.index,
+                    term: entry.term,
+                    hlc: entry.hlc,
+                };
+            }
+            applied_table
+                .insert(group, encode_applied(&applied).as_slice())
+                .map_err(db("write applied"))?;
+        }
+        tx.commit().map_err(db("commit"))?;
+        Ok(outcomes)
+    }
+
+    /// Makes every commit so far durable.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(db("begin checkpoint"))?;
+        tx.commit().map_err(db("checkpoint commit"))
+    }
+
+    pub fn get(
+        &self,
+        group: u32,
+        collection: &str,
+        key: &str,
+    ) -> Result<Option<Document>, StoreError> {
+        let tx = self.db.begin_read().map_err(db("begin read"))?;
+        let name = docs_table(group);
+        let table = match tx.open_table(TableDefinition::<&[u8], &[u8]>::new(&name)) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(db("open docs table")(e)),
+        };
+        let Some(v) = table
+            .get(doc_key(collection, key).as_slice())
+            .map_err(db("read document"))?
+        else {
+            return Ok(None);
+        };
+        Document::decode(v.value())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                what: format!("document {collection}/{key}"),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Keys of `collection` starting with `prefix`, strictly after `start_after`, in order,
+    /// with their versions; at most `limit`.
+    pub fn list(
+        &self,
+        group: u32,
+        collection: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let tx = self.db.begin_read().map_err(db("begin read"))?;
+        let name = docs_table(group);
+        let table = match tx.open_table(TableDefinition::<&[u8], &[u8]>::new(&name)) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(db("open docs table")(e)),
+        };
+        let lower = doc_key(collection, prefix);
+        let start = match start_after {
+            Some(after) if after >= prefix => {
+                let mut k = doc_key(collection, after);
+                k.push(0); // the smallest key greater than `after`
+                k
+            }
+            _ => lower.clone(),
+        };
+        let head = collection.len() + 1;
+        let mut out = Vec::new();
+        for item in table
+            .range::<&[u8]>(start.as_slice()..)
+            .map_err(db("range"))?
+        {
+            let (k, v) = item.map_err(db("range"))?;
+            let k = k.value();
+            if !k.starts_with(&lower) || out.len() >= limit {
+                break;
+            }
+            let key = String::from_utf8_lossy(&k[head..]).into_owned();
+            let version = Document::decode_version(v.value()).map_err(|e| StoreError::Corrupt {
+                what: format!("document {collection}/{key}"),
+                reason: e.to_string(),
+            })?;
+            out.push((key, version));
+        }
+        Ok(out)
+    }
+
+    /// SHA-256 over every (key, document) of `group` in key order: equal digests mean
+    /// identical state, which is how replicas are compared.
+    pub fn digest(&self, group: u32) -> Result<[u8; 32], StoreError> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let tx = self.db.begin_read().map_err(db("begin read"))?;
+        let name = docs_table(group);
+        match tx.open_table(TableDefinition::<&[u8], &[u8]>::new(&name)) {
+            Ok(table) => {
+                for item in table.iter().map_err(db("iterate"))? {
+                    let (k, v) = item.map_err(db("iterate"))?;
+                    h.update((k.value().len() as u32).to_le_bytes());
+                    h.update(k.value());
+                    h.update((v.value().len() as u32).to_le_bytes());
+                    h.update(v.value());
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(db("open docs table")(e)),
+        }
+        Ok(h.finalize().into())
+    }
+}
+
+fn apply_one(
+    docs: &mut redb::Table<'_, &[u8], &[u8]>,
+    entry: &Entry,
+    cmd: Command,
+) -> Result<ApplyOutcome, StoreError> {
+    let check = |current: Option<u64>, p: Precondition| match p {
+        Precondition::None => true,
+        Precondition::Version(v) => current == Some(v),
+        Precondition::Absent => current.is_none(),
+    };
+    let current_version = |docs: &redb::Table<'_, &[u8], &[u8]>, k: &[u8]| {
+        docs.get(k)
+            .map_err(db("read document"))?
+            .map(|v| Document::decode_version(v.value()))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt {
+                what: "document".into(),
+                reason: e.to_string(),
+            })
+    };
+    Ok(match cmd {
+        Command::Put {
+            collection,
+            key,
+            value,
+            content_type,
+            precondition,
+        } => {
+            let k = doc_key(&collection, &key);
+            let current = current_version(docs, &k)?;
+            if !check(current, precondition) {
+                return Ok(ApplyOutcome::PreconditionFailed { current });
+            }
+            let doc = Document {
+                version: entry.index,
+                hlc: entry.hlc,
+                content_type,
+                value,
+            };
+            docs.insert(k.as_slice(), doc.encode().as_slice())
+                .map_err(db("write document"))?;
+            ApplyOutcome::Written {
+                version: entry.index,
+            }
+        }
+        Command::Delete {
+            collection,
+            key,
+            precondition,
+        } => {
+            let k = doc_key(&collection, &key);
+            let current = current_version(docs, &k)?;
+            if !check(current, precondition) {
+                return Ok(ApplyOutcome::PreconditionFailed { current });
+            }
+            if current.is_none() {
+                return Ok(ApplyOutcome::NotFound);
+            }
+            docs.remove(k.as_slice()).map_err(db("delete document"))?;
+            ApplyOutcome::Deleted {
+                version: entry.index,
+            }
+        }
+        Command::Noop => ApplyOutcome::Noop,
+    })
+}
+
+fn encode_applied(a: &AppliedState) -> [u8; 28] {
+    let mut b = [0u8; 28];
+    b[0..8].copy_from_slice(&a.index.to_le_bytes());
+    b[8..16].copy_from_slice(&a.term.to_le_bytes());
+    b[16..24].copy_from_slice(&a.hlc.packed.to_le_bytes());
+    b[24..28].copy_from_slice(&a.hlc.node.to_le_bytes());
+    b
+}
+
+fn decode_applied(b: &[u8]) -> Option<AppliedState> {
+    if b.len() != 28 {
+        return None;
+    }
+    Some(AppliedState {
+        index: u64::from_le_bytes(b[0..8].try_into().ok()?),
+        term: u64::from_le_bytes(b[8..16].try_into().ok()?),
+        hlc: Timestamp {
+            packed: u64::from_le_bytes(b[16..24].try_into().ok()?),
+            node: u32::from_le_bytes(b[24..28].try_into().ok()?),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests;

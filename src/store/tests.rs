@@ -1,0 +1,134 @@
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::*;
+
+fn put(index: u64, key: &str, value: &str, p: Precondition) -> Entry {
+    entry(
+        index,
+        Command::Put {
+            collection: "c".into(),
+            key: key.into(),
+            value: Bytes::from(value.to_string()),
+            content_type: None,
+            precondition: p,
+        },
+    )
+}
+
+fn entry(index: u64, cmd: Command) -> Entry {
+    Entry {
+        index,
+        term: 1,
+        hlc: Timestamp::new(1000 + index, 0, 1),
+        origin: Arc::from("r"),
+        payload: cmd.encode(),
+    }
+}
+
+fn del(index: u64, key: &str, p: Precondition) -> Entry {
+    entry(
+        index,
+        Command::Delete {
+            collection: "c".into(),
+            key: key.into(),
+            precondition: p,
+        },
+    )
+}
+
+#[test]
+fn applies_puts_deletes_and_preconditions_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let batch = [
+        put(1, "a", "1", Precondition::Absent),
+        put(2, "a", "2", Precondition::Absent),
+        put(3, "a", "3", Precondition::Version(1)),
+        put(4, "a", "4", Precondition::Version(1)),
+        del(5, "zz", Precondition::None),
+        del(6, "a", Precondition::Version(2)),
+        del(7, "a", Precondition::None),
+    ];
+    let refs: Vec<&Entry> = batch.iter().collect();
+    let out = store.apply_batch(1, &refs, false).unwrap();
+    assert_eq!(
+        out,
+        vec![
+            ApplyOutcome::Written { version: 1 },
+            ApplyOutcome::PreconditionFailed { current: Some(1) },
+            ApplyOutcome::Written { version: 3 },
+            ApplyOutcome::PreconditionFailed { current: Some(3) },
+            ApplyOutcome::NotFound,
+            ApplyOutcome::PreconditionFailed { current: Some(3) },
+            ApplyOutcome::Deleted { version: 7 },
+        ]
+    );
+    assert_eq!(store.get(1, "c", "a").unwrap(), None);
+    assert_eq!(store.applied(1).unwrap().index, 7);
+    assert_eq!(store.applied(2).unwrap(), AppliedState::default());
+}
+
+#[test]
+fn reapplying_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let e1 = put(1, "k", "one", Precondition::None);
+    let e2 = put(2, "k", "two", Precondition::None);
+    store.apply_batch(1, &[&e1, &e2], true).unwrap();
+    let digest = store.digest(1).unwrap();
+    let again = store.apply_batch(1, &[&e1, &e2], true).unwrap();
+    assert_eq!(again, vec![ApplyOutcome::AlreadyApplied; 2]);
+    assert_eq!(store.digest(1).unwrap(), digest);
+    let doc = store.get(1, "k", "k").unwrap();
+    assert!(doc.is_none(), "collection c, not k");
+    let doc = store.get(1, "c", "k").unwrap().unwrap();
+    assert_eq!((doc.version, doc.value.as_ref()), (2, b"two".as_ref()));
+}
+
+#[test]
+fn lists_by_prefix_in_order_with_paging() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let keys = ["b2", "a", "b1", "b10", "c", "b"];
+    let entries: Vec<Entry> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| put(i as u64 + 1, k, "v", Precondition::None))
+        .collect();
+    // a neighbouring collection whose name extends "c" must not leak into the listing
+    let other = entry(
+        7,
+        Command::Put {
+            collection: "cc".into(),
+            key: "b3".into(),
+            value: Bytes::new(),
+            content_type: None,
+            precondition: Precondition::None,
+        },
+    );
+    let mut refs: Vec<&Entry> = entries.iter().collect();
+    refs.push(&other);
+    store.apply_batch(1, &refs, false).unwrap();
+    let names = |v: Vec<(String, u64)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(names(store.list(1, "c", "b", None, 10).unwrap()), ["b", "b1", "b10", "b2"]);
+    assert_eq!(names(store.list(1, "c", "b", Some("b1"), 2).unwrap()), ["b10", "b2"]);
+    assert_eq!(names(store.list(1, "c", "", None, 100).unwrap()).len(), 6);
+    assert!(store.list(1, "nope", "", None, 10).unwrap().is_empty());
+}
+
+#[test]
+fn durable_checkpoint_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    {
+        let store = Store::open(&path).unwrap();
+        let e = put(1, "k", "v", Precondition::None);
+        store.apply_batch(1, &[&e], false).unwrap();
+        store.checkpoint().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.applied(1).unwrap().index, 1);
+    assert!(store.get(1, "c", "k").unwrap().is_some());
+}
