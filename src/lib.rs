@@ -5,3 +5,6 @@ pub mod util;
 pub mod wal;
 pub mod store;
 pub mod group;
+pub mod consistency;
+pub mod session;
+pub mod config;

@@ -1,0 +1,15 @@
+//! Configuration: the topology file (TOML), validated at load with errors that name the field.
+
+mod error;
+pub mod names;
+mod placement;
+mod settings;
+mod topology;
+
+pub use error::ConfigError;
+pub use placement::{AckMode, CollectionSpec, Placement, Tier};
+pub use settings::{DEFAULT_MAX_VALUE_BYTES, MAX_KEY_BYTES, NodeSettings};
+pub use topology::{Archive, ArchiveKey, Link, Region, Topology};
+
+/// The embedded default topology (`regions/local.toml`), used by `georep demo`.
+pub const LOCAL_TOPOLOGY: &str = include_str!("../../regions/local.toml");

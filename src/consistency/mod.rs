@@ -1,0 +1,5 @@
+//! Per-request consistency: the levels, and (as replication lands) where each is served.
+
+mod level;
+
+pub use level::{Consistency, UnknownConsistency};
