@@ -8,3 +8,7 @@ pub mod group;
 pub mod consistency;
 pub mod session;
 pub mod config;
+pub mod api;
+pub mod metrics;
+pub mod node;
+pub mod client;

@@ -1,5 +1,7 @@
-//! Per-request consistency: the levels, and (as replication lands) where each is served.
+//! Per-request consistency: the levels, and where each read may be served.
 
 mod level;
+mod route;
 
 pub use level::{Consistency, UnknownConsistency};
+pub use route::{ForwardReason, ReadPlan, ReplicaView, plan_read};

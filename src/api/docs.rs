@@ -1,0 +1,360 @@
+//! Document endpoints: PUT, GET, DELETE and list under `/v1/collections/{collection}/docs`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::context::ApiContext;
+use super::error::ApiError;
+use super::headers::{self, RequestOptions};
+use crate::config::MAX_KEY_BYTES;
+use crate::config::names::check_collection_name;
+use crate::consistency::{Consistency, ForwardReason, ReadPlan, ReplicaView, plan_read};
+use crate::group::Committed;
+use crate::session::{GroupPosition, SessionToken};
+use crate::store::{ApplyOutcome, Command};
+
+type Ctx = State<Arc<ApiContext>>;
+
+const DEFAULT_LIST_LIMIT: usize = 100;
+const MAX_LIST_LIMIT: usize = 1000;
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    prefix: Option<String>,
+    limit: Option<usize>,
+    start_after: Option<String>,
+}
+
+/// Runs a handler body and records its metrics under `op`.
+async fn observed<F>(ctx: &ApiContext, op: &'static str, consistency: &str, f: F) -> Response
+where
+    F: Future<Output = Result<Response, ApiError>>,
+{
+    let started = Instant::now();
+    let resp = f.await.unwrap_or_else(IntoResponse::into_response);
+    ctx.metrics
+        .requests
+        .with_label_values(&[op, consistency, resp.status().as_str()])
+        .inc();
+    ctx.metrics
+        .latency
+        .with_label_values(&[op, consistency])
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+fn consistency_label(headers: &HeaderMap) -> &'static str {
+    headers
+        .get(headers::CONSISTENCY)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<Consistency>().ok())
+        .map_or("default", Consistency::as_str)
+}
+
+fn doc_path(path: Result<Path<(String, String)>, PathRejection>) -> Result<(String, String), ApiError> {
+    let Path((collection, key)) =
+        path.map_err(|e| ApiError::bad("invalid_path", format!("bad document path: {e}")))?;
+    check_collection_name(&collection).map_err(|r| ApiError::bad("invalid_collection", r))?;
+    check_key(&key)?;
+    Ok((collection, key))
+}
+
+fn check_key(key: &str) -> Result<(), ApiError> {
+    if key.is_empty() {
+        return Err(ApiError::bad("invalid_key", "the document key is empty"));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(ApiError::TooLarge {
+            code: "key_too_large",
+            message: format!("key is {} bytes; the limit is {MAX_KEY_BYTES}", key.len()),
+        });
+    }
+    if key.chars().any(char::is_control) {
+        return Err(ApiError::bad("invalid_key", "keys may not contain control characters"));
+    }
+    Ok(())
+}
+
+fn options(ctx: &ApiContext, headers: &HeaderMap) -> Result<RequestOptions, ApiError> {
+    RequestOptions::parse(headers, &ctx.keys, ctx.now_ms(), ctx.settings().session_token_ttl_ms)
+}
+
+fn set_header(resp: &mut Response, name: header::HeaderName, value: impl ToString) {
+    if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
+        resp.headers_mut().insert(name, v);
+    }
+}
+
+/// Adds the headers every document response carries.
+fn finish(ctx: &ApiContext, mut resp: Response, token: SessionToken, version: Option<u64>, staleness: Option<u64>) -> Response {
+    set_header(&mut resp, headers::SESSION_TOKEN, token.encode(&ctx.keys, ctx.now_ms()));
+    set_header(&mut resp, headers::REGION, &*ctx.region);
+    if let Some(v) = version {
+        set_header(&mut resp, headers::VERSION, v);
+    }
+    if let Some(s) = staleness {
+        set_header(&mut resp, headers::STALENESS, s);
+    }
+    resp
+}
+
+/// Decides and waits for where a read may run; returns the staleness it is served at.
+async fn admit_read(ctx: &ApiContext, opts: &RequestOptions, collection: &str) -> Result<u64, ApiError> {
+    let (default_level, default_bound) = ctx.collection_defaults(collection);
+    let level = opts.consistency.unwrap_or(default_level);
+    let bound = opts.max_staleness_ms.unwrap_or(default_bound);
+    let group = &ctx.group;
+    let session = opts.token.as_ref().and_then(|t| t.position(group.id()));
+    // Single-voter groups: this node leads every group it holds.
+    let replica = ReplicaView {
+        is_leader: true,
+        epoch: group.epoch(),
+        applied_index: group.applied_index(),
+        staleness_ms: 0,
+    };
+    match plan_read(level, bound, session, replica) {
+        ReadPlan::Local => Ok(replica.staleness_ms),
+        ReadPlan::WaitFor(index) => {
+            let wait = Duration::from_millis(ctx.settings().session_wait_ms);
+            if group.wait_applied(index, wait).await {
+                Ok(0)
+            } else {
+                Err(ApiError::Unavailable {
+                    code: "session_not_caught_up",
+                    message: format!(
+                        "region {} has applied {} of group {} but the session has seen index {index}; \
+                         it did not catch up within {} ms",
+                        ctx.region,
+                        group.applied_index(),
+                        group.id(),
+                        wait.as_millis()
+                    ),
+                    retry_after_s: 1,
+                })
+            }
+        }
+        ReadPlan::Forward(reason) => Err(ApiError::Unavailable {
+            code: "consistency_unavailable",
+            message: match reason {
+                ForwardReason::NotLeader => "no leader is reachable for a strong read".into(),
+                ForwardReason::TooStale { bound_ms, staleness_ms } => format!(
+                    "this replica is {staleness_ms} ms stale, over the {bound_ms} ms bound, and no fresher replica is reachable"
+                ),
+                ForwardReason::SessionFromNewerEpoch { token_epoch, local_epoch } => format!(
+                    "the session has seen epoch {token_epoch} of group {} but this replica is at epoch {local_epoch}",
+                    group.id()
+                ),
+            },
+            retry_after_s: 1,
+        }),
+    }
+}
+
+fn position(ctx: &ApiContext, index: u64) -> GroupPosition {
+    GroupPosition {
+        group: ctx.group.id(),
+        epoch: ctx.group.epoch(),
+        index,
+    }
+}
+
+pub async fn get_doc(
+    State(ctx): Ctx,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let label = consistency_label(&headers);
+    observed(&ctx, "get", label, async {
+        let (collection, key) = doc_path(path)?;
+        let opts = options(&ctx, &headers)?;
+        let staleness = admit_read(&ctx, &opts, &collection).await?;
+        // The applied index is read before the document, so the token never claims more
+        // than the state this read observed.
+        let seen = ctx.group.applied_index();
+        let mut token = opts.token.unwrap_or_default();
+        token.observe(position(&ctx, seen));
+        let doc = ctx.group.get(&collection, &key)?;
+        let Some(doc) = doc else {
+            let err = ApiError::NotFound {
+                message: format!("no document {key:?} in collection {collection:?}"),
+            };
+            return Ok(finish(&ctx, err.into_response(), token, None, Some(staleness)));
+        };
+        let mut resp = (StatusCode::OK, doc.value).into_response();
+        let ct = doc.content_type.as_deref().unwrap_or("application/octet-stream");
+        set_header(&mut resp, header::CONTENT_TYPE, ct);
+        set_header(&mut resp, header::ETAG, format!("\"{}\"", doc.version));
+        Ok(finish(&ctx, resp, token, Some(doc.version), Some(staleness)))
+    })
+    .await
+}
+
+fn check_body(ctx: &ApiContext, body: Result<Bytes, BytesRejection>, headers: &HeaderMap) -> Result<(Bytes, Option<String>), ApiError> {
+    let limit = ctx.settings().max_value_bytes;
+    let too_large = || ApiError::TooLarge {
+        code: "value_too_large",
+        message: format!("the document value exceeds the {limit}-byte limit (node.max_value_bytes)"),
+    };
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            ApiError::bad("invalid_body", format!("could not read the request body: {e}"))
+        }
+    })?;
+    if body.len() as u64 > limit {
+        return Err(too_large());
+    }
+    let content_type = match headers.get(header::CONTENT_TYPE) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .filter(|s| s.len() <= 255)
+                .ok_or_else(|| ApiError::bad("invalid_header", "Content-Type is not short visible ASCII"))?
+                .to_string(),
+        ),
+    };
+    let is_json = content_type.as_deref().is_some_and(|ct| {
+        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        essence == "application/json" || essence.ends_with("+json")
+    });
+    if is_json {
+        serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(|e| {
+            ApiError::bad("invalid_json", format!("the body is declared JSON but does not parse: {e}"))
+        })?;
+    }
+    Ok((body, content_type))
+}
+
+fn write_response(ctx: &ApiContext, c: &Committed, mut token: SessionToken, version: u64, status: StatusCode) -> Response {
+    token.observe(position(ctx, c.index));
+    let body = serde_json::json!({
+        "version": version,
+        "hlc": c.hlc.to_string(),
+        "group": ctx.group.id().to_string(),
+        "index": c.index,
+    });
+    let resp = (status, axum::Json(body)).into_response();
+    finish(ctx, resp, token, Some(version), None)
+}
+
+fn refused(ctx: &ApiContext, c: &Committed, mut token: SessionToken, err: ApiError) -> Response {
+    // The refused command still occupies a log index that the session has now seen.
+    token.observe(position(ctx, c.index));
+    finish(ctx, err.into_response(), token, None, None)
+}
+
+pub async fn put_doc(
+    State(ctx): Ctx,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let label = consistency_label(&headers);
+    observed(&ctx, "put", label, async {
+        let (collection, key) = doc_path(path)?;
+        let opts = options(&ctx, &headers)?;
+        let precondition = headers::precondition(&headers)?;
+        let (value, content_type) = check_body(&ctx, body, &headers)?;
+        let size = value.len() as u64;
+        let token = opts.token.unwrap_or_default();
+        let c = ctx
+            .group
+            .propose(Command::Put { collection: collection.clone(), key, value, content_type, precondition })
+            .await?;
+        Ok(match c.outcome {
+            ApplyOutcome::Written { version } => {
+                ctx.metrics.write_bytes.with_label_values(&[&collection]).inc_by(size);
+                write_response(&ctx, &c, token, version, StatusCode::OK)
+            }
+            ApplyOutcome::PreconditionFailed { current } => {
+                refused(&ctx, &c, token, ApiError::PreconditionFailed { current })
+            }
+            other => return Err(unexpected(other)),
+        })
+    })
+    .await
+}
+
+pub async fn delete_doc(
+    State(ctx): Ctx,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let label = consistency_label(&headers);
+    observed(&ctx, "delete", label, async {
+        let (collection, key) = doc_path(path)?;
+        let opts = options(&ctx, &headers)?;
+        let precondition = headers::precondition(&headers)?;
+        let token = opts.token.unwrap_or_default();
+        let c = ctx
+            .group
+            .propose(Command::Delete { collection: collection.clone(), key: key.clone(), precondition })
+            .await?;
+        Ok(match c.outcome {
+            ApplyOutcome::Deleted { version } => write_response(&ctx, &c, token, version, StatusCode::OK),
+            ApplyOutcome::NotFound => refused(
+                &ctx,
+                &c,
+                token,
+                ApiError::NotFound { message: format!("no document {key:?} in collection {collection:?}") },
+            ),
+            ApplyOutcome::PreconditionFailed { current } => {
+                refused(&ctx, &c, token, ApiError::PreconditionFailed { current })
+            }
+            other => return Err(unexpected(other)),
+        })
+    })
+    .await
+}
+
+fn unexpected(outcome: ApplyOutcome) -> ApiError {
+    ApiError::Internal { message: format!("unexpected apply outcome {outcome:?}") }
+}
+
+pub async fn list_docs(
+    State(ctx): Ctx,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let label = consistency_label(&headers);
+    observed(&ctx, "list", label, async {
+        let Path(collection) =
+            path.map_err(|e| ApiError::bad("invalid_path", format!("bad collection path: {e}")))?;
+        check_collection_name(&collection).map_err(|r| ApiError::bad("invalid_collection", r))?;
+        let Query(q) = query.map_err(|e| {
+            ApiError::bad("invalid_query", format!("{e} (parameters: prefix, limit, start_after)"))
+        })?;
+        let limit = q.limit.unwrap_or(DEFAULT_LIST_LIMIT);
+        if limit == 0 || limit > MAX_LIST_LIMIT {
+            return Err(ApiError::bad("invalid_query", format!("limit must be 1..={MAX_LIST_LIMIT}, got {limit}")));
+        }
+        let opts = options(&ctx, &headers)?;
+        let staleness = admit_read(&ctx, &opts, &collection).await?;
+        let seen = ctx.group.applied_index();
+        let mut token = opts.token.unwrap_or_default();
+        token.observe(position(&ctx, seen));
+        let prefix = q.prefix.unwrap_or_default();
+        // one extra row tells whether another page follows
+        let mut rows = ctx.group.list(&collection, &prefix, q.start_after.as_deref(), limit + 1)?;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = more.then(|| rows.last().map(|(k, _)| k.clone())).flatten();
+        let body = serde_json::json!({
+            "collection": collection,
+            "keys": rows.iter().map(|(k, v)| serde_json::json!({"key": k, "version": v})).collect::<Vec<_>>(),
+            "next_start_after": next,
+        });
+        Ok(finish(&ctx, (StatusCode::OK, axum::Json(body)).into_response(), token, None, Some(staleness)))
+    })
+    .await
+}

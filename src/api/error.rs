@@ -1,0 +1,112 @@
+//! API errors by meaning. Each knows its HTTP status and renders as
+//! `{"error": {"code": "...", "message": "..."}}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::group::GroupError;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{message}")]
+    NotFound { message: String },
+    #[error("precondition failed: {}", match current {
+        Some(v) => format!("the document is at version {v}"),
+        None => "the document does not exist".to_string(),
+    })]
+    PreconditionFailed { current: Option<u64> },
+    #[error("{message}")]
+    TooLarge { code: &'static str, message: String },
+    /// The requested consistency cannot be met right now; retrying later may succeed.
+    #[error("{message}")]
+    Unavailable {
+        code: &'static str,
+        message: String,
+        retry_after_s: u32,
+    },
+    #[error("{message}")]
+    Internal { message: String },
+}
+
+impl ApiError {
+    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { code, .. }
+            | ApiError::Unavailable { code, .. }
+            | ApiError::TooLarge { code, .. } => code,
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::PreconditionFailed { .. } => "precondition_failed",
+            ApiError::Internal { .. } => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store error while serving a request");
+        ApiError::Internal {
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<GroupError> for ApiError {
+    fn from(e: GroupError) -> Self {
+        match e {
+            GroupError::Closed => ApiError::Unavailable {
+                code: "shutting_down",
+                message: "this node is shutting down".into(),
+                retry_after_s: 1,
+            },
+            other => {
+                tracing::error!(error = %other, "write failed");
+                ApiError::Unavailable {
+                    code: "write_unavailable",
+                    message: format!("the write was not committed: {other}"),
+                    retry_after_s: 5,
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": { "code": self.code(), "message": self.to_string() }
+        });
+        let mut resp = (self.status(), axum::Json(body)).into_response();
+        let headers = resp.headers_mut();
+        if let ApiError::Unavailable { retry_after_s, .. } = &self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+        }
+        if let ApiError::PreconditionFailed {
+            current: Some(v), ..
+        } = &self
+        {
+            headers.insert(super::headers::VERSION, HeaderValue::from(*v));
+        }
+        resp
+    }
+}

@@ -1,0 +1,163 @@
+//! The `x-georep-*` request headers, parsed and validated before anything else runs.
+
+use axum::http::HeaderMap;
+use axum::http::header::HeaderName;
+
+use super::error::ApiError;
+use crate::consistency::Consistency;
+use crate::session::{SessionKeys, SessionToken};
+use crate::store::Precondition;
+
+pub const CONSISTENCY: HeaderName = HeaderName::from_static("x-georep-consistency");
+pub const SESSION_TOKEN: HeaderName = HeaderName::from_static("x-georep-session-token");
+pub const MAX_STALENESS: HeaderName = HeaderName::from_static("x-georep-max-staleness-ms");
+pub const REGION: HeaderName = HeaderName::from_static("x-georep-region");
+pub const VERSION: HeaderName = HeaderName::from_static("x-georep-version");
+pub const STALENESS: HeaderName = HeaderName::from_static("x-georep-staleness-ms");
+
+/// What a request asked for, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestOptions {
+    /// `None` when the header is absent (the collection's default applies).
+    pub consistency: Option<Consistency>,
+    pub max_staleness_ms: Option<u64>,
+    pub token: Option<SessionToken>,
+}
+
+fn text<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| {
+            ApiError::bad(
+                "invalid_header",
+                format!("header {name} is not visible ASCII"),
+            )
+        }),
+    }
+}
+
+impl RequestOptions {
+    pub fn parse(
+        headers: &HeaderMap,
+        keys: &SessionKeys,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<Self, ApiError> {
+        let consistency = text(headers, &CONSISTENCY)?
+            .map(|v| {
+                v.parse::<Consistency>()
+                    .map_err(|e| ApiError::bad("invalid_consistency", e.to_string()))
+            })
+            .transpose()?;
+        let max_staleness_ms = text(headers, &MAX_STALENESS)?
+            .map(|v| {
+                v.trim().parse::<u64>().map_err(|_| {
+                    ApiError::bad(
+                        "invalid_max_staleness",
+                        format!("{MAX_STALENESS} must be a whole number of milliseconds, got {v:?}"),
+                    )
+                })
+            })
+            .transpose()?;
+        if max_staleness_ms.is_some()
+            && consistency.is_some_and(|c| c != Consistency::BoundedStaleness)
+        {
+            return Err(ApiError::bad(
+                "invalid_max_staleness",
+                format!("{MAX_STALENESS} only applies to consistency bounded_staleness"),
+            ));
+        }
+        let token = text(headers, &SESSION_TOKEN)?
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| {
+                SessionToken::decode(t, keys, now_ms, ttl_ms)
+                    .map_err(|e| ApiError::bad("invalid_session_token", e.to_string()))
+            })
+            .transpose()?;
+        Ok(Self {
+            consistency,
+            max_staleness_ms,
+            token,
+        })
+    }
+}
+
+/// `If-Match: <version>` (quotes allowed, as for an ETag) or `If-None-Match: *`.
+pub fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
+    let if_match = text(headers, &axum::http::header::IF_MATCH)?;
+    let if_none = text(headers, &axum::http::header::IF_NONE_MATCH)?;
+    match (if_match, if_none) {
+        (Some(_), Some(_)) => Err(ApiError::bad(
+            "invalid_precondition",
+            "send If-Match or If-None-Match, not both",
+        )),
+        (Some(v), None) => {
+            let raw = v.trim().trim_matches('"');
+            raw.parse::<u64>()
+                .map(Precondition::Version)
+                .map_err(|_| {
+                    ApiError::bad(
+                        "invalid_precondition",
+                        format!("If-Match must be a document version (a number), got {v:?}"),
+                    )
+                })
+        }
+        (None, Some(v)) if v.trim() == "*" => Ok(Precondition::Absent),
+        (None, Some(v)) => Err(ApiError::bad(
+            "invalid_precondition",
+            format!("If-None-Match supports only \"*\" (create if absent), got {v:?}"),
+        )),
+        (None, None) => Ok(Precondition::None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn keys() -> SessionKeys {
+        SessionKeys::new(1, [3; 32])
+    }
+
+    fn opts(pairs: &[(&HeaderName, &str)]) -> Result<RequestOptions, ApiError> {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert((*k).clone(), HeaderValue::from_str(v).unwrap());
+        }
+        RequestOptions::parse(&h, &keys(), 1_000, 60_000)
+    }
+
+    #[test]
+    fn validates_every_header() {
+        assert_eq!(opts(&[]).unwrap().consistency, None);
+        assert_eq!(
+            opts(&[(&CONSISTENCY, "Eventual")]).unwrap().consistency,
+            Some(Consistency::Eventual)
+        );
+        assert_eq!(opts(&[(&CONSISTENCY, "fast")]).unwrap_err().code(), "invalid_consistency");
+        assert_eq!(opts(&[(&MAX_STALENESS, "-1")]).unwrap_err().code(), "invalid_max_staleness");
+        assert_eq!(
+            opts(&[(&CONSISTENCY, "strong"), (&MAX_STALENESS, "5")]).unwrap_err().code(),
+            "invalid_max_staleness"
+        );
+        assert_eq!(opts(&[(&SESSION_TOKEN, "abc")]).unwrap_err().code(), "invalid_session_token");
+        let good = SessionToken::default().encode(&keys(), 1_000);
+        assert!(opts(&[(&SESSION_TOKEN, &good)]).unwrap().token.is_some());
+    }
+
+    #[test]
+    fn preconditions() {
+        let mut h = HeaderMap::new();
+        assert_eq!(precondition(&h).unwrap(), Precondition::None);
+        h.insert("if-match", HeaderValue::from_static("\"12\""));
+        assert_eq!(precondition(&h).unwrap(), Precondition::Version(12));
+        h.insert("if-none-match", HeaderValue::from_static("*"));
+        assert!(precondition(&h).is_err());
+        h.remove("if-match");
+        assert_eq!(precondition(&h).unwrap(), Precondition::Absent);
+        h.insert("if-none-match", HeaderValue::from_static("\"7\""));
+        assert!(precondition(&h).is_err());
+    }
+}

@@ -1,0 +1,37 @@
+//! The HTTP client API (CONTRACT.md): documents, cluster status, health and metrics.
+//!
+//! Every input is validated before it reaches a log group: bad paths, headers, tokens,
+//! preconditions and bodies are 400/412/413 with a JSON reason, never a 500 or a panic.
+
+mod cluster;
+mod context;
+mod docs;
+mod error;
+pub mod headers;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+
+pub use context::ApiContext;
+pub use error::ApiError;
+
+pub fn router(ctx: Arc<ApiContext>) -> Router {
+    // Leave room above the value limit so an oversized body is answered with our own 413.
+    let body_limit = ctx.settings().max_value_bytes as usize + 1;
+    Router::new()
+        .route(
+            "/v1/collections/{collection}/docs/{key}",
+            get(docs::get_doc).put(docs::put_doc).delete(docs::delete_doc),
+        )
+        .route("/v1/collections/{collection}/docs", get(docs::list_docs))
+        .route("/v1/cluster", get(cluster::cluster))
+        .route("/metrics", get(cluster::metrics))
+        .route("/healthz", get(cluster::healthz))
+        .fallback(cluster::not_found)
+        .method_not_allowed_fallback(cluster::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(ctx)
+}

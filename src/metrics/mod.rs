@@ -1,0 +1,71 @@
+//! Prometheus instruments of one node. Each node has its own registry (the demo runs
+//! several nodes in one process), exposed at `GET /metrics`.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+use crate::wal::WalMetrics;
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// Requests by operation, consistency level and HTTP status.
+    pub requests: IntCounterVec,
+    /// Request latency by operation and consistency level.
+    pub latency: HistogramVec,
+    /// Document bytes accepted in writes.
+    pub write_bytes: IntCounterVec,
+    pub applied_index: IntGauge,
+    pub wal: WalMetrics,
+}
+
+impl Metrics {
+    pub fn new(region: &str) -> prometheus::Result<Self> {
+        let registry = Registry::new_custom(
+            None,
+            Some([("region".to_string(), region.to_string())].into()),
+        )?;
+        let requests = IntCounterVec::new(
+            Opts::new("georep_requests_total", "HTTP document requests"),
+            &["op", "consistency", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "georep_request_duration_seconds",
+                "HTTP document request latency",
+            )
+            .buckets(prometheus::exponential_buckets(0.000_05, 2.0, 18)?),
+            &["op", "consistency"],
+        )?;
+        let write_bytes = IntCounterVec::new(
+            Opts::new("georep_write_bytes_total", "Document bytes written"),
+            &["collection"],
+        )?;
+        let applied_index = IntGauge::new(
+            "georep_applied_index",
+            "Applied log index of the default data group",
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(write_bytes.clone()))?;
+        registry.register(Box::new(applied_index.clone()))?;
+        let wal = WalMetrics::register(&registry)?;
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            write_bytes,
+            applied_index,
+            wal,
+        })
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}

@@ -1,0 +1,57 @@
+use std::path::PathBuf;
+
+use super::identity::Identity;
+use crate::config::ConfigError;
+use crate::group::GroupError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("region {0:?} is not in the topology (regions: {1})")]
+    UnknownRegion(String, String),
+    #[error(
+        "data dir {path} belongs to cluster {:?} region {:?}, not cluster {:?} region {:?}; \
+         choose another --data-dir",
+        found.cluster, found.region, expected.cluster, expected.region
+    )]
+    ForeignDataDir {
+        path: PathBuf,
+        found: Identity,
+        expected: Identity,
+    },
+    #[error("data dir {path} is in use by another georep process")]
+    DataDirInUse { path: PathBuf },
+    #[error("data dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("data dir identity: {0}")]
+    Identity(String),
+    #[error("session key {path}: {reason}")]
+    SessionKey { path: PathBuf, reason: String },
+    #[error("cannot listen on {addr} (api of region {region}): {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        region: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the log: {0}")]
+    Group(#[from] GroupError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+impl NodeError {
+    /// Errors in what the operator asked for (exit code 2) rather than failures while running.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            NodeError::Config(_)
+                | NodeError::UnknownRegion(..)
+                | NodeError::ForeignDataDir { .. }
+                | NodeError::SessionKey { .. }
+        )
+    }
+}
