@@ -24,7 +24,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -54,7 +57,8 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     let usage = e.chain().any(|c| {
         c.is::<UsageError>()
             || c.is::<ConfigError>()
-            || c.downcast_ref::<NodeError>().is_some_and(NodeError::is_usage)
+            || c.downcast_ref::<NodeError>()
+                .is_some_and(NodeError::is_usage)
     });
     if usage { 2 } else { 1 }
 }

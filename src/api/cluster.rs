@@ -35,12 +35,16 @@ pub async fn cluster(State(ctx): State<Arc<ApiContext>>) -> Response {
 }
 
 pub async fn healthz(State(ctx): State<Arc<ApiContext>>) -> Response {
-    ctx.metrics.applied_index.set(ctx.group.applied_index() as i64);
+    ctx.metrics
+        .applied_index
+        .set(ctx.group.applied_index() as i64);
     (StatusCode::OK, "ok\n").into_response()
 }
 
 pub async fn metrics(State(ctx): State<Arc<ApiContext>>) -> Response {
-    ctx.metrics.applied_index.set(ctx.group.applied_index() as i64);
+    ctx.metrics
+        .applied_index
+        .set(ctx.group.applied_index() as i64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         ctx.metrics.render(),

@@ -58,7 +58,9 @@ fn consistency_label(headers: &HeaderMap) -> &'static str {
         .map_or("default", Consistency::as_str)
 }
 
-fn doc_path(path: Result<Path<(String, String)>, PathRejection>) -> Result<(String, String), ApiError> {
+fn doc_path(
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(String, String), ApiError> {
     let Path((collection, key)) =
         path.map_err(|e| ApiError::bad("invalid_path", format!("bad document path: {e}")))?;
     check_collection_name(&collection).map_err(|r| ApiError::bad("invalid_collection", r))?;
@@ -77,13 +79,21 @@ fn check_key(key: &str) -> Result<(), ApiError> {
         });
     }
     if key.chars().any(char::is_control) {
-        return Err(ApiError::bad("invalid_key", "keys may not contain control characters"));
+        return Err(ApiError::bad(
+            "invalid_key",
+            "keys may not contain control characters",
+        ));
     }
     Ok(())
 }
 
 fn options(ctx: &ApiContext, headers: &HeaderMap) -> Result<RequestOptions, ApiError> {
-    RequestOptions::parse(headers, &ctx.keys, ctx.now_ms(), ctx.settings().session_token_ttl_ms)
+    RequestOptions::parse(
+        headers,
+        &ctx.keys,
+        ctx.now_ms(),
+        ctx.settings().session_token_ttl_ms,
+    )
 }
 
 fn set_header(resp: &mut Response, name: header::HeaderName, value: impl ToString) {
@@ -93,8 +103,18 @@ fn set_header(resp: &mut Response, name: header::HeaderName, value: impl ToStrin
 }
 
 /// Adds the headers every document response carries.
-fn finish(ctx: &ApiContext, mut resp: Response, token: SessionToken, version: Option<u64>, staleness: Option<u64>) -> Response {
-    set_header(&mut resp, headers::SESSION_TOKEN, token.encode(&ctx.keys, ctx.now_ms()));
+fn finish(
+    ctx: &ApiContext,
+    mut resp: Response,
+    token: SessionToken,
+    version: Option<u64>,
+    staleness: Option<u64>,
+) -> Response {
+    set_header(
+        &mut resp,
+        headers::SESSION_TOKEN,
+        token.encode(&ctx.keys, ctx.now_ms()),
+    );
     set_header(&mut resp, headers::REGION, &*ctx.region);
     if let Some(v) = version {
         set_header(&mut resp, headers::VERSION, v);
@@ -106,7 +126,11 @@ fn finish(ctx: &ApiContext, mut resp: Response, token: SessionToken, version: Op
 }
 
 /// Decides and waits for where a read may run; returns the staleness it is served at.
-async fn admit_read(ctx: &ApiContext, opts: &RequestOptions, collection: &str) -> Result<u64, ApiError> {
+async fn admit_read(
+    ctx: &ApiContext,
+    opts: &RequestOptions,
+    collection: &str,
+) -> Result<u64, ApiError> {
     let (default_level, default_bound) = ctx.collection_defaults(collection);
     let level = opts.consistency.unwrap_or(default_level);
     let bound = opts.max_staleness_ms.unwrap_or(default_bound);
@@ -144,10 +168,16 @@ async fn admit_read(ctx: &ApiContext, opts: &RequestOptions, collection: &str) -
             code: "consistency_unavailable",
             message: match reason {
                 ForwardReason::NotLeader => "no leader is reachable for a strong read".into(),
-                ForwardReason::TooStale { bound_ms, staleness_ms } => format!(
+                ForwardReason::TooStale {
+                    bound_ms,
+                    staleness_ms,
+                } => format!(
                     "this replica is {staleness_ms} ms stale, over the {bound_ms} ms bound, and no fresher replica is reachable"
                 ),
-                ForwardReason::SessionFromNewerEpoch { token_epoch, local_epoch } => format!(
+                ForwardReason::SessionFromNewerEpoch {
+                    token_epoch,
+                    local_epoch,
+                } => format!(
                     "the session has seen epoch {token_epoch} of group {} but this replica is at epoch {local_epoch}",
                     group.id()
                 ),
@@ -185,28 +215,52 @@ pub async fn get_doc(
             let err = ApiError::NotFound {
                 message: format!("no document {key:?} in collection {collection:?}"),
             };
-            return Ok(finish(&ctx, err.into_response(), token, None, Some(staleness)));
+            return Ok(finish(
+                &ctx,
+                err.into_response(),
+                token,
+                None,
+                Some(staleness),
+            ));
         };
         let mut resp = (StatusCode::OK, doc.value).into_response();
-        let ct = doc.content_type.as_deref().unwrap_or("application/octet-stream");
+        let ct = doc
+            .content_type
+            .as_deref()
+            .unwrap_or("application/octet-stream");
         set_header(&mut resp, header::CONTENT_TYPE, ct);
         set_header(&mut resp, header::ETAG, format!("\"{}\"", doc.version));
-        Ok(finish(&ctx, resp, token, Some(doc.version), Some(staleness)))
+        Ok(finish(
+            &ctx,
+            resp,
+            token,
+            Some(doc.version),
+            Some(staleness),
+        ))
     })
     .await
 }
 
-fn check_body(ctx: &ApiContext, body: Result<Bytes, BytesRejection>, headers: &HeaderMap) -> Result<(Bytes, Option<String>), ApiError> {
+fn check_body(
+    ctx: &ApiContext,
+    body: Result<Bytes, BytesRejection>,
+    headers: &HeaderMap,
+) -> Result<(Bytes, Option<String>), ApiError> {
     let limit = ctx.settings().max_value_bytes;
     let too_large = || ApiError::TooLarge {
         code: "value_too_large",
-        message: format!("the document value exceeds the {limit}-byte limit (node.max_value_bytes)"),
+        message: format!(
+            "the document value exceeds the {limit}-byte limit (node.max_value_bytes)"
+        ),
     };
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             too_large()
         } else {
-            ApiError::bad("invalid_body", format!("could not read the request body: {e}"))
+            ApiError::bad(
+                "invalid_body",
+                format!("could not read the request body: {e}"),
+            )
         }
     })?;
     if body.len() as u64 > limit {
@@ -218,23 +272,39 @@ fn check_body(ctx: &ApiContext, body: Result<Bytes, BytesRejection>, headers: &H
             v.to_str()
                 .ok()
                 .filter(|s| s.len() <= 255)
-                .ok_or_else(|| ApiError::bad("invalid_header", "Content-Type is not short visible ASCII"))?
+                .ok_or_else(|| {
+                    ApiError::bad("invalid_header", "Content-Type is not short visible ASCII")
+                })?
                 .to_string(),
         ),
     };
     let is_json = content_type.as_deref().is_some_and(|ct| {
-        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         essence == "application/json" || essence.ends_with("+json")
     });
     if is_json {
         serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(|e| {
-            ApiError::bad("invalid_json", format!("the body is declared JSON but does not parse: {e}"))
+            ApiError::bad(
+                "invalid_json",
+                format!("the body is declared JSON but does not parse: {e}"),
+            )
         })?;
     }
     Ok((body, content_type))
 }
 
-fn write_response(ctx: &ApiContext, c: &Committed, mut token: SessionToken, version: u64, status: StatusCode) -> Response {
+fn write_response(
+    ctx: &ApiContext,
+    c: &Committed,
+    mut token: SessionToken,
+    version: u64,
+    status: StatusCode,
+) -> Response {
     token.observe(position(ctx, c.index));
     let body = serde_json::json!({
         "version": version,
@@ -268,11 +338,20 @@ pub async fn put_doc(
         let token = opts.token.unwrap_or_default();
         let c = ctx
             .group
-            .propose(Command::Put { collection: collection.clone(), key, value, content_type, precondition })
+            .propose(Command::Put {
+                collection: collection.clone(),
+                key,
+                value,
+                content_type,
+                precondition,
+            })
             .await?;
         Ok(match c.outcome {
             ApplyOutcome::Written { version } => {
-                ctx.metrics.write_bytes.with_label_values(&[&collection]).inc_by(size);
+                ctx.metrics
+                    .write_bytes
+                    .with_label_values(&[&collection])
+                    .inc_by(size);
                 write_response(&ctx, &c, token, version, StatusCode::OK)
             }
             ApplyOutcome::PreconditionFailed { current } => {
@@ -297,15 +376,23 @@ pub async fn delete_doc(
         let token = opts.token.unwrap_or_default();
         let c = ctx
             .group
-            .propose(Command::Delete { collection: collection.clone(), key: key.clone(), precondition })
+            .propose(Command::Delete {
+                collection: collection.clone(),
+                key: key.clone(),
+                precondition,
+            })
             .await?;
         Ok(match c.outcome {
-            ApplyOutcome::Deleted { version } => write_response(&ctx, &c, token, version, StatusCode::OK),
+            ApplyOutcome::Deleted { version } => {
+                write_response(&ctx, &c, token, version, StatusCode::OK)
+            }
             ApplyOutcome::NotFound => refused(
                 &ctx,
                 &c,
                 token,
-                ApiError::NotFound { message: format!("no document {key:?} in collection {collection:?}") },
+                ApiError::NotFound {
+                    message: format!("no document {key:?} in collection {collection:?}"),
+                },
             ),
             ApplyOutcome::PreconditionFailed { current } => {
                 refused(&ctx, &c, token, ApiError::PreconditionFailed { current })
@@ -317,7 +404,9 @@ pub async fn delete_doc(
 }
 
 fn unexpected(outcome: ApplyOutcome) -> ApiError {
-    ApiError::Internal { message: format!("unexpected apply outcome {outcome:?}") }
+    ApiError::Internal {
+        message: format!("unexpected apply outcome {outcome:?}"),
+    }
 }
 
 pub async fn list_docs(

@@ -54,7 +54,9 @@ impl RequestOptions {
                 v.trim().parse::<u64>().map_err(|_| {
                     ApiError::bad(
                         "invalid_max_staleness",
-                        format!("{MAX_STALENESS} must be a whole number of milliseconds, got {v:?}"),
+                        format!(
+                            "{MAX_STALENESS} must be a whole number of milliseconds, got {v:?}"
+                        ),
                     )
                 })
             })
@@ -93,14 +95,12 @@ pub fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
         )),
         (Some(v), None) => {
             let raw = v.trim().trim_matches('"');
-            raw.parse::<u64>()
-                .map(Precondition::Version)
-                .map_err(|_| {
-                    ApiError::bad(
-                        "invalid_precondition",
-                        format!("If-Match must be a document version (a number), got {v:?}"),
-                    )
-                })
+            raw.parse::<u64>().map(Precondition::Version).map_err(|_| {
+                ApiError::bad(
+                    "invalid_precondition",
+                    format!("If-Match must be a document version (a number), got {v:?}"),
+                )
+            })
         }
         (None, Some(v)) if v.trim() == "*" => Ok(Precondition::Absent),
         (None, Some(v)) => Err(ApiError::bad(
@@ -136,13 +136,24 @@ mod tests {
             opts(&[(&CONSISTENCY, "Eventual")]).unwrap().consistency,
             Some(Consistency::Eventual)
         );
-        assert_eq!(opts(&[(&CONSISTENCY, "fast")]).unwrap_err().code(), "invalid_consistency");
-        assert_eq!(opts(&[(&MAX_STALENESS, "-1")]).unwrap_err().code(), "invalid_max_staleness");
         assert_eq!(
-            opts(&[(&CONSISTENCY, "strong"), (&MAX_STALENESS, "5")]).unwrap_err().code(),
+            opts(&[(&CONSISTENCY, "fast")]).unwrap_err().code(),
+            "invalid_consistency"
+        );
+        assert_eq!(
+            opts(&[(&MAX_STALENESS, "-1")]).unwrap_err().code(),
             "invalid_max_staleness"
         );
-        assert_eq!(opts(&[(&SESSION_TOKEN, "abc")]).unwrap_err().code(), "invalid_session_token");
+        assert_eq!(
+            opts(&[(&CONSISTENCY, "strong"), (&MAX_STALENESS, "5")])
+                .unwrap_err()
+                .code(),
+            "invalid_max_staleness"
+        );
+        assert_eq!(
+            opts(&[(&SESSION_TOKEN, "abc")]).unwrap_err().code(),
+            "invalid_session_token"
+        );
         let good = SessionToken::default().encode(&keys(), 1_000);
         assert!(opts(&[(&SESSION_TOKEN, &good)]).unwrap().token.is_some());
     }

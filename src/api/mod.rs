@@ -24,7 +24,9 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
     Router::new()
         .route(
             "/v1/collections/{collection}/docs/{key}",
-            get(docs::get_doc).put(docs::put_doc).delete(docs::delete_doc),
+            get(docs::get_doc)
+                .put(docs::put_doc)
+                .delete(docs::delete_doc),
         )
         .route("/v1/collections/{collection}/docs", get(docs::list_docs))
         .route("/v1/cluster", get(cluster::cluster))

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use georep::client::Client;
 use georep::consistency::Consistency;
 
-use super::stats::{ms, percentile};
 use super::UsageError;
+use super::stats::{ms, percentile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Op {
@@ -54,7 +54,9 @@ struct ClientResult {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.clients == 0 || args.keys == 0 || args.duration == 0 {
-        return Err(UsageError("--clients, --keys and --duration must be at least 1".into()).into());
+        return Err(
+            UsageError("--clients, --keys and --duration must be at least 1".into()).into(),
+        );
     }
     let probe = Client::new(&args.endpoint).map_err(|e| UsageError(e.to_string()))?;
     let value = Bytes::from(
@@ -68,7 +70,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     eprintln!(
         "georep bench: {op}, {} clients, {} s (+{} s warm-up), {}-byte values, {} keys, {}",
-        args.clients, args.duration, args.warmup, args.value_bytes, args.keys, probe.base()
+        args.clients,
+        args.duration,
+        args.warmup,
+        args.value_bytes,
+        args.keys,
+        probe.base()
     );
     if args.op == Op::Get {
         preload(&probe, &args, value.clone()).await?;
@@ -83,7 +90,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let client = Client::new(&args.endpoint)?;
         let (args, value, consistency) = (args.clone(), value.clone(), consistency.clone());
         tasks.push(tokio::spawn(async move {
-            let mut r = ClientResult { latencies: Vec::new(), errors: 0, first_error: None };
+            let mut r = ClientResult {
+                latencies: Vec::new(),
+                errors: 0,
+                first_error: None,
+            };
             let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (c as u64 + 1);
             let headers: Vec<(&str, &str)> = consistency
                 .as_deref()
@@ -99,14 +110,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 rng ^= rng << 17;
                 let key = format!("k{:08}", rng % args.keys);
                 let resp = match args.op {
-                    Op::Put => client.put(&args.collection, &key, value.clone(), &headers).await,
+                    Op::Put => {
+                        client
+                            .put(&args.collection, &key, value.clone(), &headers)
+                            .await
+                    }
                     Op::Get => client.get(&args.collection, &key, &headers).await,
                 };
                 let took = now.elapsed();
                 let ok = match &resp {
                     Ok(resp) if resp.status.is_success() => true,
                     Ok(resp) => {
-                        r.first_error.get_or_insert_with(|| format!("HTTP {}", resp.status));
+                        r.first_error
+                            .get_or_insert_with(|| format!("HTTP {}", resp.status));
                         false
                     }
                     Err(e) => {
@@ -137,7 +153,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     all.sort_unstable();
     let secs = args.duration as f64;
     let ops = all.len() as f64 / secs;
-    println!("op={op} clients={} value_bytes={} duration_s={}", args.clients, args.value_bytes, args.duration);
+    println!(
+        "op={op} clients={} value_bytes={} duration_s={}",
+        args.clients, args.value_bytes, args.duration
+    );
     println!("requests_ok={} errors={errors}", all.len());
     println!(
         "throughput_ops_s={ops:.0} throughput_mib_s={:.1}",
@@ -170,7 +189,9 @@ async fn preload(client: &Client, args: &BenchArgs, value: Bytes) -> anyhow::Res
         tasks.push(tokio::spawn(async move {
             let mut k = w as u64;
             while k < keys {
-                let resp = client.put(&collection, &format!("k{k:08}"), value.clone(), &[]).await?;
+                let resp = client
+                    .put(&collection, &format!("k{k:08}"), value.clone(), &[])
+                    .await?;
                 if !resp.status.is_success() {
                     anyhow::bail!("preload write failed: HTTP {}", resp.status);
                 }
@@ -182,6 +203,10 @@ async fn preload(client: &Client, args: &BenchArgs, value: Bytes) -> anyhow::Res
     for t in tasks {
         t.await??;
     }
-    eprintln!("preloaded {} keys in {:.1} s", args.keys, started.elapsed().as_secs_f64());
+    eprintln!(
+        "preloaded {} keys in {:.1} s",
+        args.keys,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -34,9 +34,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut topology = match &args.topology {
         Some(path) => Topology::load(path)?,
-        None => Topology::parse(LOCAL_TOPOLOGY, Path::new("regions/local.toml"), Path::new("regions"))?,
+        None => Topology::parse(
+            LOCAL_TOPOLOGY,
+            Path::new("regions/local.toml"),
+            Path::new("regions"),
+        )?,
     };
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
     // One key for all regions, so a session token from one region verifies in the others.
     let key_path = args.dir.join("session.key");
     if !key_path.exists() {
@@ -45,7 +50,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     topology.session_key_file = Some(key_path);
 
-    println!("georep demo: cluster {:?}, {} regions, data in {}", topology.cluster, topology.regions.len(), args.dir.display());
+    println!(
+        "georep demo: cluster {:?}, {} regions, data in {}",
+        topology.cluster,
+        topology.regions.len(),
+        args.dir.display()
+    );
     println!(
         "note: replication between regions is not built yet. Each region runs its own single-voter\n\
          log group, so a write is visible only in the region that took it, every consistency level is\n\
@@ -60,7 +70,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             api_override: None,
         })
         .await
-        .with_context(|| format!("starting region {} (is another demo already running?)", region.name))?;
+        .with_context(|| {
+            format!(
+                "starting region {} (is another demo already running?)",
+                region.name
+            )
+        })?;
         println!("  {:<12} api http://{}", region.name, node.api_addr());
         nodes.push(node);
     }
@@ -70,8 +85,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Ok(()) => {
             let first = nodes[0].api_addr();
             println!("\nTry it (any region; see README.md for every header):");
-            println!("  curl -i -X PUT http://{first}/v1/collections/orders/docs/o-1 -H 'content-type: application/json' -d '{{\"qty\":2}}'");
-            println!("  curl -i http://{first}/v1/collections/orders/docs/o-1 -H 'x-georep-consistency: strong'");
+            println!(
+                "  curl -i -X PUT http://{first}/v1/collections/orders/docs/o-1 -H 'content-type: application/json' -d '{{\"qty\":2}}'"
+            );
+            println!(
+                "  curl -i http://{first}/v1/collections/orders/docs/o-1 -H 'x-georep-consistency: strong'"
+            );
             println!("  curl -s http://{first}/v1/cluster");
             match args.duration {
                 Some(d) => println!("\nserving for {d} s in all (Ctrl-C to stop sooner)"),
@@ -111,22 +130,45 @@ async fn workload(nodes: &[Node], ops: usize) -> anyhow::Result<()> {
             for i in 0..ops {
                 let key = format!("{region}-{level}-{i}");
                 let value = Bytes::from(format!("{{\"region\":\"{region}\",\"i\":{i}}}"));
-                let headers = [("content-type", "application/json"), ("x-georep-session-token", token.as_str())];
+                let headers = [
+                    ("content-type", "application/json"),
+                    ("x-georep-session-token", token.as_str()),
+                ];
                 let t = Instant::now();
                 let resp = client.put("demo", &key, value.clone(), &headers).await?;
                 writes.entry(region.clone()).or_default().push(t.elapsed());
-                anyhow::ensure!(resp.status.is_success(), "PUT {key} in {region}: HTTP {}", resp.status);
-                token = resp.header("x-georep-session-token").unwrap_or_default().to_string();
+                anyhow::ensure!(
+                    resp.status.is_success(),
+                    "PUT {key} in {region}: HTTP {}",
+                    resp.status
+                );
+                token = resp
+                    .header("x-georep-session-token")
+                    .unwrap_or_default()
+                    .to_string();
 
-                let headers = [("x-georep-consistency", level.as_str()), ("x-georep-session-token", token.as_str())];
+                let headers = [
+                    ("x-georep-consistency", level.as_str()),
+                    ("x-georep-session-token", token.as_str()),
+                ];
                 let t = Instant::now();
                 let resp = client.get("demo", &key, &headers).await?;
-                reads.entry((li, region.clone())).or_default().push(t.elapsed());
-                anyhow::ensure!(resp.status.is_success(), "GET {key} in {region}: HTTP {}", resp.status);
+                reads
+                    .entry((li, region.clone()))
+                    .or_default()
+                    .push(t.elapsed());
+                anyhow::ensure!(
+                    resp.status.is_success(),
+                    "GET {key} in {region}: HTTP {}",
+                    resp.status
+                );
                 if resp.body != value {
                     mismatches += 1;
                 }
-                token = resp.header("x-georep-session-token").unwrap_or_default().to_string();
+                token = resp
+                    .header("x-georep-session-token")
+                    .unwrap_or_default()
+                    .to_string();
             }
         }
     }
@@ -135,7 +177,9 @@ async fn workload(nodes: &[Node], ops: usize) -> anyhow::Result<()> {
         v.sort_unstable();
         format!("{} / {}", ms(percentile(v, 50.0)), ms(percentile(v, 99.0)))
     };
-    println!("\nworkload: {ops} writes + {ops} reads per consistency level and region; latency in ms, p50 / p99");
+    println!(
+        "\nworkload: {ops} writes + {ops} reads per consistency level and region; latency in ms, p50 / p99"
+    );
     print!("{:<20}", "read at level");
     for r in &regions {
         print!("{r:>18}");
@@ -154,7 +198,10 @@ async fn workload(nodes: &[Node], ops: usize) -> anyhow::Result<()> {
         print!("{:>18}", cell(writes.entry(r.clone()).or_default()));
     }
     println!();
-    anyhow::ensure!(mismatches == 0, "{mismatches} reads did not return the value just written");
+    anyhow::ensure!(
+        mismatches == 0,
+        "{mismatches} reads did not return the value just written"
+    );
     println!("every read returned the value its session had just written");
     Ok(())
 }

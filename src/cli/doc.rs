@@ -76,18 +76,26 @@ fn report(resp: &Response) -> anyhow::Result<()> {
         .json()
         .and_then(|j| j["error"]["message"].as_str().map(str::to_string))
         .unwrap_or_else(|| String::from_utf8_lossy(&resp.body).into_owned());
-    anyhow::bail!("{} {}: {message}", resp.status.as_u16(), resp.error_code().unwrap_or_default())
+    anyhow::bail!(
+        "{} {}: {message}",
+        resp.status.as_u16(),
+        resp.error_code().unwrap_or_default()
+    )
 }
 
 pub async fn put(args: PutArgs) -> anyhow::Result<()> {
     let value = match args.value.as_deref() {
         Some("-") => {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).context("reading the value from stdin")?;
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("reading the value from stdin")?;
             buf
         }
         Some(v) => v.as_bytes().to_vec(),
-        None => return Err(UsageError("put needs a VALUE (or - to read it from stdin)".into()).into()),
+        None => {
+            return Err(UsageError("put needs a VALUE (or - to read it from stdin)".into()).into());
+        }
     };
     let client = Client::new(&args.client.endpoint).map_err(|e| UsageError(e.to_string()))?;
     let mut h = headers(&args.client);
@@ -100,7 +108,9 @@ pub async fn put(args: PutArgs) -> anyhow::Result<()> {
     if let Some(ct) = &args.content_type {
         h.push(("content-type", ct.clone()));
     }
-    let resp = client.put(&args.collection, &args.key, Bytes::from(value), &borrow(&h)).await?;
+    let resp = client
+        .put(&args.collection, &args.key, Bytes::from(value), &borrow(&h))
+        .await?;
     report(&resp)?;
     std::io::stdout().write_all(&resp.body)?;
     println!();
@@ -112,7 +122,9 @@ pub async fn get(args: DocArgs) -> anyhow::Result<()> {
         return Err(UsageError("--if-match applies to put and delete".into()).into());
     }
     let client = Client::new(&args.client.endpoint).map_err(|e| UsageError(e.to_string()))?;
-    let resp = client.get(&args.collection, &args.key, &borrow(&headers(&args.client))).await?;
+    let resp = client
+        .get(&args.collection, &args.key, &borrow(&headers(&args.client)))
+        .await?;
     report(&resp)?;
     std::io::stdout().write_all(&resp.body)?;
     if !resp.body.ends_with(b"\n") {
@@ -127,7 +139,9 @@ pub async fn delete(args: DocArgs) -> anyhow::Result<()> {
     if let Some(v) = args.if_match {
         h.push(("if-match", v.to_string()));
     }
-    let resp = client.delete(&args.collection, &args.key, &borrow(&h)).await?;
+    let resp = client
+        .delete(&args.collection, &args.key, &borrow(&h))
+        .await?;
     report(&resp)?;
     std::io::stdout().write_all(&resp.body)?;
     println!();

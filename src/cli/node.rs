@@ -29,7 +29,9 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         api_override: None,
     })
     .await?;
-    wait_for_signal().await.context("installing signal handlers")?;
+    wait_for_signal()
+        .await
+        .context("installing signal handlers")?;
     tracing::info!(region = node.region(), "shutting down");
     node.shutdown().await;
     Ok(())

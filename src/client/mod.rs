@@ -37,7 +37,13 @@ impl Response {
 
     /// The `error.code` of an error response.
     pub fn error_code(&self) -> Option<String> {
-        Some(self.json()?.get("error")?.get("code")?.as_str()?.to_string())
+        Some(
+            self.json()?
+                .get("error")?
+                .get("code")?
+                .as_str()?
+                .to_string(),
+        )
     }
 }
 
@@ -97,7 +103,9 @@ impl Client {
         let fut = async {
             let resp = self.http.request(req).await.map_err(|e| {
                 // hyper-util hides the cause (connection refused, reset) one level down
-                let cause = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+                let cause = std::error::Error::source(&e)
+                    .map(|s| format!(": {s}"))
+                    .unwrap_or_default();
                 transport(&format!("{e}{cause}"))
             })?;
             let (parts, body) = resp.into_parts();
@@ -116,16 +124,45 @@ impl Client {
             })?
     }
 
-    pub async fn put(&self, collection: &str, key: &str, value: Bytes, headers: &[(&str, &str)]) -> Result<Response, ClientError> {
-        self.request(Method::PUT, &doc_path(collection, key), headers, value).await
+    pub async fn put(
+        &self,
+        collection: &str,
+        key: &str,
+        value: Bytes,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, ClientError> {
+        self.request(Method::PUT, &doc_path(collection, key), headers, value)
+            .await
     }
 
-    pub async fn get(&self, collection: &str, key: &str, headers: &[(&str, &str)]) -> Result<Response, ClientError> {
-        self.request(Method::GET, &doc_path(collection, key), headers, Bytes::new()).await
+    pub async fn get(
+        &self,
+        collection: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, ClientError> {
+        self.request(
+            Method::GET,
+            &doc_path(collection, key),
+            headers,
+            Bytes::new(),
+        )
+        .await
     }
 
-    pub async fn delete(&self, collection: &str, key: &str, headers: &[(&str, &str)]) -> Result<Response, ClientError> {
-        self.request(Method::DELETE, &doc_path(collection, key), headers, Bytes::new()).await
+    pub async fn delete(
+        &self,
+        collection: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, ClientError> {
+        self.request(
+            Method::DELETE,
+            &doc_path(collection, key),
+            headers,
+            Bytes::new(),
+        )
+        .await
     }
 }
 
@@ -156,7 +193,10 @@ mod tests {
 
     #[test]
     fn endpoints_and_encoding() {
-        assert_eq!(Client::new("127.0.0.1:7101").unwrap().base(), "http://127.0.0.1:7101");
+        assert_eq!(
+            Client::new("127.0.0.1:7101").unwrap().base(),
+            "http://127.0.0.1:7101"
+        );
         assert_eq!(Client::new("http://h:1/").unwrap().base(), "http://h:1");
         assert!(Client::new("https://h:1").is_err());
         assert!(Client::new("h").is_err());

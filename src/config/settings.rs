@@ -61,12 +61,37 @@ impl NodeSettings {
         };
         range("max_value_bytes", self.max_value_bytes, 1, 64 << 20)?;
         range("max_clock_skew_ms", self.max_clock_skew_ms, 1, 3_600_000)?;
-        range("session_token_ttl_ms", self.session_token_ttl_ms, 1_000, 30 * 86_400_000)?;
+        range(
+            "session_token_ttl_ms",
+            self.session_token_ttl_ms,
+            1_000,
+            30 * 86_400_000,
+        )?;
         range("session_wait_ms", self.session_wait_ms, 0, 60_000)?;
-        range("default_max_staleness_ms", self.default_max_staleness_ms, 1, 86_400_000)?;
-        range("wal_segment_bytes", self.wal_segment_bytes, 64 << 10, 1 << 30)?;
-        range("wal_segment_age_ms", self.wal_segment_age_ms, 100, 86_400_000)?;
-        range("checkpoint_interval_ms", self.checkpoint_interval_ms, 10, 600_000)?;
+        range(
+            "default_max_staleness_ms",
+            self.default_max_staleness_ms,
+            1,
+            86_400_000,
+        )?;
+        range(
+            "wal_segment_bytes",
+            self.wal_segment_bytes,
+            64 << 10,
+            1 << 30,
+        )?;
+        range(
+            "wal_segment_age_ms",
+            self.wal_segment_age_ms,
+            100,
+            86_400_000,
+        )?;
+        range(
+            "checkpoint_interval_ms",
+            self.checkpoint_interval_ms,
+            10,
+            600_000,
+        )?;
         if self.max_value_bytes + 4096 > self.wal_segment_bytes {
             return Err(invalid(
                 "node.wal_segment_bytes",

@@ -163,10 +163,15 @@ impl TopologyFile {
                     format!("duplicate region {:?} (also regions[{j}])", r.name),
                 ));
             }
-            if let Some(other) = node_ids.insert(crate::clock::node_id_for_region(&r.name), r.name.clone()) {
+            if let Some(other) =
+                node_ids.insert(crate::clock::node_id_for_region(&r.name), r.name.clone())
+            {
                 return Err(invalid(
                     format!("{field}.name"),
-                    format!("{:?} and {other:?} hash to the same clock node id; rename one", r.name),
+                    format!(
+                        "{:?} and {other:?} hash to the same clock node id; rename one",
+                        r.name
+                    ),
                 ));
             }
             let mut parse = |what: &str, v: &str| -> Result<SocketAddr, ConfigError> {
@@ -208,7 +213,10 @@ impl TopologyFile {
                 }
             }
             if l.between[0] == l.between[1] {
-                return Err(invalid(format!("{field}.between"), "a link needs two different regions"));
+                return Err(invalid(
+                    format!("{field}.between"),
+                    "a link needs two different regions",
+                ));
             }
             let same = |x: &Link| {
                 let mut a = x.between.clone();
@@ -218,16 +226,28 @@ impl TopologyFile {
                 a == b
             };
             if links.iter().any(same) {
-                return Err(invalid(format!("{field}.between"), "this pair already has a link"));
+                return Err(invalid(
+                    format!("{field}.between"),
+                    "this pair already has a link",
+                ));
             }
             if l.rtt_ms > 10_000 {
-                return Err(invalid(format!("{field}.rtt_ms"), format!("{} ms is over 10 s", l.rtt_ms)));
+                return Err(invalid(
+                    format!("{field}.rtt_ms"),
+                    format!("{} ms is over 10 s", l.rtt_ms),
+                ));
             }
             if l.jitter_ms > l.rtt_ms {
-                return Err(invalid(format!("{field}.jitter_ms"), "jitter cannot exceed the RTT"));
+                return Err(invalid(
+                    format!("{field}.jitter_ms"),
+                    "jitter cannot exceed the RTT",
+                ));
             }
             if !(0.0..=100.0).contains(&l.loss_pct) {
-                return Err(invalid(format!("{field}.loss_pct"), "must be a percentage 0-100"));
+                return Err(invalid(
+                    format!("{field}.loss_pct"),
+                    "must be a percentage 0-100",
+                ));
             }
             links.push(Link {
                 between: l.between.clone(),
@@ -252,7 +272,10 @@ impl TopologyFile {
                     (None, Some(e)) if !e.is_empty() => ArchiveKey::Env(e),
                     (None, Some(_)) => return Err(invalid("archive.key_env", "is empty")),
                     (Some(_), Some(_)) => {
-                        return Err(invalid("archive.key_file", "give key_file or key_env, not both"));
+                        return Err(invalid(
+                            "archive.key_file",
+                            "give key_file or key_env, not both",
+                        ));
                     }
                     (None, None) => {
                         return Err(invalid(

@@ -40,9 +40,7 @@ pub fn plan_read(
     match level {
         Consistency::Strong if replica.is_leader => ReadPlan::Local,
         Consistency::Strong => ReadPlan::Forward(ForwardReason::NotLeader),
-        Consistency::BoundedStaleness
-            if replica.is_leader || replica.staleness_ms <= bound_ms =>
-        {
+        Consistency::BoundedStaleness if replica.is_leader || replica.staleness_ms <= bound_ms => {
             ReadPlan::Local
         }
         Consistency::BoundedStaleness => ReadPlan::Forward(ForwardReason::TooStale {
@@ -96,19 +94,34 @@ mod tests {
             plan_read(Strong, 0, None, FOLLOWER),
             ReadPlan::Forward(ForwardReason::NotLeader)
         );
-        assert_eq!(plan_read(BoundedStaleness, 500, None, FOLLOWER), ReadPlan::Local);
+        assert_eq!(
+            plan_read(BoundedStaleness, 500, None, FOLLOWER),
+            ReadPlan::Local
+        );
         assert!(matches!(
             plan_read(BoundedStaleness, 200, None, FOLLOWER),
-            ReadPlan::Forward(ForwardReason::TooStale { bound_ms: 200, staleness_ms: 300 })
+            ReadPlan::Forward(ForwardReason::TooStale {
+                bound_ms: 200,
+                staleness_ms: 300
+            })
         ));
         assert_eq!(plan_read(Session, 0, None, FOLLOWER), ReadPlan::Local);
-        assert_eq!(plan_read(Session, 0, pos(2, 100), FOLLOWER), ReadPlan::Local);
-        assert_eq!(plan_read(Session, 0, pos(1, 150), FOLLOWER), ReadPlan::WaitFor(150));
+        assert_eq!(
+            plan_read(Session, 0, pos(2, 100), FOLLOWER),
+            ReadPlan::Local
+        );
+        assert_eq!(
+            plan_read(Session, 0, pos(1, 150), FOLLOWER),
+            ReadPlan::WaitFor(150)
+        );
         assert!(matches!(
             plan_read(Session, 0, pos(3, 1), FOLLOWER),
             ReadPlan::Forward(ForwardReason::SessionFromNewerEpoch { .. })
         ));
-        assert_eq!(plan_read(ConsistentPrefix, 0, None, FOLLOWER), ReadPlan::Local);
+        assert_eq!(
+            plan_read(ConsistentPrefix, 0, None, FOLLOWER),
+            ReadPlan::Local
+        );
         assert_eq!(plan_read(Eventual, 0, pos(9, 9), FOLLOWER), ReadPlan::Local);
     }
 }

@@ -348,6 +348,16 @@ mod tests {
         let err = LogGroup::open(GroupId(1), Arc::from("r1"), clock, store, options, None)
             .err()
             .expect("refused");
-        assert!(matches!(err, GroupError::WalBehindStore { applied: 1, wal_last: 0, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                GroupError::WalBehindStore {
+                    applied: 1,
+                    wal_last: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

@@ -40,7 +40,8 @@ pub fn claim(dir: &Path, expected: &Identity) -> Result<File, NodeError> {
     match atomic_file::read(&path).map_err(|e| NodeError::Identity(e.to_string()))? {
         None => {
             let body = serde_json::to_vec(expected).expect("identity serializes");
-            atomic_file::write(&path, VERSION, &body).map_err(|e| NodeError::Identity(e.to_string()))?;
+            atomic_file::write(&path, VERSION, &body)
+                .map_err(|e| NodeError::Identity(e.to_string()))?;
         }
         Some((_, body)) => {
             let found: Identity = serde_json::from_slice(&body)

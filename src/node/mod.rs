@@ -75,7 +75,10 @@ impl Node {
         };
         let metrics = Metrics::new(&region.name)?;
         let settings = &topology.node;
-        let clock = Arc::new(Hlc::new(node_id_for_region(&region.name), settings.max_clock_skew_ms));
+        let clock = Arc::new(Hlc::new(
+            node_id_for_region(&region.name),
+            settings.max_clock_skew_ms,
+        ));
         let store_path = cfg.data_dir.join("store.redb");
         let store = Arc::new(Store::open(&store_path).map_err(crate::group::GroupError::from)?);
         let group_id = GroupId::DEFAULT_DATA;
@@ -83,7 +86,10 @@ impl Node {
             wal: WalOptions {
                 segment_bytes: settings.wal_segment_bytes,
                 segment_age: Duration::from_millis(settings.wal_segment_age_ms),
-                ..WalOptions::new(LogGroup::data_dir_of(&cfg.data_dir, group_id).join("wal"), group_id.0)
+                ..WalOptions::new(
+                    LogGroup::data_dir_of(&cfg.data_dir, group_id).join("wal"),
+                    group_id.0,
+                )
             },
             checkpoint_interval: Duration::from_millis(settings.checkpoint_interval_ms),
         };
@@ -107,11 +113,13 @@ impl Node {
         let group = Arc::new(group);
 
         let addr = cfg.api_override.unwrap_or(region.api);
-        let listener = TcpListener::bind(addr).await.map_err(|source| NodeError::Bind {
-            addr,
-            region: region.name.clone(),
-            source,
-        })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| NodeError::Bind {
+                addr,
+                region: region.name.clone(),
+                source,
+            })?;
         let api_addr = listener.local_addr().map_err(|source| NodeError::Bind {
             addr,
             region: region.name.clone(),

@@ -234,7 +234,10 @@ mod tests {
     fn round_trips_and_is_compact() {
         let text = token().encode(&keys(), 1_000_000);
         assert!(text.len() < 60, "{} chars: {text}", text.len());
-        assert!(text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         let back = SessionToken::decode(&text, &keys(), 1_000_500, 60_000).unwrap();
         assert_eq!(back.positions, token().positions);
         assert_eq!(back.issued_at_ms, 1_000_000);

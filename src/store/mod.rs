@@ -38,10 +38,16 @@ pub struct AppliedState {
 /// What applying one entry did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplyOutcome {
-    Written { version: u64 },
-    Deleted { version: u64 },
+    Written {
+        version: u64,
+    },
+    Deleted {
+        version: u64,
+    },
     NotFound,
-    PreconditionFailed { current: Option<u64> },
+    PreconditionFailed {
+        current: Option<u64>,
+    },
     Noop,
     /// At or below the applied index: applied before (replay after a crash).
     AlreadyApplied,

@@ -112,8 +112,14 @@ fn lists_by_prefix_in_order_with_paging() {
     refs.push(&other);
     store.apply_batch(1, &refs, false).unwrap();
     let names = |v: Vec<(String, u64)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
-    assert_eq!(names(store.list(1, "c", "b", None, 10).unwrap()), ["b", "b1", "b10", "b2"]);
-    assert_eq!(names(store.list(1, "c", "b", Some("b1"), 2).unwrap()), ["b10", "b2"]);
+    assert_eq!(
+        names(store.list(1, "c", "b", None, 10).unwrap()),
+        ["b", "b1", "b10", "b2"]
+    );
+    assert_eq!(
+        names(store.list(1, "c", "b", Some("b1"), 2).unwrap()),
+        ["b10", "b2"]
+    );
     assert_eq!(names(store.list(1, "c", "", None, 100).unwrap()).len(), 6);
     assert!(store.list(1, "nope", "", None, 10).unwrap().is_empty());
 }

@@ -33,11 +33,18 @@ fn field_of(err: ConfigError) -> String {
 
 #[test]
 fn embedded_local_topology_is_valid() {
-    let t = Topology::parse(crate::config::LOCAL_TOPOLOGY, Path::new("local.toml"), Path::new("regions"))
-        .unwrap();
+    let t = Topology::parse(
+        crate::config::LOCAL_TOPOLOGY,
+        Path::new("local.toml"),
+        Path::new("regions"),
+    )
+    .unwrap();
     assert_eq!(t.regions.len(), 3);
     assert_eq!(t.collection("orders").unwrap().ack_mode, AckMode::Sync);
-    assert_eq!(t.collection("profiles").unwrap().ack_mode, AckMode::SemiSync);
+    assert_eq!(
+        t.collection("profiles").unwrap().ack_mode,
+        AckMode::SemiSync
+    );
     assert_eq!(t.collection("audit").unwrap().tier, Tier::Archival);
     assert!(t.warnings.is_empty());
 }
@@ -55,20 +62,42 @@ fn unknown_keys_are_errors_naming_the_key() {
     let err = parse(&format!("{BASE}\nbogus = 1\n")).unwrap_err();
     assert!(matches!(err, ConfigError::Parse { .. }));
     assert!(err.to_string().contains("bogus"), "{err}");
-    let err = parse(&BASE.replace("peer = \"127.0.0.1:2\"", "peer = \"127.0.0.1:2\"\nport = 9")).unwrap_err();
+    let err = parse(&BASE.replace("peer = \"127.0.0.1:2\"", "peer = \"127.0.0.1:2\"\nport = 9"))
+        .unwrap_err();
     assert!(err.to_string().contains("port"), "{err}");
     let err = parse(&format!("{BASE}\n[node]\nmax_value_byte = 5\n")).unwrap_err();
-    assert!(err.to_string().contains("unknown field `max_value_byte`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown field `max_value_byte`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn region_errors_name_the_field() {
-    assert_eq!(field_of(parse(&BASE.replace("name = \"b\"", "name = \"a\"")).unwrap_err()), "regions[1].name");
-    assert_eq!(field_of(parse(&BASE.replace("127.0.0.1:3", "127.0.0.1:99999")).unwrap_err()), "regions[1].api");
-    assert_eq!(field_of(parse(&BASE.replace("127.0.0.1:3", "localhost")).unwrap_err()), "regions[1].api");
-    assert_eq!(field_of(parse(&BASE.replace("127.0.0.1:6", "127.0.0.1:1")).unwrap_err()), "regions[2].peer");
-    assert_eq!(field_of(parse(&BASE.replace("cluster = \"c1\"", "cluster = \"C 1\"")).unwrap_err()), "cluster");
-    assert_eq!(field_of(parse("cluster = \"x\"\nregions = []").unwrap_err()), "regions");
+    assert_eq!(
+        field_of(parse(&BASE.replace("name = \"b\"", "name = \"a\"")).unwrap_err()),
+        "regions[1].name"
+    );
+    assert_eq!(
+        field_of(parse(&BASE.replace("127.0.0.1:3", "127.0.0.1:99999")).unwrap_err()),
+        "regions[1].api"
+    );
+    assert_eq!(
+        field_of(parse(&BASE.replace("127.0.0.1:3", "localhost")).unwrap_err()),
+        "regions[1].api"
+    );
+    assert_eq!(
+        field_of(parse(&BASE.replace("127.0.0.1:6", "127.0.0.1:1")).unwrap_err()),
+        "regions[2].peer"
+    );
+    assert_eq!(
+        field_of(parse(&BASE.replace("cluster = \"c1\"", "cluster = \"C 1\"")).unwrap_err()),
+        "cluster"
+    );
+    assert_eq!(
+        field_of(parse("cluster = \"x\"\nregions = []").unwrap_err()),
+        "regions"
+    );
 }
 
 #[test]
@@ -84,10 +113,18 @@ fn placement_errors_name_the_field() {
     );
     let err = with("name = \"o\"\ntier = \"critical\"\nregions = [\"a\",\"b\",\"c\"]\nack_mode = \"sync\"\nmin_sync_replicas = 0")
         .unwrap_err();
-    assert!(err.to_string().contains("collections[0].min_sync_replicas"), "{err}");
-    let t = with("name = \"o\"\ntier = \"standard\"\nregions = [\"a\",\"b\"]\nmin_sync_replicas = 0").unwrap();
+    assert!(
+        err.to_string().contains("collections[0].min_sync_replicas"),
+        "{err}"
+    );
+    let t =
+        with("name = \"o\"\ntier = \"standard\"\nregions = [\"a\",\"b\"]\nmin_sync_replicas = 0")
+            .unwrap();
     assert_eq!(t.warnings.len(), 1, "semi_sync with 0 is a warning");
-    assert!(with("name = \"o\"\ntier = \"archival\"\nregions = [\"a\"]\nconsistency = \"sometimes\"").is_err());
+    assert!(
+        with("name = \"o\"\ntier = \"archival\"\nregions = [\"a\"]\nconsistency = \"sometimes\"")
+            .is_err()
+    );
     assert_eq!(
         field_of(with("name = \"Bad/Name\"\ntier = \"archival\"\nregions = [\"a\"]").unwrap_err()),
         "collections[0].name"
@@ -98,13 +135,28 @@ fn placement_errors_name_the_field() {
 fn links_archive_and_node_settings_are_checked() {
     let link = |l: &str| parse(&format!("{BASE}\n[[links]]\n{l}"));
     assert!(link("between = [\"a\",\"b\"]\nrtt_ms = 50").is_ok());
-    assert_eq!(field_of(link("between = [\"a\",\"q\"]\nrtt_ms = 50").unwrap_err()), "links[0].between[1]");
-    assert_eq!(field_of(link("between = [\"a\",\"a\"]\nrtt_ms = 50").unwrap_err()), "links[0].between");
+    assert_eq!(
+        field_of(link("between = [\"a\",\"q\"]\nrtt_ms = 50").unwrap_err()),
+        "links[0].between[1]"
+    );
+    assert_eq!(
+        field_of(link("between = [\"a\",\"a\"]\nrtt_ms = 50").unwrap_err()),
+        "links[0].between"
+    );
     let archive = |a: &str| parse(&format!("{BASE}\n[archive]\n{a}"));
     let t = archive("url = \"s3://bucket/p\"\nkey_file = \"k.key\"").unwrap();
-    assert_eq!(t.archive.unwrap().key, ArchiveKey::File("/etc/georep/k.key".into()));
-    assert_eq!(field_of(archive("url = \"ftp://x\"\nkey_env = \"K\"").unwrap_err()), "archive.url");
-    assert_eq!(field_of(archive("url = \"gs://x\"").unwrap_err()), "archive");
+    assert_eq!(
+        t.archive.unwrap().key,
+        ArchiveKey::File("/etc/georep/k.key".into())
+    );
+    assert_eq!(
+        field_of(archive("url = \"ftp://x\"\nkey_env = \"K\"").unwrap_err()),
+        "archive.url"
+    );
+    assert_eq!(
+        field_of(archive("url = \"gs://x\"").unwrap_err()),
+        "archive"
+    );
     assert_eq!(
         field_of(parse(&format!("{BASE}\n[node]\nwal_segment_bytes = 10\n")).unwrap_err()),
         "node.wal_segment_bytes"

@@ -1,0 +1,276 @@
+//! The `georep` binary as users meet it: help, exit codes, config errors naming the field,
+//! data dirs of another cluster, a corrupted WAL, and the client commands.
+
+mod support;
+
+use std::path::Path;
+
+use bytes::Bytes;
+use support::{NodeProcess, free_port, phase, run, topology};
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+const REGIONS: &str = "[[regions]]\nname = \"a\"\napi = \"127.0.0.1:7301\"\npeer = \"127.0.0.1:7302\"\n\
+                       [[regions]]\nname = \"b\"\napi = \"127.0.0.1:7303\"\npeer = \"127.0.0.1:7304\"\n\
+                       [[regions]]\nname = \"c\"\napi = \"127.0.0.1:7305\"\npeer = \"127.0.0.1:7306\"\n";
+
+#[test]
+fn every_command_has_help() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for cmd in ["demo", "node", "put", "get", "delete", "bench"] {
+        assert!(out.contains(cmd), "{cmd} missing from --help");
+        let (code, out, err) = run(&[cmd, "--help"]);
+        assert_eq!(code, 0, "{cmd} --help: {err}");
+        assert!(out.contains("Usage"), "{cmd}");
+    }
+    let (code, _, err) = run(&["frobnicate"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn invalid_configs_exit_2_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "unknown key",
+            format!("cluster = \"x\"\ncolour = \"red\"\n{REGIONS}"),
+            "colour",
+        ),
+        (
+            "duplicate region",
+            format!(
+                "cluster = \"x\"\n{}",
+                REGIONS.replace("name = \"b\"", "name = \"a\"")
+            ),
+            "regions[1].name",
+        ),
+        (
+            "bad address",
+            format!(
+                "cluster = \"x\"\n{}",
+                REGIONS.replace("127.0.0.1:7303", "127.0.0.1:port")
+            ),
+            "regions[1].api",
+        ),
+        (
+            "sync with min_sync_replicas 0",
+            format!(
+                "cluster = \"x\"\n{REGIONS}[[collections]]\nname = \"o\"\ntier = \"critical\"\nregions = [\"a\",\"b\",\"c\"]\nack_mode = \"sync\"\nmin_sync_replicas = 0\n"
+            ),
+            "collections[0].min_sync_replicas",
+        ),
+        ("not toml", "cluster = \n".to_string(), "TOML parse error"),
+    ];
+    for (what, text, needle) in cases {
+        let path = write(dir.path(), "t.toml", &text);
+        let (code, _, err) = run(&[
+            "node",
+            "--topology",
+            &path,
+            "--region",
+            "a",
+            "--data-dir",
+            "/nonexistent/never",
+        ]);
+        assert_eq!(code, 2, "{what}: {err}");
+        assert!(
+            err.contains(needle),
+            "{what}: stderr lacks {needle:?}: {err}"
+        );
+    }
+    let path = write(dir.path(), "t.toml", &format!("cluster = \"x\"\n{REGIONS}"));
+    let (code, _, err) = run(&[
+        "node",
+        "--topology",
+        &path,
+        "--region",
+        "mars",
+        "--data-dir",
+        "/nonexistent/never",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("mars"));
+    let (code, _, err) = run(&["node", "--topology", "/no/such/file.toml", "--region", "a"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_dir_ownership_and_locking() {
+    let dir = tempfile::tempdir().unwrap();
+    let (topo, apis) = topology(dir.path(), &["r1"], "");
+    let data = dir.path().join("data");
+    let mut node = NodeProcess::start(&topo, "r1", &data, apis[0]).await;
+
+    phase("a second node on the same data dir is refused");
+    let (code, _, err) = run(&[
+        "node",
+        "--topology",
+        topo.to_str().unwrap(),
+        "--region",
+        "r1",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("in use by another georep process"), "{err}");
+
+    phase("SIGTERM stops cleanly");
+    assert!(node.stop().success(), "{}", node.log_text());
+
+    phase("another cluster's topology cannot use this data dir");
+    let other = write(
+        dir.path(),
+        "other.toml",
+        &std::fs::read_to_string(&topo)
+            .unwrap()
+            .replace("cluster = \"test\"", "cluster = \"other\""),
+    );
+    let (code, _, err) = run(&[
+        "node",
+        "--topology",
+        &other,
+        "--region",
+        "r1",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("belongs to cluster \"test\""), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupted_wal_is_refused_with_segment_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let (topo, apis) = topology(
+        dir.path(),
+        &["r1"],
+        "[node]\nwal_segment_bytes = 1048576\nmax_value_bytes = 4096\n",
+    );
+    let data = dir.path().join("data");
+    let mut node = NodeProcess::start(&topo, "r1", &data, apis[0]).await;
+    let client = node.client();
+    for i in 0..50 {
+        let r = client
+            .put("c", &format!("k{i}"), Bytes::from(vec![b'v'; 100]), &[])
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+    }
+    assert!(node.stop().success());
+
+    phase("flip one byte early in the log");
+    let wal_dir = data.join("groups/g1/wal");
+    let segment = std::fs::read_dir(&wal_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "wal"))
+        .unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[200] ^= 0x10;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let (code, _, err) = run(&[
+        "node",
+        "--topology",
+        topo.to_str().unwrap(),
+        "--region",
+        "r1",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("WAL corruption"), "{err}");
+    assert!(
+        err.contains(&segment.display().to_string()),
+        "names the segment: {err}"
+    );
+    assert!(err.contains("byte offset"), "{err}");
+
+    phase("restoring the byte restores the node and every write");
+    bytes[200] ^= 0x10;
+    std::fs::write(&segment, &bytes).unwrap();
+    let node = NodeProcess::start(&topo, "r1", &data, apis[0]).await;
+    let r = node.client().get("c", "k49", &[]).await.unwrap();
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_commands_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let (topo, apis) = topology(dir.path(), &["r1"], "");
+    let node = NodeProcess::start(&topo, "r1", &dir.path().join("data"), apis[0]).await;
+    let ep = format!("http://{}", node.api);
+
+    let (code, out, err) = run(&[
+        "put",
+        "--endpoint",
+        &ep,
+        "--content-type",
+        "application/json",
+        "orders",
+        "o-1",
+        "{\"qty\":2}",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"version\""), "{out}");
+    let token = err
+        .lines()
+        .find_map(|l| l.strip_prefix("session-token: "))
+        .expect("token on stderr")
+        .to_string();
+
+    let (code, out, err) = run(&[
+        "get",
+        "--endpoint",
+        &ep,
+        "--consistency",
+        "session",
+        "--session-token",
+        &token,
+        "orders",
+        "o-1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "{\"qty\":2}");
+    assert!(err.contains("region: r1"), "{err}");
+
+    let (code, _, err) = run(&[
+        "put",
+        "--endpoint",
+        &ep,
+        "--if-match",
+        "999",
+        "orders",
+        "o-1",
+        "x",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("412"), "{err}");
+
+    let (code, _, err) = run(&[
+        "get",
+        "--endpoint",
+        &ep,
+        "--consistency",
+        "sometimes",
+        "orders",
+        "o-1",
+    ]);
+    assert_eq!(code, 2, "{err}");
+
+    let (code, _, _) = run(&["delete", "--endpoint", &ep, "orders", "o-1"]);
+    assert_eq!(code, 0);
+    let (code, _, err) = run(&["get", "--endpoint", &ep, "orders", "o-1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("404"), "{err}");
+
+    let unused = format!("http://127.0.0.1:{}", free_port());
+    let (code, _, err) = run(&["get", "--endpoint", &unused, "orders", "o-1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("failed"), "{err}");
+}

@@ -1,0 +1,148 @@
+//! Test harness: topology files, free ports, and real `georep` processes that can be
+//! stopped (SIGTERM) or killed (SIGKILL).
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use georep::client::Client;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_georep");
+
+/// A port the OS just handed out on 127.0.0.1 (released for the node to bind).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Writes a topology with one region per name (fresh ports) and `extra` appended verbatim.
+pub fn topology(dir: &Path, regions: &[&str], extra: &str) -> (PathBuf, Vec<SocketAddr>) {
+    let mut text = String::from("cluster = \"test\"\n");
+    let mut apis = Vec::new();
+    for r in regions {
+        let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        text += &format!(
+            "[[regions]]\nname = \"{r}\"\napi = \"{api}\"\npeer = \"127.0.0.1:{}\"\n",
+            free_port()
+        );
+        apis.push(api);
+    }
+    text += extra;
+    let path = dir.join("topology.toml");
+    std::fs::write(&path, text).unwrap();
+    (path, apis)
+}
+
+pub struct NodeProcess {
+    pub child: Child,
+    pub api: SocketAddr,
+    pub log: PathBuf,
+}
+
+impl NodeProcess {
+    /// Starts `georep node` and waits until `/healthz` answers.
+    pub async fn start(
+        topology: &Path,
+        region: &str,
+        data_dir: &Path,
+        api: SocketAddr,
+    ) -> NodeProcess {
+        let log = data_dir.with_extension(format!("log.{}", std::process::id()));
+        let stderr = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["node", "--topology"])
+            .arg(topology)
+            .args(["--region", region, "--data-dir"])
+            .arg(data_dir)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("georep starts");
+        let mut node = NodeProcess { child, api, log };
+        node.wait_healthy(Duration::from_secs(20)).await;
+        node
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.api.to_string())
+            .unwrap()
+            .with_timeout(Duration::from_secs(10))
+    }
+
+    async fn wait_healthy(&mut self, within: Duration) {
+        let client = Client::new(&self.api.to_string())
+            .unwrap()
+            .with_timeout(Duration::from_millis(500));
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "node exited with {status} during start-up:\n{}",
+                    self.log_text()
+                );
+            }
+            if let Ok(r) = client
+                .request(hyper::Method::GET, "/healthz", &[], Default::default())
+                .await
+                && r.status.is_success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node not healthy in time:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `georep ARGS` to completion: (exit code, stdout, stderr).
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("georep runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn phase(name: &str) {
+    eprintln!("--- {name}");
+}
