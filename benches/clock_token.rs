@@ -1,1 +1,47 @@
-fn main() {}
+//! Hot-path costs: HLC readings and session-token encode/verify.
+//!
+//! cargo bench --bench clock_token
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use georep::clock::{Hlc, Timestamp};
+use georep::group::GroupId;
+use georep::session::{GroupPosition, SessionKeys, SessionToken};
+
+fn bench(c: &mut Criterion) {
+    let hlc = Hlc::new(1, 500);
+    c.bench_function("hlc_now", |b| b.iter(|| black_box(hlc.now())));
+    let remote = Timestamp {
+        node: 2,
+        ..hlc.now()
+    };
+    c.bench_function("hlc_update", |b| {
+        b.iter(|| black_box(hlc.update(black_box(remote))))
+    });
+
+    let keys = SessionKeys::new(1, [5; 32]);
+    let mut token = SessionToken::default();
+    for g in 1..=3 {
+        token.observe(GroupPosition {
+            group: GroupId(g),
+            epoch: 4,
+            index: 1_234_567 * u64::from(g),
+        });
+    }
+    c.bench_function("token_encode_3_groups", |b| {
+        b.iter(|| black_box(token.encode(&keys, 1_700_000_000_000)))
+    });
+    let text = token.encode(&keys, 1_700_000_000_000);
+    c.bench_function("token_verify_3_groups", |b| {
+        b.iter(|| {
+            black_box(
+                SessionToken::decode(black_box(&text), &keys, 1_700_000_000_100, 86_400_000)
+                    .unwrap(),
+            )
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

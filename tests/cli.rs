@@ -274,3 +274,40 @@ async fn client_commands_round_trip() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("failed"), "{err}");
 }
+
+/// The first command a new user runs must keep working: three regions, the workload at
+/// every consistency level, the latency table, a clean stop.
+#[test]
+fn demo_runs_and_prints_the_latency_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    let (code, out, err) = run(&[
+        "demo",
+        "--duration",
+        "1",
+        "--ops",
+        "20",
+        "--dir",
+        demo_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    for needle in [
+        "us-east-1",
+        "eu-west-1",
+        "ap-south-1",
+        "strong",
+        "bounded_staleness",
+        "session",
+        "consistent_prefix",
+        "eventual",
+        "p50 / p99",
+        "not built yet",
+    ] {
+        assert!(out.contains(needle), "demo output lacks {needle:?}:\n{out}");
+    }
+    assert!(
+        out.contains("every read returned the value its session had just written"),
+        "{out}"
+    );
+    assert!(demo_dir.join("session.key").exists());
+}

@@ -11,12 +11,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use support::{NodeProcess, phase, topology};
 
+/// Every value attempted on a hot key, in order, and its last acknowledged (version, value).
+type HotKey = (Vec<String>, Option<(u64, String)>);
+
 #[derive(Default)]
 struct Ledger {
     /// key -> (acknowledged version, value) for keys written exactly once
     once: HashMap<String, (u64, String)>,
-    /// hot key -> every value attempted, in order, and the last acknowledged (version, value)
-    hot: HashMap<String, (Vec<String>, Option<(u64, String)>)>,
+    hot: HashMap<String, HotKey>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

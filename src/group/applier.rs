@@ -82,9 +82,10 @@ pub(crate) fn run(
             }
         }
     }
-    if dirty && failed.is_none() {
-        if let Err(e) = store.checkpoint() {
-            tracing::error!(group, error = %e, "final store checkpoint failed");
-        }
+    if dirty
+        && failed.is_none()
+        && let Err(e) = store.checkpoint()
+    {
+        tracing::error!(group, error = %e, "final store checkpoint failed");
     }
 }

@@ -136,9 +136,8 @@ mod tests {
             for bit in 0..8 {
                 let mut bad = buf.clone();
                 bad[byte] ^= 1 << bit;
-                match decode_record(&bad) {
-                    Ok((e, _)) => panic!("flip at {byte}:{bit} decoded as {e:?}"),
-                    Err(_) => {}
+                if let Ok((e, _)) = decode_record(&bad) {
+                    panic!("flip at {byte}:{bit} decoded as {e:?}")
                 }
             }
         }

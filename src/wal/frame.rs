@@ -98,7 +98,7 @@ pub fn parse(buf: &[u8], pos: usize) -> Result<FrameView, FrameFault> {
     let first_index = u64::from_le_bytes(h[16..24].try_into().expect("8"));
     let stored = u32::from_le_bytes(h[24..28].try_into().expect("4"));
     let payload_start = pos + FRAME_HEADER_LEN;
-    let end = payload_start.checked_add(payload_len).unwrap_or(usize::MAX);
+    let end = payload_start.saturating_add(payload_len);
     if end > buf.len() {
         return bad(format!(
             "frame payload of {payload_len} bytes runs past the end of the file"

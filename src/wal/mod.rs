@@ -163,10 +163,10 @@ impl Wal {
         let Some(tx) = &self.tx else {
             return done(Err(WalError::Closed));
         };
-        if let Err(mpsc::SendError(request)) = tx.send(Request::Append { entries, done }) {
-            if let Request::Append { done, .. } = request {
-                done(Err(WalError::Closed));
-            }
+        if let Err(mpsc::SendError(request)) = tx.send(Request::Append { entries, done })
+            && let Request::Append { done, .. } = request
+        {
+            done(Err(WalError::Closed));
         }
     }
 

@@ -415,10 +415,11 @@ impl Writer {
     }
 
     fn seal_if_aged(&mut self) {
-        if self.age_deadline() == Some(Duration::ZERO) && self.check_poison().is_ok() {
-            if let Err(e) = self.seal_active() {
-                self.poison(&e);
-            }
+        if self.age_deadline() == Some(Duration::ZERO)
+            && self.check_poison().is_ok()
+            && let Err(e) = self.seal_active()
+        {
+            self.poison(&e);
         }
     }
 
