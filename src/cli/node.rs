@@ -15,6 +15,10 @@ pub struct NodeArgs {
     /// Where the WAL and store live [default: georep-data/<region>]
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Listen for the HTTP API here instead of the topology's `api` address: for hosts whose
+    /// advertised address is not on an interface (cloud NAT), e.g. 0.0.0.0:7101
+    #[arg(long)]
+    pub api_listen: Option<std::net::SocketAddr>,
 }
 
 pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
@@ -26,7 +30,7 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         topology,
         region: args.region,
         data_dir,
-        api_override: None,
+        api_override: args.api_listen,
     })
     .await?;
     wait_for_signal()

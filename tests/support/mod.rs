@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use georep::client::Client;
 
+pub mod tftpl;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_georep");
 
 /// A port the OS just handed out on 127.0.0.1 (released for the node to bind).
