@@ -14,6 +14,19 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     p.display().to_string()
 }
 
+/// `georep node --region r1` on `data` with the topology at `topology`, run to completion.
+fn run_node(topology: &str, data: &Path) -> (i32, String, String) {
+    run(&[
+        "node",
+        "--topology",
+        topology,
+        "--region",
+        "r1",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ])
+}
+
 const REGIONS: &str = "[[regions]]\nname = \"a\"\napi = \"127.0.0.1:7301\"\npeer = \"127.0.0.1:7302\"\n\
                        [[regions]]\nname = \"b\"\napi = \"127.0.0.1:7303\"\npeer = \"127.0.0.1:7304\"\n\
                        [[regions]]\nname = \"c\"\napi = \"127.0.0.1:7305\"\npeer = \"127.0.0.1:7306\"\n";
@@ -107,15 +120,7 @@ async fn data_dir_ownership_and_locking() {
     let mut node = NodeProcess::start(&topo, "r1", &data, apis[0]).await;
 
     phase("a second node on the same data dir is refused");
-    let (code, _, err) = run(&[
-        "node",
-        "--topology",
-        topo.to_str().unwrap(),
-        "--region",
-        "r1",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
+    let (code, _, err) = run_node(topo.to_str().unwrap(), &data);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("in use by another georep process"), "{err}");
 
@@ -130,15 +135,7 @@ async fn data_dir_ownership_and_locking() {
             .unwrap()
             .replace("cluster = \"test\"", "cluster = \"other\""),
     );
-    let (code, _, err) = run(&[
-        "node",
-        "--topology",
-        &other,
-        "--region",
-        "r1",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
+    let (code, _, err) = run_node(&other, &data);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("belongs to cluster \"test\""), "{err}");
 }
@@ -174,15 +171,7 @@ async fn corrupted_wal_is_refused_with_segment_and_offset() {
     bytes[200] ^= 0x10;
     std::fs::write(&segment, &bytes).unwrap();
 
-    let (code, _, err) = run(&[
-        "node",
-        "--topology",
-        topo.to_str().unwrap(),
-        "--region",
-        "r1",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
+    let (code, _, err) = run_node(topo.to_str().unwrap(), &data);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("WAL corruption"), "{err}");
     assert!(
