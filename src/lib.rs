@@ -10,5 +10,6 @@ pub mod metrics;
 pub mod node;
 pub mod session;
 pub mod store;
+pub mod transport;
 pub mod util;
 pub mod wal;

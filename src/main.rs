@@ -42,6 +42,7 @@ fn main() -> ExitCode {
             Command::Get(a) => cli::doc::get(a).await,
             Command::Delete(a) => cli::doc::delete(a).await,
             Command::Bench(a) => cli::bench::run(a).await,
+            Command::Certs(a) => cli::certs::run(a),
         }
     });
     match result {

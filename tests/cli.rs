@@ -35,7 +35,7 @@ const REGIONS: &str = "[[regions]]\nname = \"a\"\napi = \"127.0.0.1:7301\"\npeer
 fn every_command_has_help() {
     let (code, out, _) = run(&["--help"]);
     assert_eq!(code, 0);
-    for cmd in ["demo", "node", "put", "get", "delete", "bench"] {
+    for cmd in ["demo", "node", "put", "get", "delete", "bench", "certs"] {
         assert!(out.contains(cmd), "{cmd} missing from --help");
         let (code, out, err) = run(&[cmd, "--help"]);
         assert_eq!(code, 0, "{cmd} --help: {err}");
@@ -299,4 +299,49 @@ fn demo_runs_and_prints_the_latency_table() {
         "{out}"
     );
     assert!(demo_dir.join("session.key").exists());
+}
+
+#[test]
+fn certs_init_makes_a_ca_and_region_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("certs");
+    let (code, stdout, err) = run(&[
+        "certs",
+        "init",
+        "--out",
+        out.to_str().unwrap(),
+        "--regions",
+        "us-east-1,eu-west-1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for f in [
+        "ca.pem",
+        "ca.key",
+        "us-east-1.pem",
+        "us-east-1.key",
+        "eu-west-1.pem",
+        "eu-west-1.key",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+        assert!(stdout.contains(f), "{stdout}");
+    }
+    let (code, _, err) = run(&[
+        "certs",
+        "init",
+        "--out",
+        out.to_str().unwrap(),
+        "--regions",
+        "us-east-1",
+    ]);
+    assert_eq!(code, 1, "refuses to overwrite a CA: {err}");
+    let (code, _, err) = run(&[
+        "certs",
+        "init",
+        "--out",
+        out.to_str().unwrap(),
+        "--regions",
+        "Bad Region",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--regions"), "{err}");
 }

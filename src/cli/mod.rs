@@ -2,6 +2,7 @@
 //! success, 2 for bad usage or invalid configuration, 1 for failures while running.
 
 pub mod bench;
+pub mod certs;
 pub mod demo;
 pub mod doc;
 pub mod node;
@@ -42,6 +43,8 @@ pub enum Command {
     Delete(doc::DocArgs),
     /// Drive a running node over HTTP with concurrent clients; print throughput and latency percentiles.
     Bench(bench::BenchArgs),
+    /// Certificates for mutual TLS between regions.
+    Certs(certs::CertsArgs),
 }
 
 /// Options every client command shares.

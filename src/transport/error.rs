@@ -1,0 +1,22 @@
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("certificate files: {path}: {reason}")]
+    Certs { path: PathBuf, reason: String },
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    #[error("cannot bind the QUIC endpoint on {addr}: {reason}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        reason: String,
+    },
+    #[error("connecting to {peer}: {reason}")]
+    Connect { peer: String, reason: String },
+    #[error("RPC to {peer} failed: {reason}")]
+    Rpc { peer: String, reason: String },
+    #[error("{peer} answered with an error: {message}")]
+    Remote { peer: String, message: String },
+    #[error("bad frame: {0}")]
+    Frame(String),
+}

@@ -1,0 +1,192 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use prometheus::Registry;
+
+use super::*;
+
+fn regions() -> Vec<String> {
+    ["a", "b", "c"].iter().map(|s| s.to_string()).collect()
+}
+
+/// Identities for `names` under one fresh CA, written and loaded through the real files.
+fn identities(cluster: &str, names: &[&str]) -> (tempfile::TempDir, Vec<NodeIdentity>) {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    init_certs(dir.path(), cluster, &names).unwrap();
+    let ids = names
+        .iter()
+        .map(|n| load_identity(dir.path(), n).unwrap())
+        .collect();
+    (dir, ids)
+}
+
+/// An echo node: answers `<its region>:<caller region>:<request>`; "fail" gets an error.
+fn node(id: &NodeIdentity, metrics: &TransportMetrics) -> (Arc<Transport>, SocketAddr) {
+    let me = id.region.clone();
+    let handler: Handler = Arc::new(move |from: String, req: Bytes| {
+        let me = me.clone();
+        Box::pin(async move {
+            if req.as_ref() == b"fail" {
+                return Err("asked to fail".to_string());
+            }
+            let mut out = format!("{me}:{from}:").into_bytes();
+            out.extend_from_slice(&req);
+            Ok(Bytes::from(out))
+        })
+    });
+    let t = Transport::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        id,
+        regions(),
+        metrics.clone(),
+        handler,
+    )
+    .unwrap();
+    let addr = t.local_addr().unwrap();
+    (t, addr)
+}
+
+fn metrics() -> (Registry, TransportMetrics) {
+    let r = Registry::new();
+    let m = TransportMetrics::register(&r).unwrap();
+    (r, m)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_call_each_other_and_see_verified_regions() {
+    let (_dir, ids) = identities("t", &["a", "b"]);
+    let (ma, mb) = (metrics().1, metrics().1);
+    let (ta, addr_a) = node(&ids[0], &ma);
+    let (tb, addr_b) = node(&ids[1], &mb);
+    assert_eq!(
+        ta.call("b", addr_b, b"ping").await.unwrap(),
+        Bytes::from_static(b"b:a:ping")
+    );
+    assert_eq!(
+        tb.call("a", addr_a, b"pong").await.unwrap(),
+        Bytes::from_static(b"a:b:pong")
+    );
+    // the connection is reused, and handler errors come back as Remote errors
+    assert_eq!(
+        ta.call("b", addr_b, b"again").await.unwrap(),
+        Bytes::from_static(b"b:a:again")
+    );
+    match ta.call("b", addr_b, b"fail").await {
+        Err(TransportError::Remote { peer, message }) => {
+            assert_eq!((peer.as_str(), message.as_str()), ("b", "asked to fail"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // many concurrent RPCs on one connection
+    let calls: Vec<_> = (0..64)
+        .map(|i| {
+            let ta = ta.clone();
+            tokio::spawn(async move { ta.call("b", addr_b, format!("{i}").as_bytes()).await })
+        })
+        .collect();
+    for (i, c) in calls.into_iter().enumerate() {
+        assert_eq!(c.await.unwrap().unwrap(), Bytes::from(format!("b:a:{i}")));
+    }
+    assert!(ma.rtt_seconds.with_label_values(&["b"]).get() > 0.0);
+    ta.close();
+    tb.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_payloads_are_compressed_on_the_wire() {
+    let (_dir, ids) = identities("t", &["a", "b"]);
+    let (ma, mb) = (metrics().1, metrics().1);
+    let (ta, _) = node(&ids[0], &ma);
+    let (_tb, addr_b) = node(&ids[1], &mb);
+    let batch: Vec<u8> = br#"{"index":1,"term":3,"op":"put","key":"orders/o-1"}"#
+        .iter()
+        .cycle()
+        .take(4 << 20)
+        .copied()
+        .collect();
+    let resp = ta.call("b", addr_b, &batch).await.unwrap();
+    assert_eq!(&resp[..6], b"b:a:{\"");
+    assert_eq!(resp.len(), batch.len() + 4);
+    let plain = ma.bytes_out.with_label_values(&["b", "plain"]).get();
+    let wire = ma.bytes_out.with_label_values(&["b", "wire"]).get();
+    assert_eq!(plain, batch.len() as u64);
+    assert!(wire * 10 < plain, "{wire} wire bytes for {plain} plain");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_from_another_ca_cannot_join() {
+    let (_d1, ids) = identities("t", &["a", "b"]);
+    let (_d2, foreign) = identities("other", &["c"]);
+    let (mb_reg, mb) = metrics();
+    let (_tb, addr_b) = node(&ids[1], &mb);
+    let (tc, addr_c) = node(&foreign[0], &metrics().1);
+
+    // the intruder dialling in fails the handshake (b does not trust its CA)...
+    let err = tc.call("b", addr_b, b"let me in").await.unwrap_err();
+    assert!(matches!(err, TransportError::Connect { .. }), "{err}");
+    // ...and b dialling the intruder fails too (its server certificate is untrusted)
+    let (ta, _) = node(&ids[0], &metrics().1);
+    assert!(matches!(
+        ta.call("c", addr_c, b"hello?").await,
+        Err(TransportError::Connect { .. })
+    ));
+
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        mb.refused.with_label_values(&["tls"]).get() >= 1,
+        "refusal counted"
+    );
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&mb_reg.gather())
+        .unwrap();
+    assert!(
+        text.contains("georep_peer_connections_refused_total{reason=\"tls\"}"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_for_other_regions_are_refused() {
+    // same CA, but "x" is not a region of this topology
+    let (_dir, ids) = identities("t", &["a", "b", "x"]);
+    let mb = metrics().1;
+    let (_tb, addr_b) = node(&ids[1], &mb);
+    let (tx, _) = node(&ids[2], &metrics().1);
+    let err = tx.call("b", addr_b, b"hi").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::Rpc { .. } | TransportError::Connect { .. }
+        ),
+        "{err}"
+    );
+    assert_eq!(mb.refused.with_label_values(&["unknown_region"]).get(), 1);
+
+    // dialling "c" at b's address: b's certificate is not valid for "c", so the client refuses
+    let (ta, _) = node(&ids[0], &metrics().1);
+    let err = ta.call("c", addr_b, b"hi").await.unwrap_err();
+    assert!(matches!(err, TransportError::Connect { .. }), "{err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+}
+
+#[test]
+fn certs_init_writes_files_and_refuses_to_overwrite_a_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = init_certs(dir.path(), "t", &regions()).unwrap();
+    assert_eq!(written.len(), 2 + 2 * 3);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("a.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(init_certs(dir.path(), "t", &regions()).is_err());
+    let id = load_identity(dir.path(), "b").unwrap();
+    assert_eq!(regions_of(&id.chain[0], &regions()), ["b"]);
+    assert!(matches!(
+        load_identity(dir.path(), "zz"),
+        Err(TransportError::Certs { .. })
+    ));
+}
