@@ -13,3 +13,4 @@ pub mod store;
 pub mod transport;
 pub mod util;
 pub mod wal;
+pub mod wan;

@@ -190,3 +190,49 @@ fn certs_init_writes_files_and_refuses_to_overwrite_a_ca() {
         Err(TransportError::Certs { .. })
     ));
 }
+
+/// QUIC through the WAN relay: the emulated RTT shows in QUIC's own estimate, a partition
+/// stalls calls, and healing lets the same connection carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_through_the_wan_relay_sees_delay_and_partitions() {
+    use std::time::{Duration, Instant};
+
+    use crate::wan::{LinkConditions, Relay};
+
+    let (_dir, ids) = identities("t", &["a", "b"]);
+    let ma = metrics().1;
+    let (ta, _) = node(&ids[0], &ma);
+    let (_tb, addr_b) = node(&ids[1], &metrics().1);
+    let link = LinkConditions::from_rtt(60, 0, 0.0);
+    let relay = Relay::start("127.0.0.1:0".parse().unwrap(), addr_b, link, link)
+        .await
+        .unwrap();
+
+    ta.call("b", relay.addr(), b"warm").await.unwrap();
+    let started = Instant::now();
+    ta.call("b", relay.addr(), b"timed").await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(60),
+        "one RPC is at least one RTT: {took:?}"
+    );
+    assert!(ma.rtt_seconds.with_label_values(&["b"]).get() >= 0.055);
+
+    relay.partition(true);
+    let stalled = tokio::time::timeout(
+        Duration::from_millis(500),
+        ta.call("b", relay.addr(), b"cut"),
+    )
+    .await;
+    assert!(stalled.is_err(), "no answer across a partition");
+    relay.partition(false);
+    let resp = tokio::time::timeout(
+        Duration::from_secs(5),
+        ta.call("b", relay.addr(), b"healed"),
+    )
+    .await;
+    assert_eq!(
+        resp.expect("answers after healing").unwrap(),
+        Bytes::from_static(b"b:a:healed")
+    );
+}
