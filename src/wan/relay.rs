@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -219,10 +219,10 @@ async fn pump_replies(
         let Ok((n, _)) = upstream.recv_from(&mut buf).await else {
             continue;
         };
-        if let Some(at) = shared.admit(Direction::Backward) {
-            if back.send((at, buf[..n].to_vec(), client)).await.is_err() {
-                return;
-            }
+        if let Some(at) = shared.admit(Direction::Backward)
+            && back.send((at, buf[..n].to_vec(), client)).await.is_err()
+        {
+            return;
         }
     }
 }
@@ -260,6 +260,8 @@ async fn deliver(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     async fn echo_server() -> SocketAddr {
