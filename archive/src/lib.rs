@@ -1,13 +1,17 @@
-//! georep-archive: how sealed WAL segments and snapshots are described and named in an
-//! object store.
+//! georep-archive: how sealed WAL segments and snapshots are described, named and sealed in
+//! an object store.
 //!
-//! This crate knows segments only as byte ranges of a log with metadata; it has no
-//! dependency on the node. Today it holds the metadata types and the object layout; the
-//! sealing envelope (zstd, then AES-256-GCM in chunks), the backends and the manifest
-//! arrive with the archiver.
+//! This crate knows segments only as bytes with metadata; it has no dependency on the node.
+//! It holds the metadata types, the object layout, the key ring and the sealing envelope
+//! (zstd, then chunked AES-256-GCM with per-object data keys). The backends (S3, GCS,
+//! Azure, file) and the manifest arrive with the archiver.
 
+pub mod envelope;
+mod keyring;
 mod layout;
 mod segment;
 
+pub use envelope::{EnvelopeError, EnvelopeInfo, inspect, open, seal};
+pub use keyring::{KeyRing, KeyringError};
 pub use layout::{ObjectKind, ObjectName, ParseNameError};
 pub use segment::{IndexRange, SegmentMeta};
