@@ -6,11 +6,13 @@
 //! (zstd, then chunked AES-256-GCM with per-object data keys). The backends (S3, GCS,
 //! Azure, file) and the manifest arrive with the archiver.
 
+mod backend;
 pub mod envelope;
 mod keyring;
 mod layout;
 mod segment;
 
+pub use backend::{ArchiveBackend, BackendError, MULTIPART_ABOVE, ObjectInfo, ObjectVersion};
 pub use envelope::{EnvelopeError, EnvelopeInfo, inspect, open, seal};
 pub use keyring::{KeyRing, KeyringError};
 pub use layout::{ObjectKind, ObjectName, ParseNameError};
