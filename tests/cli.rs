@@ -305,14 +305,17 @@ fn demo_runs_and_prints_the_latency_table() {
 fn certs_init_makes_a_ca_and_region_certificates() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("certs");
-    let (code, stdout, err) = run(&[
-        "certs",
-        "init",
-        "--out",
-        out.to_str().unwrap(),
-        "--regions",
-        "us-east-1,eu-west-1",
-    ]);
+    let certs_init = |regions: &str| {
+        run(&[
+            "certs",
+            "init",
+            "--out",
+            out.to_str().unwrap(),
+            "--regions",
+            regions,
+        ])
+    };
+    let (code, stdout, err) = certs_init("us-east-1,eu-west-1");
     assert_eq!(code, 0, "{err}");
     for f in [
         "ca.pem",
@@ -325,23 +328,9 @@ fn certs_init_makes_a_ca_and_region_certificates() {
         assert!(out.join(f).exists(), "{f} missing");
         assert!(stdout.contains(f), "{stdout}");
     }
-    let (code, _, err) = run(&[
-        "certs",
-        "init",
-        "--out",
-        out.to_str().unwrap(),
-        "--regions",
-        "us-east-1",
-    ]);
+    let (code, _, err) = certs_init("us-east-1");
     assert_eq!(code, 1, "refuses to overwrite a CA: {err}");
-    let (code, _, err) = run(&[
-        "certs",
-        "init",
-        "--out",
-        out.to_str().unwrap(),
-        "--regions",
-        "Bad Region",
-    ]);
+    let (code, _, err) = certs_init("Bad Region");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--regions"), "{err}");
 }
