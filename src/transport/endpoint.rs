@@ -1,6 +1,7 @@
 //! One QUIC endpoint per node: it accepts peers and calls them. Each RPC is one
 //! bidirectional stream (request frame, then response frame), and one connection per peer is
-//! kept and re-established on demand.
+//! kept and re-established on demand. After a failed dial, calls to that peer fail fast
+//! until a jittered exponential backoff (100 ms doubling to 5 s) expires.
 //!
 //! Flow control: quinn's defaults suit about 100 Mbit/s x 100 ms. Cross-region log shipping
 //! needs the bandwidth-delay product in flight: 1 Gbit/s x 250 ms RTT is ~31 MB. So a stream
@@ -40,7 +41,23 @@ pub struct Transport {
     endpoint: Endpoint,
     client: quinn::ClientConfig,
     connections: Mutex<HashMap<String, Connection>>,
+    /// Peers whose last dial failed: consecutive failures and when to dial again.
+    backoff: Mutex<HashMap<String, (u32, std::time::Instant)>>,
     metrics: TransportMetrics,
+}
+
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Exponential backoff with "equal jitter": half fixed, half random, so peers that lost the
+/// same node do not redial it in lockstep.
+pub(super) fn backoff_after(failures: u32) -> Duration {
+    let full = BACKOFF_FIRST
+        .saturating_mul(1 << failures.min(16))
+        .min(BACKOFF_MAX);
+    let mut r = [0u8; 4];
+    let _ = getrandom::fill(&mut r);
+    full / 2 + (full / 2).mul_f64(f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX))
 }
 
 fn transport_config() -> Result<Arc<TransportConfig>, TransportError> {
@@ -84,6 +101,7 @@ impl Transport {
             endpoint,
             client,
             connections: Mutex::new(HashMap::new()),
+            backoff: Mutex::new(HashMap::new()),
             metrics,
         });
         tokio::spawn(accept_loop(transport.clone(), regions, handler));
@@ -178,17 +196,38 @@ impl Transport {
             peer: peer.to_string(),
             reason: e.to_string(),
         };
+        if let Some((failures, retry_at)) = self.backoff.lock().expect("backoff").get(peer).copied()
+        {
+            let now = std::time::Instant::now();
+            if now < retry_at {
+                return Err(err(&format!(
+                    "{failures} failed attempt(s); next attempt in {} ms",
+                    (retry_at - now).as_millis()
+                )));
+            }
+        }
         // The server's certificate must be valid for the region we mean to reach.
-        let connecting = self
-            .endpoint
-            .connect_with(self.client.clone(), addr, peer)
-            .map_err(|e| err(&e))?;
-        let conn = connecting.await.map_err(|e| err(&e))?;
-        self.connections
-            .lock()
-            .expect("connections")
-            .insert(peer.to_string(), conn.clone());
-        Ok(conn)
+        let dialled = match self.endpoint.connect_with(self.client.clone(), addr, peer) {
+            Ok(connecting) => connecting.await.map_err(|e| err(&e)),
+            Err(e) => Err(err(&e)),
+        };
+        match dialled {
+            Ok(conn) => {
+                self.backoff.lock().expect("backoff").remove(peer);
+                self.connections
+                    .lock()
+                    .expect("connections")
+                    .insert(peer.to_string(), conn.clone());
+                Ok(conn)
+            }
+            Err(e) => {
+                let mut backoff = self.backoff.lock().expect("backoff");
+                let failures = backoff.get(peer).map_or(0, |b| b.0) + 1;
+                let retry_at = std::time::Instant::now() + backoff_after(failures - 1);
+                backoff.insert(peer.to_string(), (failures, retry_at));
+                Err(e)
+            }
+        }
     }
 
     /// Closes every connection and stops accepting.

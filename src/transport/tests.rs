@@ -236,3 +236,71 @@ async fn rpc_through_the_wan_relay_sees_delay_and_partitions() {
         Bytes::from_static(b"b:a:healed")
     );
 }
+
+/// A peer that is down is redialled with growing, jittered pauses; calls in between fail
+/// fast, and the first success resets the backoff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_peers_are_redialled_with_backoff() {
+    use std::time::{Duration, Instant};
+
+    let (_dir, ids) = identities("t", &["a", "b"]);
+    let (ta, _) = node(&ids[0], &metrics().1);
+    // b is not running yet: its port is taken by a plain UDP socket that never answers
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr_b = silent.local_addr().unwrap();
+    drop(silent);
+
+    let first = tokio::time::timeout(Duration::from_secs(15), ta.call("b", addr_b, b"x"))
+        .await
+        .expect("dial gives up");
+    assert!(
+        matches!(first, Err(TransportError::Connect { .. })),
+        "{first:?}"
+    );
+    let started = Instant::now();
+    let fast = ta.call("b", addr_b, b"x").await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(20),
+        "fails fast while backing off"
+    );
+    assert!(fast.to_string().contains("next attempt in"), "{fast}");
+
+    // b comes up on that address; after the backoff the call goes through and resets it
+    let mb = metrics().1;
+    let handler: Handler = Arc::new(|from: String, req: Bytes| {
+        Box::pin(async move {
+            Ok(Bytes::from(
+                [b"b:".as_ref(), from.as_bytes(), b":".as_ref(), &req].concat(),
+            ))
+        })
+    });
+    let _tb = Transport::bind(addr_b, &ids[1], regions(), mb, handler).unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        ta.call("b", addr_b, b"up").await.unwrap(),
+        Bytes::from_static(b"b:a:up")
+    );
+    // the backoff was reset: the connection is live and calls answer at once
+    let started = Instant::now();
+    assert_eq!(
+        ta.call("b", addr_b, b"again").await.unwrap(),
+        Bytes::from_static(b"b:a:again")
+    );
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+#[test]
+fn backoff_grows_with_jitter_and_caps() {
+    use super::endpoint::backoff_after as b;
+    for failures in 0..20 {
+        let d = b(failures);
+        let full = std::time::Duration::from_millis(100)
+            .saturating_mul(1 << failures.min(16))
+            .min(std::time::Duration::from_secs(5));
+        assert!(
+            d >= full / 2 && d <= full,
+            "{failures}: {d:?} outside [{:?}, {full:?}]",
+            full / 2
+        );
+    }
+}
