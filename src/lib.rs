@@ -1,6 +1,7 @@
 //! georep: a geo-distributed replication service. See ARCHITECTURE.md for the map.
 
 pub mod api;
+pub mod archiver;
 pub mod client;
 pub mod clock;
 pub mod config;

@@ -43,6 +43,7 @@ fn main() -> ExitCode {
             Command::Delete(a) => cli::doc::delete(a).await,
             Command::Bench(a) => cli::bench::run(a).await,
             Command::Certs(a) => cli::certs::run(a),
+            Command::Archive(a) => cli::archive::run(a).await,
         }
     });
     match result {

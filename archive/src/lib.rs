@@ -10,10 +10,14 @@ mod backend;
 pub mod envelope;
 mod keyring;
 mod layout;
+mod manifest;
 mod segment;
 
 pub use backend::{ArchiveBackend, BackendError, MULTIPART_ABOVE, ObjectInfo, ObjectVersion};
 pub use envelope::{EnvelopeError, EnvelopeInfo, inspect, open, seal};
 pub use keyring::{KeyRing, KeyringError};
 pub use layout::{ObjectKind, ObjectName, ParseNameError};
+pub use manifest::{
+    ArchivedSegment, FORMAT as MANIFEST_FORMAT, Manifest, ManifestError, manifest_name,
+};
 pub use segment::{IndexRange, SegmentMeta};

@@ -1,6 +1,7 @@
 //! Command-line interface (CONTRACT.md): every subcommand has `--help`; exit code 0 on
 //! success, 2 for bad usage or invalid configuration, 1 for failures while running.
 
+pub mod archive;
 pub mod bench;
 pub mod certs;
 pub mod demo;
@@ -45,6 +46,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Certificates for mutual TLS between regions.
     Certs(certs::CertsArgs),
+    /// Inspect an archive: list restore points, verify every object.
+    Archive(archive::ArchiveArgs),
 }
 
 /// Options every client command shares.

@@ -29,6 +29,8 @@ pub enum NodeError {
     },
     #[error("data dir identity: {0}")]
     Identity(String),
+    #[error("invalid configuration: {field}: {reason}")]
+    Archive { field: &'static str, reason: String },
     #[error("session key {path}: {reason}")]
     SessionKey { path: PathBuf, reason: String },
     #[error("cannot listen on {addr} (api of region {region}): {source}")]
@@ -52,6 +54,7 @@ impl NodeError {
                 | NodeError::UnknownRegion(..)
                 | NodeError::ForeignDataDir { .. }
                 | NodeError::SessionKey { .. }
+                | NodeError::Archive { .. }
         )
     }
 }

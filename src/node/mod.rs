@@ -37,6 +37,7 @@ pub struct NodeConfig {
 }
 
 pub struct Node {
+    archiver: Option<JoinHandle<()>>,
     region: String,
     api_addr: SocketAddr,
     group: Arc<LogGroup>,
@@ -111,6 +112,17 @@ impl Node {
             "log recovered"
         );
         let group = Arc::new(group);
+        let archiver = match &topology.archive {
+            Some(_) if topology.regions.len() > 1 => {
+                tracing::warn!(
+                    "archiving is off: regions are not replicated yet, so each region's group g1 would \
+                     collide in a shared archive; it runs for single-region topologies"
+                );
+                None
+            }
+            Some(archive) => Some(archive_task(&topology, archive, &metrics, group.clone())?),
+            None => None,
+        };
 
         let addr = cfg.api_override.unwrap_or(region.api);
         let listener = TcpListener::bind(addr)
@@ -147,6 +159,7 @@ impl Node {
         });
         tracing::info!(region = %region.name, api = %api_addr, "serving");
         Ok(Node {
+            archiver,
             region: region.name,
             api_addr,
             group,
@@ -170,6 +183,10 @@ impl Node {
 
     /// Stops accepting requests, waits for in-flight ones, then closes the log cleanly.
     pub async fn shutdown(mut self) {
+        if let Some(a) = self.archiver.take() {
+            // uploads are idempotent: an interrupted round is redone after restart
+            a.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -186,4 +203,50 @@ impl Node {
         // The last handle closes the WAL and checkpoints the store; that blocks, so not here.
         let _ = tokio::task::spawn_blocking(move || drop(group)).await;
     }
+}
+
+/// Builds the archiver from `[archive]`: key ring (never logged), backend, metrics.
+fn archive_task(
+    topology: &Topology,
+    archive: &crate::config::Archive,
+    metrics: &Metrics,
+    group: Arc<LogGroup>,
+) -> Result<JoinHandle<()>, NodeError> {
+    use crate::config::ArchiveKey;
+    let (field, text) = match &archive.key {
+        ArchiveKey::File(path) => (
+            "archive.key_file",
+            std::fs::read_to_string(path).map_err(|e| NodeError::Archive {
+                field: "archive.key_file",
+                reason: format!("{}: {e}", path.display()),
+            })?,
+        ),
+        ArchiveKey::Env(var) => (
+            "archive.key_env",
+            std::env::var(var).map_err(|_| NodeError::Archive {
+                field: "archive.key_env",
+                reason: format!("environment variable {var} is not set"),
+            })?,
+        ),
+    };
+    let ring = georep_archive::KeyRing::parse(&text).map_err(|e| NodeError::Archive {
+        field,
+        reason: e.to_string(),
+    })?;
+    let backend =
+        georep_archive::ArchiveBackend::from_url(&archive.url).map_err(|e| NodeError::Archive {
+            field: "archive.url",
+            reason: e.to_string(),
+        })?;
+    let archive_metrics = crate::archiver::ArchiveMetrics::register(&metrics.registry)?;
+    let archiver = crate::archiver::Archiver {
+        cluster: topology.cluster.clone(),
+        backend,
+        ring,
+        level: georep_archive::envelope::DEFAULT_LEVEL,
+        interval: Duration::from_millis(500),
+        metrics: archive_metrics,
+    };
+    tracing::info!(url = %archive.url, "archiving sealed segments");
+    Ok(archiver.spawn(group))
 }
