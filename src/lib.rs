@@ -9,6 +9,7 @@ pub mod consistency;
 pub mod group;
 pub mod metrics;
 pub mod node;
+pub mod restore;
 pub mod session;
 pub mod store;
 pub mod transport;

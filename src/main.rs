@@ -44,6 +44,7 @@ fn main() -> ExitCode {
             Command::Bench(a) => cli::bench::run(a).await,
             Command::Certs(a) => cli::certs::run(a),
             Command::Archive(a) => cli::archive::run(a).await,
+            Command::Restore(a) => cli::restore::run(a).await,
         }
     });
     match result {

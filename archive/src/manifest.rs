@@ -100,6 +100,20 @@ impl Manifest {
         }
     }
 
+    /// Every manifest in the archive (one per cluster and group), in name order.
+    pub async fn list_all(backend: &ArchiveBackend) -> Result<Vec<Manifest>, ManifestError> {
+        let mut out = Vec::new();
+        for obj in backend.list("").await? {
+            let parts: Vec<&str> = obj.name.split('/').collect();
+            if let [cluster, group, "manifest.json"] = parts.as_slice()
+                && let Some(g) = group.strip_prefix('g').and_then(|g| g.parse().ok())
+            {
+                out.push(Manifest::load(backend, cluster, g).await?.0);
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes this manifest if the stored one is still at `read` (created if `None`).
     pub async fn store(
         &self,

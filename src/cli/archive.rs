@@ -36,39 +36,10 @@ pub struct VerifyArgs {
     pub key_file: PathBuf,
 }
 
-/// Milliseconds since the epoch as RFC 3339 UTC (days-from-civil, Howard Hinnant).
-fn rfc3339(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        ms % 1000
-    )
-}
+pub use georep::restore::rfc3339;
 
 async fn manifests(backend: &ArchiveBackend) -> anyhow::Result<Vec<Manifest>> {
-    let mut out = Vec::new();
-    for obj in backend.list("").await? {
-        let parts: Vec<&str> = obj.name.split('/').collect();
-        if let [cluster, group, "manifest.json"] = parts.as_slice()
-            && let Some(g) = group.strip_prefix('g').and_then(|g| g.parse().ok())
-        {
-            out.push(Manifest::load(backend, cluster, g).await?.0);
-        }
-    }
-    Ok(out)
+    Ok(Manifest::list_all(backend).await?)
 }
 
 fn backend(url: &str) -> anyhow::Result<ArchiveBackend> {
@@ -164,17 +135,4 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     anyhow::ensure!(bad == 0, "{bad} archive objects failed verification");
     anyhow::ensure!(good > 0, "no archived objects found under {}", a.archive);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_formats_utc() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            super::rfc3339(1_764_150_000_123),
-            "2025-11-26T09:40:00.123Z"
-        );
-        assert_eq!(super::rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
 }

@@ -7,6 +7,7 @@ pub mod certs;
 pub mod demo;
 pub mod doc;
 pub mod node;
+pub mod restore;
 pub mod stats;
 
 use std::path::PathBuf;
@@ -48,6 +49,8 @@ pub enum Command {
     Certs(certs::CertsArgs),
     /// Inspect an archive: list restore points, verify every object.
     Archive(archive::ArchiveArgs),
+    /// Restore a data dir to a point in time from the archive alone.
+    Restore(restore::RestoreArgs),
 }
 
 /// Options every client command shares.
