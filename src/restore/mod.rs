@@ -94,7 +94,7 @@ pub async fn restore(
                 std::fs::remove_dir(dir).map_err(io(dir))?; // empty, checked above
             }
             std::fs::rename(&staging, dir).map_err(io(dir))?;
-            sync_dir(dir.parent().unwrap_or(Path::new("."))).map_err(io(dir))?;
+            sync_dir(parent_dir(dir)).map_err(io(dir))?;
             Ok(groups)
         }
         Err(e) => {
@@ -183,6 +183,14 @@ async fn restore_into(
     Ok(restored)
 }
 
+/// The directory holding `path` (`.` for a bare relative name, whose `parent()` is empty).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RestoreError> {
     use std::io::Write;
     let mut f = std::fs::File::create(path).map_err(io(path))?;
@@ -232,4 +240,17 @@ fn cut_log(wal_dir: &Path, m: &Manifest, cutoff: u64) -> Result<GroupRestored, R
         last_index: kept,
         last_entry_ms,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_of_a_relative_name_is_the_current_dir() {
+        assert_eq!(parent_dir(Path::new("restored")), Path::new("."));
+        assert_eq!(parent_dir(Path::new("a/restored")), Path::new("a"));
+        assert_eq!(parent_dir(Path::new("/tmp/restored")), Path::new("/tmp"));
+        sync_dir(parent_dir(Path::new("restored"))).expect("the current directory can be synced");
+    }
 }
