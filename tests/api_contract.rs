@@ -425,7 +425,12 @@ async fn session_tokens_forged_truncated_expired_and_ahead() {
         started.elapsed() >= Duration::from_millis(200),
         "waited for catch-up first"
     );
-    // EVENTUAL does not need the session's position
+    // EVENTUAL does not need the session's position (a strong read first makes sure "k" is applied)
+    let strong = c
+        .get("orders", "k", &[("x-georep-consistency", "strong")])
+        .await
+        .unwrap();
+    assert_eq!(strong.status, 200);
     let r = c
         .get(
             "orders",

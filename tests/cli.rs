@@ -295,7 +295,9 @@ fn demo_runs_and_prints_the_latency_table() {
         assert!(out.contains(needle), "demo output lacks {needle:?}:\n{out}");
     }
     assert!(
-        out.contains("every read returned the value its session had just written"),
+        out.contains(
+            "every strong and session read returned the value its session had just written"
+        ),
         "{out}"
     );
     assert!(demo_dir.join("session.key").exists());

@@ -136,19 +136,41 @@ async fn admit_read(
     let bound = opts.max_staleness_ms.unwrap_or(default_bound);
     let group = &ctx.group;
     let session = opts.token.as_ref().and_then(|t| t.position(group.id()));
-    // Single-voter groups: this node leads every group it holds.
+    // Single-voter groups: this node leads every group it holds. Writes are acknowledged
+    // once durable, so the applied state may trail them briefly; that trail is the staleness.
     let replica = ReplicaView {
         is_leader: true,
         epoch: group.epoch(),
         applied_index: group.applied_index(),
-        staleness_ms: 0,
+        staleness_ms: group.apply_lag_ms(ctx.now_ms()),
     };
+    let catch_up_wait = Duration::from_millis(ctx.settings().session_wait_ms.max(1000));
     match plan_read(level, bound, session, replica) {
+        // linearizable (and bounded reads past their bound) on the leader: apply every
+        // acknowledged write before reading, as a ReadIndex would
+        ReadPlan::Local
+            if level == Consistency::Strong
+                || (level == Consistency::BoundedStaleness && replica.staleness_ms > bound) =>
+        {
+            if group.catch_up(catch_up_wait).await {
+                Ok(0)
+            } else {
+                Err(ApiError::Unavailable {
+                    code: "consistency_unavailable",
+                    message: format!(
+                        "region {} has not applied its acknowledged writes within {} ms",
+                        ctx.region,
+                        catch_up_wait.as_millis()
+                    ),
+                    retry_after_s: 1,
+                })
+            }
+        }
         ReadPlan::Local => Ok(replica.staleness_ms),
         ReadPlan::WaitFor(index) => {
             let wait = Duration::from_millis(ctx.settings().session_wait_ms);
             if group.wait_applied(index, wait).await {
-                Ok(0)
+                Ok(group.apply_lag_ms(ctx.now_ms()))
             } else {
                 Err(ApiError::Unavailable {
                     code: "session_not_caught_up",

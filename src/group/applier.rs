@@ -13,7 +13,8 @@ use crate::wal::Entry;
 
 pub(crate) struct ApplyJob {
     pub entry: Entry,
-    pub reply: oneshot::Sender<Result<ApplyOutcome, GroupError>>,
+    /// `None` when the proposer was answered at durability (its outcome cannot depend on state).
+    pub reply: Option<oneshot::Sender<Result<ApplyOutcome, GroupError>>>,
 }
 
 const MAX_BATCH: usize = 4096;
@@ -52,7 +53,9 @@ pub(crate) fn run(
         }
         if let Some(err) = &failed {
             for job in jobs {
-                let _ = job.reply.send(Err(err.clone()));
+                if let Some(reply) = job.reply {
+                    let _ = reply.send(Err(err.clone()));
+                }
             }
             continue;
         }
@@ -67,7 +70,9 @@ pub(crate) fn run(
                 }
                 dirty = !durable;
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(Ok(outcome));
+                    if let Some(reply) = job.reply {
+                        let _ = reply.send(Ok(outcome));
+                    }
                 }
             }
             Err(e) => {
@@ -76,7 +81,9 @@ pub(crate) fn run(
                 tracing::error!(group, error = %e, "apply failed; group stops serving writes");
                 let err = GroupError::Failed(e.to_string());
                 for job in jobs {
-                    let _ = job.reply.send(Err(err.clone()));
+                    if let Some(reply) = job.reply {
+                        let _ = reply.send(Err(err.clone()));
+                    }
                 }
                 failed = Some(err);
             }

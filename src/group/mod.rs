@@ -25,7 +25,7 @@ pub use error::GroupError;
 pub use id::GroupId;
 
 use crate::clock::{Hlc, Timestamp};
-use crate::store::{ApplyOutcome, Command, Document, Store, StoreError};
+use crate::store::{ApplyOutcome, Command, Document, Precondition, Store, StoreError};
 use crate::wal::{Entry, RecoveryReport, Wal, WalMetrics, WalOptions};
 
 /// The result of a committed, applied proposal.
@@ -149,10 +149,22 @@ impl LogGroup {
         self.epoch
     }
 
-    /// Appends `command` to the log and waits until it is durable and applied.
+    /// Appends `command` to the log. Commands whose outcome cannot depend on the state (a put
+    /// without precondition, a no-op) are answered once durable; others once applied. Reads
+    /// that promise freshness wait for apply ([`LogGroup::catch_up`]), as Raft's ReadIndex does,
+    /// so a store checkpoint never delays a blind write's acknowledgement.
     pub async fn propose(&self, command: Command) -> Result<Committed, GroupError> {
         let (Some(wal), Some(apply_tx)) = (&self.wal, &self.apply_tx) else {
             return Err(GroupError::Closed);
+        };
+        // Some(is_noop) for commands whose outcome is known without the state.
+        let blind = match &command {
+            Command::Put {
+                precondition: Precondition::None,
+                ..
+            } => Some(false),
+            Command::Noop => Some(true),
+            _ => None,
         };
         let payload = command.encode();
         let (tx, rx) = oneshot::channel();
@@ -172,11 +184,24 @@ impl LogGroup {
             let apply_tx = apply_tx.clone();
             wal.append_with(vec![entry], move |r| match r {
                 Ok(_) => {
+                    let reply = match blind {
+                        Some(is_noop) => {
+                            let outcome = if is_noop {
+                                ApplyOutcome::Noop
+                            } else {
+                                ApplyOutcome::Written { version: index }
+                            };
+                            let _ = tx.send(Ok(outcome));
+                            None
+                        }
+                        None => Some(tx),
+                    };
                     if let Err(mpsc::SendError(job)) = apply_tx.send(applier::ApplyJob {
                         entry: job_entry,
-                        reply: tx,
-                    }) {
-                        let _ = job.reply.send(Err(GroupError::Closed));
+                        reply,
+                    }) && let Some(reply) = job.reply
+                    {
+                        let _ = reply.send(Err(GroupError::Closed));
                     }
                 }
                 Err(e) => {
@@ -211,6 +236,29 @@ impl LogGroup {
 
     pub fn applied_index(&self) -> u64 {
         *self.applied.borrow()
+    }
+
+    /// Highest index acknowledged as durable (every acknowledged write is at or below it).
+    pub fn durable_index(&self) -> u64 {
+        self.wal.as_ref().map_or(0, Wal::durable_index)
+    }
+
+    /// Waits until every write acknowledged so far is applied: what a linearizable read on
+    /// the leader needs. False on timeout.
+    pub async fn catch_up(&self, timeout: Duration) -> bool {
+        self.wait_applied(self.durable_index(), timeout).await
+    }
+
+    /// How far the applied state trails the log, in milliseconds of HLC time (0 if caught up).
+    pub fn apply_lag_ms(&self, now_ms: u64) -> u64 {
+        let applied = self.applied_index();
+        if applied >= self.durable_index() {
+            return 0;
+        }
+        self.wal
+            .as_ref()
+            .and_then(|w| w.read(applied + 1).ok())
+            .map_or(0, |e| now_ms.saturating_sub(e.hlc.physical_ms()))
     }
 
     /// Waits until the applied index reaches `index`; false on timeout.
@@ -315,6 +363,10 @@ mod tests {
         for t in tasks {
             acked.extend(t.await.unwrap());
         }
+        assert!(
+            group.catch_up(Duration::from_secs(5)).await,
+            "blind puts are answered at durability; apply follows"
+        );
         assert_eq!(group.applied_index(), 400);
         let digest = group.digest().unwrap();
         drop(Arc::into_inner(group).expect("sole owner"));
