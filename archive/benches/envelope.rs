@@ -5,56 +5,13 @@
 
 use std::time::Duration;
 
+mod common;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use georep_archive::{KeyRing, open, seal};
 
-/// 16 MiB of order documents with varying ids, amounts and free text (~4-5x compressible).
-fn segment() -> Vec<u8> {
-    const WORDS: [&str; 16] = [
-        "order",
-        "shipped",
-        "customer",
-        "priority",
-        "warehouse",
-        "express",
-        "return",
-        "invoice",
-        "paid",
-        "pending",
-        "gift",
-        "fragile",
-        "delayed",
-        "parcel",
-        "refund",
-        "carrier",
-    ];
-    let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
-    let mut v = Vec::with_capacity(16 << 20);
-    while v.len() < 16 << 20 {
-        let note: Vec<&str> = (0..40).map(|_| WORDS[(next() % 16) as usize]).collect();
-        v.extend_from_slice(
-            format!(
-                "{{\"key\":\"o-{:016x}\",\"customer\":\"c-{:08x}\",\"qty\":{},\"cents\":{},\"note\":\"{}\"}}\n",
-                next(),
-                next() as u32,
-                next() % 9,
-                next() % 100_000,
-                note.join(" ")
-            )
-            .as_bytes(),
-        );
-    }
-    v
-}
-
 fn bench(c: &mut Criterion) {
-    let data = segment();
+    let data = common::order_documents(16);
     let ring = KeyRing::single("bench", [3u8; 32]);
     let sealed = seal(&data, &ring, 3).unwrap();
     println!(

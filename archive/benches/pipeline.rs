@@ -6,42 +6,10 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+mod common;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use georep_archive::{ArchiveBackend, KeyRing, seal};
-
-fn segment() -> Vec<u8> {
-    let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
-    let words = [
-        "order",
-        "shipped",
-        "customer",
-        "priority",
-        "warehouse",
-        "express",
-        "return",
-        "invoice",
-    ];
-    let mut v = Vec::with_capacity(16 << 20);
-    while v.len() < 16 << 20 {
-        let note: Vec<&str> = (0..40).map(|_| words[(next() % 8) as usize]).collect();
-        v.extend_from_slice(
-            format!(
-                "{{\"key\":\"o-{:016x}\",\"qty\":{},\"note\":\"{}\"}}\n",
-                next(),
-                next() % 9,
-                note.join(" ")
-            )
-            .as_bytes(),
-        );
-    }
-    v
-}
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -49,7 +17,7 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let data = segment();
+    let data = common::order_documents(8);
     let ring = KeyRing::single("bench", [3u8; 32]);
     let dir = tempfile::tempdir().unwrap();
     let mut targets = vec![("file", format!("file://{}", dir.path().display()))];
