@@ -231,6 +231,33 @@ async fn restores_to_instants_between_writes_on_a_segment_boundary_and_latest() 
         "no partial data dir"
     );
 
+    phase("a missing archived object stops the restore, naming it");
+    std::fs::write(&victim, &bytes).unwrap(); // undo the damage...
+    let gone = std::fs::read_dir(&objects)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    std::fs::remove_file(&gone).unwrap(); // ...and lose the first segment instead
+    let (code, _, err) = run(&[
+        "restore",
+        "--archive",
+        &archive,
+        "--to",
+        "latest",
+        "--data-dir",
+        failed.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&gone.file_name().unwrap().to_string_lossy().to_string())
+            && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(!failed.exists());
+
     phase("restoring into a non-empty directory is refused");
     let (code, _, err) = run(&[
         "restore",
