@@ -82,6 +82,32 @@ async fn archive_round_trip(dir: &Path, url: &str) -> NodeProcess {
         "key material must never reach logs"
     );
 
+    phase("list with a key file reports segments whose key it lacks");
+    let (code, _, err) = run(&[
+        "archive",
+        "list",
+        "--archive",
+        url,
+        "--key-file",
+        key_file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let other_id = dir.join("other-id.key");
+    std::fs::write(&other_id, KEY.replace("k1", "k9")).unwrap();
+    let (code, out, err) = run(&[
+        "archive",
+        "list",
+        "--archive",
+        url,
+        "--key-file",
+        other_id.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("(key not in --key-file)") && err.contains("use keys that --key-file lacks"),
+        "{out}{err}"
+    );
+
     phase("a wrong key is reported per object");
     let wrong = dir.join("wrong.key");
     std::fs::write(&wrong, KEY.replace('1', "2").replace("k2", "k1")).unwrap();

@@ -25,6 +25,9 @@ pub struct ListArgs {
     /// file://DIR, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://ACCOUNT/CONTAINER/PREFIX
     #[arg(long)]
     pub archive: String,
+    /// Optional key file: also report segments whose key id it lacks (they could not be restored)
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -53,8 +56,17 @@ pub async fn run(args: ArchiveArgs) -> anyhow::Result<()> {
     }
 }
 
+fn load_ring(path: &std::path::Path) -> anyhow::Result<KeyRing> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("--key-file {}: {e}", path.display())))?;
+    Ok(KeyRing::parse(&text)
+        .map_err(|e| UsageError(format!("--key-file {}: {e}", path.display())))?)
+}
+
 async fn list(a: ListArgs) -> anyhow::Result<()> {
     let b = backend(&a.archive)?;
+    let ring = a.key_file.as_deref().map(load_ring).transpose()?;
+    let mut unreadable = 0;
     let all = manifests(&b).await?;
     if all.is_empty() {
         println!("no manifests under {}", a.archive);
@@ -83,16 +95,27 @@ async fn list(a: ListArgs) -> anyhow::Result<()> {
             keys.join(",")
         );
         for s in &m.segments {
+            let missing = ring.as_ref().is_some_and(|r| r.get(&s.key_id).is_none());
+            unreadable += usize::from(missing);
             println!(
-                "  {}  {}..{}  {} bytes  key {}",
+                "  {}  {}..{}  {} bytes  key {}{}",
                 s.object,
                 rfc3339(s.meta.first_hlc >> 16),
                 rfc3339(s.meta.last_hlc >> 16),
                 s.sealed_bytes,
-                s.key_id
+                s.key_id,
+                if missing {
+                    "  (key not in --key-file)"
+                } else {
+                    ""
+                }
             );
         }
     }
+    anyhow::ensure!(
+        unreadable == 0,
+        "{unreadable} segments use keys that --key-file lacks"
+    );
     Ok(())
 }
 
