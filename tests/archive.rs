@@ -127,12 +127,60 @@ async fn archive_round_trip(dir: &Path, url: &str) -> NodeProcess {
     node
 }
 
+/// The API address of region r1 in the topology file `support::topology` wrote.
+fn read_api(dir: &Path) -> std::net::SocketAddr {
+    let text = std::fs::read_to_string(dir.join("topology.toml")).unwrap();
+    let line = text.lines().find(|l| l.starts_with("api = ")).unwrap();
+    line.trim_start_matches("api = ")
+        .trim_matches('"')
+        .parse()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_archive_ships_lists_verifies_and_names_damage() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("archive");
     let url = format!("file://{}", root.display());
-    let _node = archive_round_trip(dir.path(), &url).await;
+    let node = archive_round_trip(dir.path(), &url).await;
+
+    phase("archived segments leave the local WAL; the store still serves the oldest keys");
+    let wal_dir = dir.path().join("data/groups/g1/wal");
+    let segments = || {
+        std::fs::read_dir(&wal_dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "wal")
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while segments() > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "WAL not purged after archiving: {} segments",
+            segments()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(node); // SIGKILL
+    let (topo, apis) = (dir.path().join("topology.toml"), read_api(dir.path()));
+    let node = NodeProcess::start(&topo, "r1", &dir.path().join("data"), apis).await;
+    let r = node
+        .client()
+        .get("c", "k0000", &[("x-georep-consistency", "strong")])
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.body.len()),
+        (200, 1024),
+        "oldest key after purge and restart"
+    );
+    drop(node);
 
     phase("flip one byte of one archived object");
     let segs = root.join("test/g1/segments");

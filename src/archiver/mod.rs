@@ -95,8 +95,15 @@ impl Archiver {
         tokio::spawn(async move {
             loop {
                 match self.ship_pending(&group).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(group = %group.id(), segments = n, "archived"),
+                    Ok((shipped, archived)) => {
+                        if shipped > 0 {
+                            tracing::info!(group = %group.id(), segments = shipped, "archived");
+                        }
+                        // only what the archive holds may leave the local log
+                        if let Some(last) = archived {
+                            purge(&group, last).await;
+                        }
+                    }
                     Err(e) => {
                         self.metrics.errors.inc();
                         tracing::warn!(group = %group.id(), error = %e, "archive round failed; retrying");
@@ -107,11 +114,17 @@ impl Archiver {
         })
     }
 
-    /// Archives every sealed segment past the manifest; returns how many.
-    pub async fn ship_pending(&self, group: &LogGroup) -> Result<usize, ArchiverError> {
+    /// Archives every sealed segment past the manifest; returns how many, and the highest
+    /// archived index.
+    pub async fn ship_pending(
+        &self,
+        group: &LogGroup,
+    ) -> Result<(usize, Option<u64>), ArchiverError> {
         let gid = group.id().0;
         let (mut manifest, mut version) = Manifest::load(&self.backend, &self.cluster, gid).await?;
-        let Some(wal) = group.wal() else { return Ok(0) };
+        let Some(wal) = group.wal() else {
+            return Ok((0, manifest.last_index()));
+        };
         let mut shipped = 0;
         for seg in wal.sealed_segments() {
             let archived = manifest.last_index();
@@ -174,7 +187,7 @@ impl Archiver {
             shipped += 1;
         }
         self.update_lag(group, &manifest)?;
-        Ok(shipped)
+        Ok((shipped, manifest.last_index()))
     }
 
     fn update_lag(&self, group: &LogGroup, manifest: &Manifest) -> Result<(), ArchiverError> {
@@ -193,5 +206,18 @@ impl Archiver {
         };
         self.metrics.lag_seconds.set(seconds);
         Ok(())
+    }
+}
+
+/// Purges the group's WAL up to `up_to` (and never past the store's durable checkpoint).
+pub async fn purge(group: &Arc<LogGroup>, up_to: u64) {
+    let g = group.clone();
+    match tokio::task::spawn_blocking(move || g.purge_upto(up_to)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => {
+            tracing::debug!(group = %group.id(), segments = n, up_to, "purged WAL segments")
+        }
+        Ok(Err(e)) => tracing::warn!(group = %group.id(), error = %e, "WAL purge failed"),
+        Err(e) => tracing::warn!(group = %group.id(), error = %e, "WAL purge task failed"),
     }
 }

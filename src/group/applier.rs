@@ -2,6 +2,7 @@
 //! to the store in batches (one redb transaction each) and answers their proposers.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ pub(crate) fn run(
     rx: Receiver<ApplyJob>,
     applied: watch::Sender<u64>,
     checkpoint_every: Duration,
+    checkpointed: Arc<AtomicU64>,
 ) {
     let mut last_checkpoint = Instant::now();
     let mut dirty = false;
@@ -35,7 +37,10 @@ pub(crate) fn run(
             Err(RecvTimeoutError::Timeout) => {
                 if dirty && failed.is_none() {
                     match store.checkpoint() {
-                        Ok(()) => dirty = false,
+                        Ok(()) => {
+                            dirty = false;
+                            checkpointed.store(*applied.borrow(), Ordering::Release);
+                        }
                         Err(e) => tracing::error!(group, error = %e, "store checkpoint failed"),
                     }
                     last_checkpoint = Instant::now();
@@ -67,6 +72,7 @@ pub(crate) fn run(
                 applied.send_replace(last);
                 if durable {
                     last_checkpoint = Instant::now();
+                    checkpointed.store(last, Ordering::Release);
                 }
                 dirty = !durable;
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {

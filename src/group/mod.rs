@@ -14,6 +14,7 @@ mod error;
 mod id;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -67,6 +68,8 @@ pub struct LogGroup {
     next_index: Mutex<u64>,
     apply_tx: Option<mpsc::Sender<applier::ApplyJob>>,
     applied: watch::Receiver<u64>,
+    /// Highest index the store holds durably (its last checkpoint).
+    checkpointed: Arc<AtomicU64>,
     applier: Option<JoinHandle<()>>,
 }
 
@@ -114,14 +117,17 @@ impl LogGroup {
             tracing::info!(group = %id, from = applied.index + 1, to = wal_last, "replayed WAL into the store");
         }
         clock.observe_persisted(highest);
+        // the store is durable up to here: either nothing needed replay, or the replay was checkpointed
+        let checkpointed = Arc::new(AtomicU64::new(wal_last.max(applied.index)));
 
         let (apply_tx, apply_rx) = mpsc::channel();
         let (applied_tx, applied_rx) = watch::channel(wal_last);
         let store2 = store.clone();
         let every = options.checkpoint_interval;
+        let checkpointed2 = checkpointed.clone();
         let applier = std::thread::Builder::new()
             .name(format!("apply-{id}"))
-            .spawn(move || applier::run(id.0, store2, apply_rx, applied_tx, every))
+            .spawn(move || applier::run(id.0, store2, apply_rx, applied_tx, every, checkpointed2))
             .map_err(|e| GroupError::Failed(format!("cannot start apply thread: {e}")))?;
         Ok((
             LogGroup {
@@ -135,6 +141,7 @@ impl LogGroup {
                 next_index: Mutex::new(wal_last + 1),
                 apply_tx: Some(apply_tx),
                 applied: applied_rx,
+                checkpointed,
                 applier: Some(applier),
             },
             report,
@@ -267,6 +274,17 @@ impl LogGroup {
         tokio::time::timeout(timeout, rx.wait_for(|&a| a >= index))
             .await
             .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Deletes sealed WAL segments at or below both `up_to` and the store's last durable
+    /// checkpoint, so recovery never needs what is gone. Callers pass the archived index when
+    /// an archive is configured: nothing unarchived is ever purged. Returns segments removed.
+    pub fn purge_upto(&self, up_to: u64) -> Result<usize, crate::wal::WalError> {
+        let limit = up_to.min(self.checkpointed.load(Ordering::Acquire));
+        match &self.wal {
+            Some(wal) if limit > 0 => wal.purge(limit),
+            _ => Ok(0),
+        }
     }
 
     pub fn digest(&self) -> Result<[u8; 32], StoreError> {

@@ -37,7 +37,8 @@ pub struct NodeConfig {
 }
 
 pub struct Node {
-    archiver: Option<JoinHandle<()>>,
+    /// The archiver, or without an archive the WAL purge task.
+    log_task: Option<JoinHandle<()>>,
     region: String,
     api_addr: SocketAddr,
     group: Arc<LogGroup>,
@@ -112,7 +113,7 @@ impl Node {
             "log recovered"
         );
         let group = Arc::new(group);
-        let archiver = match &topology.archive {
+        let log_task = match &topology.archive {
             Some(_) if topology.regions.len() > 1 => {
                 tracing::warn!(
                     "archiving is off: regions are not replicated yet, so each region's group g1 would \
@@ -121,7 +122,16 @@ impl Node {
                 None
             }
             Some(archive) => Some(archive_task(&topology, archive, &metrics, group.clone())?),
-            None => None,
+            // No archive: the store's durable checkpoint is all recovery needs.
+            None => Some(tokio::spawn({
+                let group = group.clone();
+                async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        crate::archiver::purge(&group, u64::MAX).await;
+                    }
+                }
+            })),
         };
 
         let addr = cfg.api_override.unwrap_or(region.api);
@@ -159,7 +169,7 @@ impl Node {
         });
         tracing::info!(region = %region.name, api = %api_addr, "serving");
         Ok(Node {
-            archiver,
+            log_task,
             region: region.name,
             api_addr,
             group,
@@ -183,7 +193,7 @@ impl Node {
 
     /// Stops accepting requests, waits for in-flight ones, then closes the log cleanly.
     pub async fn shutdown(mut self) {
-        if let Some(a) = self.archiver.take() {
+        if let Some(a) = self.log_task.take() {
             // uploads are idempotent: an interrupted round is redone after restart
             a.abort();
         }
