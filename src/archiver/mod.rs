@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use georep_archive::{
     ArchiveBackend, ArchivedSegment, IndexRange, KeyRing, Manifest, ObjectKind, ObjectName,
-    SegmentMeta,
+    ObjectVersion, SegmentMeta,
 };
 use prometheus::{Gauge, IntCounter, IntGauge, Registry};
 
@@ -93,8 +93,10 @@ pub struct Archiver {
 impl Archiver {
     pub fn spawn(self, group: Arc<LogGroup>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
+            // The manifest as last written; a failed round drops it so the next one reloads.
+            let mut cache = None;
             loop {
-                match self.ship_pending(&group).await {
+                match self.ship_pending(&group, &mut cache).await {
                     Ok((shipped, archived)) => {
                         if shipped > 0 {
                             tracing::info!(group = %group.id(), segments = shipped, "archived");
@@ -115,15 +117,22 @@ impl Archiver {
     }
 
     /// Archives every sealed segment past the manifest; returns how many, and the highest
-    /// archived index.
+    /// archived index. `cache` carries the manifest and its version between rounds, so an
+    /// idle archiver reads nothing from the store; it is left empty after any error.
     pub async fn ship_pending(
         &self,
         group: &LogGroup,
+        cache: &mut Option<(Manifest, Option<ObjectVersion>)>,
     ) -> Result<(usize, Option<u64>), ArchiverError> {
         let gid = group.id().0;
-        let (mut manifest, mut version) = Manifest::load(&self.backend, &self.cluster, gid).await?;
+        let (mut manifest, mut version) = match cache.take() {
+            Some(cached) => cached,
+            None => Manifest::load(&self.backend, &self.cluster, gid).await?,
+        };
         let Some(wal) = group.wal() else {
-            return Ok((0, manifest.last_index()));
+            let last = manifest.last_index();
+            *cache = Some((manifest, version));
+            return Ok((0, last));
         };
         let mut shipped = 0;
         for seg in wal.sealed_segments() {
@@ -187,7 +196,9 @@ impl Archiver {
             shipped += 1;
         }
         self.update_lag(group, &manifest)?;
-        Ok((shipped, manifest.last_index()))
+        let last = manifest.last_index();
+        *cache = Some((manifest, version));
+        Ok((shipped, last))
     }
 
     fn update_lag(&self, group: &LogGroup, manifest: &Manifest) -> Result<(), ArchiverError> {

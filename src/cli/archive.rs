@@ -41,10 +41,6 @@ pub struct VerifyArgs {
 
 pub use georep::restore::rfc3339;
 
-async fn manifests(backend: &ArchiveBackend) -> anyhow::Result<Vec<Manifest>> {
-    Ok(Manifest::list_all(backend).await?)
-}
-
 fn backend(url: &str) -> anyhow::Result<ArchiveBackend> {
     ArchiveBackend::from_url(url).map_err(|e| UsageError(format!("--archive: {e}")).into())
 }
@@ -67,7 +63,7 @@ async fn list(a: ListArgs) -> anyhow::Result<()> {
     let b = backend(&a.archive)?;
     let ring = a.key_file.as_deref().map(load_ring).transpose()?;
     let mut unreadable = 0;
-    let all = manifests(&b).await?;
+    let all = Manifest::list_all(&b).await?;
     if all.is_empty() {
         println!("no manifests under {}", a.archive);
         return Ok(());
@@ -126,7 +122,7 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     let ring = KeyRing::parse(&text)
         .map_err(|e| UsageError(format!("--key-file {}: {e}", a.key_file.display())))?;
     let (mut good, mut bad) = (0usize, 0usize);
-    for m in manifests(&b).await? {
+    for m in Manifest::list_all(&b).await? {
         for s in &m.segments {
             let check = async {
                 let (bytes, _) = b.get(&s.object).await?;
