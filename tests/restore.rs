@@ -46,6 +46,20 @@ async fn restores_to_instants_between_writes_on_a_segment_boundary_and_latest() 
     let key = dir.path().join("archive.key");
     std::fs::write(&key, KEY).unwrap();
     let archive = format!("file://{}", dir.path().join("archive").display());
+    // `georep restore --archive <archive> --to <to> --data-dir <dir> --key-file <key>`
+    let restore = |to: &str, data_dir: &str| {
+        run(&[
+            "restore",
+            "--archive",
+            &archive,
+            "--to",
+            to,
+            "--data-dir",
+            data_dir,
+            "--key-file",
+            key.to_str().unwrap(),
+        ])
+    };
     let extra = format!(
         "[node]\nwal_segment_bytes = 131072\nmax_value_bytes = 16384\nwal_segment_age_ms = 300\n\
          [archive]\nurl = \"{archive}\"\nkey_file = \"{}\"\n",
@@ -134,17 +148,7 @@ async fn restores_to_instants_between_writes_on_a_segment_boundary_and_latest() 
     {
         phase(&format!("restore to {target} and boot a node on it"));
         let restored = dir.path().join(format!("restored-{n}"));
-        let (code, out, err) = run(&[
-            "restore",
-            "--archive",
-            &archive,
-            "--to",
-            &target,
-            "--data-dir",
-            restored.to_str().unwrap(),
-            "--key-file",
-            key.to_str().unwrap(),
-        ]);
+        let (code, out, err) = restore(&target, restored.to_str().unwrap());
         assert_eq!(code, 0, "{out}{err}");
         assert!(
             err.contains("restoring: ") && err.contains("MiB/s"),
@@ -168,17 +172,7 @@ async fn restores_to_instants_between_writes_on_a_segment_boundary_and_latest() 
         .as_u64()
         .unwrap();
     let boundary = dir.path().join("restored-boundary");
-    let (code, out, err) = run(&[
-        "restore",
-        "--archive",
-        &archive,
-        "--to",
-        &rfc3339(seg0_last_ms),
-        "--data-dir",
-        boundary.to_str().unwrap(),
-        "--key-file",
-        key.to_str().unwrap(),
-    ]);
+    let (code, out, err) = restore(&rfc3339(seg0_last_ms), boundary.to_str().unwrap());
     assert_eq!(code, 0, "{out}{err}");
     let kept: u64 = out
         .split("log up to index ")
@@ -210,17 +204,7 @@ async fn restores_to_instants_between_writes_on_a_segment_boundary_and_latest() 
     bytes[n - 10] ^= 0x20;
     std::fs::write(&victim, &bytes).unwrap();
     let failed = dir.path().join("restored-bad");
-    let (code, _, err) = run(&[
-        "restore",
-        "--archive",
-        &archive,
-        "--to",
-        "latest",
-        "--data-dir",
-        failed.to_str().unwrap(),
-        "--key-file",
-        key.to_str().unwrap(),
-    ]);
+    let (code, _, err) = restore("latest", failed.to_str().unwrap());
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains(&victim.file_name().unwrap().to_string_lossy().to_string()),
@@ -239,17 +223,7 @@ async fn restores_to_instants_between_writes_on_a_segment_boundary_and_latest() 
         .min()
         .unwrap();
     std::fs::remove_file(&gone).unwrap(); // ...and lose the first segment instead
-    let (code, _, err) = run(&[
-        "restore",
-        "--archive",
-        &archive,
-        "--to",
-        "latest",
-        "--data-dir",
-        failed.to_str().unwrap(),
-        "--key-file",
-        key.to_str().unwrap(),
-    ]);
+    let (code, _, err) = restore("latest", failed.to_str().unwrap());
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains(&gone.file_name().unwrap().to_string_lossy().to_string())
@@ -259,29 +233,9 @@ async fn restores_to_instants_between_writes_on_a_segment_boundary_and_latest() 
     assert!(!failed.exists());
 
     phase("restoring into a non-empty directory is refused");
-    let (code, _, err) = run(&[
-        "restore",
-        "--archive",
-        &archive,
-        "--to",
-        "latest",
-        "--data-dir",
-        dir.path().join("restored-0").to_str().unwrap(),
-        "--key-file",
-        key.to_str().unwrap(),
-    ]);
+    let (code, _, err) = restore("latest", dir.path().join("restored-0").to_str().unwrap());
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("not empty"), "{err}");
-    let (code, _, err) = run(&[
-        "restore",
-        "--archive",
-        &archive,
-        "--to",
-        "yesterday",
-        "--data-dir",
-        "/tmp/x",
-        "--key-file",
-        key.to_str().unwrap(),
-    ]);
+    let (code, _, err) = restore("yesterday", "/tmp/x");
     assert_eq!(code, 2, "{err}");
 }
