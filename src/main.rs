@@ -13,8 +13,10 @@ use georep::node::NodeError;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Node(_) => "info",
-        _ => "warn",
+        // openraft reports every failed RPC to a down peer as an error; its own warnings
+        // are routine (stale votes). RUST_LOG overrides.
+        Command::Node(_) => "info,openraft=error",
+        _ => "warn,openraft=off",
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -10,7 +10,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use georep::client::{Client, Response};
 use georep::config::Topology;
-use georep::group::GroupId;
 use georep::node::{Node, NodeConfig, session_key};
 use georep::session::{GroupPosition, SessionKeys, SessionToken};
 use hyper::Method;
@@ -31,7 +30,6 @@ async fn fixture() -> Fixture {
         "cluster = \"t\"\n[node]\nmax_value_bytes = 4096\nsession_wait_ms = 200\n\
          [session]\nkey_file = \"{}\"\n\
          [[regions]]\nname = \"r1\"\napi = \"127.0.0.1:0\"\npeer = \"127.0.0.1:0\"\n\
-         [[regions]]\nname = \"r2\"\napi = \"127.0.0.1:0\"\npeer = \"127.0.0.1:0\"\n\
          [[collections]]\nname = \"orders\"\ntier = \"archival\"\nregions = [\"r1\"]\nconsistency = \"strong\"\n",
         key_path.display()
     );
@@ -41,6 +39,8 @@ async fn fixture() -> Fixture {
         region: "r1".into(),
         data_dir: dir.path().join("r1"),
         api_override: None,
+        certs_dir: None,
+        peer_routes: Default::default(),
     })
     .await
     .unwrap();
@@ -89,7 +89,13 @@ async fn document_lifecycle_versions_and_headers() {
     let body = json(&r);
     let v1 = body["version"].as_u64().unwrap();
     assert_eq!(body["index"].as_u64(), Some(v1));
-    assert_eq!(body["group"], "g1");
+    assert_eq!(
+        body["group"],
+        georep::group::spec::group_id_for("orders").to_string(),
+        "a placed collection has its own group"
+    );
+    assert_eq!(body["leader"], "r1");
+    assert_eq!(r.header("x-georep-leader"), Some("r1"));
     assert!(body["hlc"].as_str().unwrap().contains('@'));
     assert_eq!(r.header("x-georep-region"), Some("r1"));
     assert_eq!(r.header("x-georep-version"), Some(v1.to_string().as_str()));
@@ -402,7 +408,7 @@ async fn session_tokens_forged_truncated_expired_and_ahead() {
     // A token that has seen more of the group than this replica: SESSION waits, then 503.
     let mut ahead = SessionToken::default();
     ahead.observe(GroupPosition {
-        group: GroupId(1),
+        group: georep::group::spec::group_id_for("orders"),
         epoch: 1,
         index: 1_000_000,
     });
@@ -498,11 +504,18 @@ async fn list_cluster_health_and_metrics() {
         .unwrap();
     let body = json(&r);
     assert_eq!(body["cluster"], "t");
-    assert_eq!(body["regions"].as_array().unwrap().len(), 2);
-    assert_eq!(body["groups"][0]["status"]["leader"], "r1");
+    assert_eq!(body["regions"].as_array().unwrap().len(), 1);
+    let groups = body["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "the default group and orders': {groups:?}");
+    for g in groups {
+        assert_eq!(g["leader"], "r1");
+        assert_eq!(g["voters"], serde_json::json!(["r1"]));
+    }
     assert!(
-        body["groups"][0]["status"]["applied_index"]
-            .as_u64()
+        groups
+            .iter()
+            .map(|g| g["applied_index"].as_u64().unwrap())
+            .max()
             .unwrap()
             >= 5
     );

@@ -275,7 +275,7 @@ fn demo_runs_and_prints_the_latency_table() {
         "--duration",
         "1",
         "--ops",
-        "20",
+        "3",
         "--dir",
         demo_dir.to_str().unwrap(),
     ]);
@@ -290,7 +290,8 @@ fn demo_runs_and_prints_the_latency_table() {
         "consistent_prefix",
         "eventual",
         "p50 / p99",
-        "not built yet",
+        "replicate over QUIC with mutual TLS",
+        "orders (critical)",
     ] {
         assert!(out.contains(needle), "demo output lacks {needle:?}:\n{out}");
     }

@@ -61,7 +61,7 @@ async fn restores_to_instants_between_writes_on_a_segment_boundary_and_latest() 
         ])
     };
     let extra = format!(
-        "[node]\nwal_segment_bytes = 131072\nmax_value_bytes = 16384\nwal_segment_age_ms = 300\n\
+        "[node]\nwal_segment_bytes = 131072\nmax_value_bytes = 16384\nwal_segment_age_ms = 300\nsnapshot_every_entries = 100\nsnapshot_keep_entries = 10\n\
          [archive]\nurl = \"{archive}\"\nkey_file = \"{}\"\n",
         key.display()
     );
@@ -101,7 +101,8 @@ async fn restores_to_instants_between_writes_on_a_segment_boundary_and_latest() 
     }
 
     phase("wait until the archive holds every write, then stop the node");
-    let last = 100 + 100 + 10 + 1 + 50;
+    // 2 + : the group's initial membership and its first leader's blank entry
+    let last = 2 + 100 + 100 + 10 + 1 + 50;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, out, _) = run(&["archive", "list", "--archive", &archive]);

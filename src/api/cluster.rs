@@ -11,40 +11,67 @@ use super::error::ApiError;
 
 pub async fn cluster(State(ctx): State<Arc<ApiContext>>) -> Response {
     let t = &ctx.topology;
-    let group = ctx.group.status();
+    let now = ctx.now_ms();
+    let groups: Vec<_> = ctx.groups.iter().map(|g| g.status(now)).collect();
     let body = serde_json::json!({
         "cluster": t.cluster,
         "served_by": &*ctx.region,
-        "replication": "none: each region runs its own single-voter log group",
         "regions": t.regions,
         "links": t.links,
         "collections": t.collections,
-        "groups": [{
-            "status": group,
-            "replicas": [{
-                "region": &*ctx.region,
-                "role": "leader",
-                "matched_index": group.durable_index,
-                "applied_index": group.applied_index,
-                "lag_entries": 0,
-                "lag_ms": 0,
-            }],
-        }],
+        "groups": groups,
     });
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
-pub async fn healthz(State(ctx): State<Arc<ApiContext>>) -> Response {
-    ctx.metrics
-        .applied_index
-        .set(ctx.group.applied_index() as i64);
+/// SHA-256 of every group's state on this replica, with the applied index it covers: equal
+/// digests at equal indexes mean bit-identical replicas. Reads the whole store.
+pub async fn digest(State(ctx): State<Arc<ApiContext>>) -> Response {
+    let groups = ctx.groups.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        groups
+            .iter()
+            .map(|g| {
+                // index before and after: equal means no apply ran in between
+                let before = g.applied_index();
+                let d = g.digest()?;
+                let after = g.applied_index();
+                Ok(serde_json::json!({
+                    "id": g.id().to_string(),
+                    "name": g.spec().name,
+                    "applied_index": after,
+                    "stable": before == after,
+                    "digest": d.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                }))
+            })
+            .collect::<Result<Vec<_>, crate::store::StoreError>>()
+    })
+    .await;
+    match r {
+        Ok(Ok(groups)) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({ "groups": groups })),
+        )
+            .into_response(),
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(e) => ApiError::Internal {
+            message: e.to_string(),
+        }
+        .into_response(),
+    }
+}
+
+pub async fn healthz(State(_ctx): State<Arc<ApiContext>>) -> Response {
     (StatusCode::OK, "ok\n").into_response()
 }
 
 pub async fn metrics(State(ctx): State<Arc<ApiContext>>) -> Response {
-    ctx.metrics
-        .applied_index
-        .set(ctx.group.applied_index() as i64);
+    for g in ctx.groups.iter() {
+        ctx.metrics
+            .applied_index
+            .with_label_values(&[&g.id().to_string()])
+            .set(g.applied_index() as i64);
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         ctx.metrics.render(),

@@ -5,14 +5,19 @@ use std::sync::Arc;
 use crate::clock::{PhysicalClock, SystemClock};
 use crate::config::{NodeSettings, Topology};
 use crate::consistency::Consistency;
-use crate::group::LogGroup;
+use std::collections::HashMap;
+
+use super::error::ApiError;
+use crate::group::{GroupId, Groups, LogGroup};
 use crate::metrics::Metrics;
 use crate::session::SessionKeys;
 
 pub struct ApiContext {
     pub region: Arc<str>,
     pub topology: Topology,
-    pub group: Arc<LogGroup>,
+    pub groups: Arc<Groups>,
+    /// Placed collections and their groups; the rest live in the default group.
+    pub placed: HashMap<String, GroupId>,
     pub keys: SessionKeys,
     pub metrics: Metrics,
 }
@@ -24,6 +29,25 @@ impl ApiContext {
 
     pub fn now_ms(&self) -> u64 {
         SystemClock.now_ms()
+    }
+
+    /// The replica of `collection`'s group in this region.
+    pub fn group_for(&self, collection: &str) -> Result<&Arc<LogGroup>, ApiError> {
+        let id = self
+            .placed
+            .get(collection)
+            .copied()
+            .unwrap_or(GroupId::DEFAULT_DATA);
+        self.groups.get(id).ok_or_else(|| ApiError::Misdirected {
+            message: format!(
+                "collection {collection:?} is not replicated to region {}; send its requests to {}",
+                self.region,
+                self.topology
+                    .collection(collection)
+                    .map(|p| p.regions.join(", "))
+                    .unwrap_or_default()
+            ),
+        })
     }
 
     /// The consistency and staleness bound a collection uses when a request names none.

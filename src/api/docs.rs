@@ -15,7 +15,7 @@ use super::headers::{self, RequestOptions};
 use crate::config::MAX_KEY_BYTES;
 use crate::config::names::check_collection_name;
 use crate::consistency::{Consistency, ForwardReason, ReadPlan, ReplicaView, plan_read};
-use crate::group::Committed;
+use crate::group::{Committed, LogGroup};
 use crate::session::{GroupPosition, SessionToken};
 use crate::store::{ApplyOutcome, Command};
 
@@ -134,15 +134,15 @@ async fn admit_read(
     let (default_level, default_bound) = ctx.collection_defaults(collection);
     let level = opts.consistency.unwrap_or(default_level);
     let bound = opts.max_staleness_ms.unwrap_or(default_bound);
-    let group = &ctx.group;
+    let group = ctx.group_for(collection)?;
     let session = opts.token.as_ref().and_then(|t| t.position(group.id()));
-    // Single-voter groups: this node leads every group it holds. Writes are acknowledged
-    // once durable, so the applied state may trail them briefly; that trail is the staleness.
+    // Linearizable reads run a read barrier through the leader (ReadIndex), so every replica
+    // can serve them; the others follow the routing table on this replica's own view.
     let replica = ReplicaView {
         is_leader: true,
         epoch: group.epoch(),
         applied_index: group.applied_index(),
-        staleness_ms: group.apply_lag_ms(ctx.now_ms()),
+        staleness_ms: group.staleness_ms(ctx.now_ms()),
     };
     let catch_up_wait = Duration::from_millis(ctx.settings().session_wait_ms.max(1000));
     match plan_read(level, bound, session, replica) {
@@ -152,25 +152,24 @@ async fn admit_read(
             if level == Consistency::Strong
                 || (level == Consistency::BoundedStaleness && replica.staleness_ms > bound) =>
         {
-            if group.catch_up(catch_up_wait).await {
-                Ok(0)
-            } else {
-                Err(ApiError::Unavailable {
+            match group.read_barrier(catch_up_wait).await {
+                Ok(()) => Ok(0),
+                Err(e) => Err(ApiError::Unavailable {
                     code: "consistency_unavailable",
                     message: format!(
-                        "region {} has not applied its acknowledged writes within {} ms",
+                        "region {} cannot confirm it has every committed write within {} ms: {e}",
                         ctx.region,
                         catch_up_wait.as_millis()
                     ),
                     retry_after_s: 1,
-                })
+                }),
             }
         }
         ReadPlan::Local => Ok(replica.staleness_ms),
         ReadPlan::WaitFor(index) => {
             let wait = Duration::from_millis(ctx.settings().session_wait_ms);
             if group.wait_applied(index, wait).await {
-                Ok(group.apply_lag_ms(ctx.now_ms()))
+                Ok(group.staleness_ms(ctx.now_ms()))
             } else {
                 Err(ApiError::Unavailable {
                     code: "session_not_caught_up",
@@ -209,10 +208,10 @@ async fn admit_read(
     }
 }
 
-fn position(ctx: &ApiContext, index: u64) -> GroupPosition {
+fn position(group: &LogGroup, index: u64) -> GroupPosition {
     GroupPosition {
-        group: ctx.group.id(),
-        epoch: ctx.group.epoch(),
+        group: group.id(),
+        epoch: group.epoch(),
         index,
     }
 }
@@ -229,10 +228,11 @@ pub async fn get_doc(
         let staleness = admit_read(&ctx, &opts, &collection).await?;
         // The applied index is read before the document, so the token never claims more
         // than the state this read observed.
-        let seen = ctx.group.applied_index();
+        let group = ctx.group_for(&collection)?;
+        let seen = group.applied_index();
         let mut token = opts.token.unwrap_or_default();
-        token.observe(position(&ctx, seen));
-        let doc = ctx.group.get(&collection, &key)?;
+        token.observe(position(group, seen));
+        let doc = group.get(&collection, &key)?;
         let Some(doc) = doc else {
             let err = ApiError::NotFound {
                 message: format!("no document {key:?} in collection {collection:?}"),
@@ -322,25 +322,34 @@ fn check_body(
 
 fn write_response(
     ctx: &ApiContext,
+    group: &LogGroup,
     c: &Committed,
     mut token: SessionToken,
     version: u64,
     status: StatusCode,
 ) -> Response {
-    token.observe(position(ctx, c.index));
+    token.observe(position(group, c.index));
     let body = serde_json::json!({
         "version": version,
         "hlc": c.hlc.to_string(),
-        "group": ctx.group.id().to_string(),
+        "group": group.id().to_string(),
         "index": c.index,
+        "leader": c.leader,
     });
-    let resp = (status, axum::Json(body)).into_response();
+    let mut resp = (status, axum::Json(body)).into_response();
+    set_header(&mut resp, headers::LEADER, &c.leader);
     finish(ctx, resp, token, Some(version), None)
 }
 
-fn refused(ctx: &ApiContext, c: &Committed, mut token: SessionToken, err: ApiError) -> Response {
+fn refused(
+    ctx: &ApiContext,
+    group: &LogGroup,
+    c: &Committed,
+    mut token: SessionToken,
+    err: ApiError,
+) -> Response {
     // The refused command still occupies a log index that the session has now seen.
-    token.observe(position(ctx, c.index));
+    token.observe(position(group, c.index));
     finish(ctx, err.into_response(), token, None, None)
 }
 
@@ -358,8 +367,8 @@ pub async fn put_doc(
         let (value, content_type) = check_body(&ctx, body, &headers)?;
         let size = value.len() as u64;
         let token = opts.token.unwrap_or_default();
-        let c = ctx
-            .group
+        let group = ctx.group_for(&collection)?;
+        let c = group
             .propose(Command::Put {
                 collection: collection.clone(),
                 key,
@@ -374,11 +383,15 @@ pub async fn put_doc(
                     .write_bytes
                     .with_label_values(&[&collection])
                     .inc_by(size);
-                write_response(&ctx, &c, token, version, StatusCode::OK)
+                write_response(&ctx, group, &c, token, version, StatusCode::OK)
             }
-            ApplyOutcome::PreconditionFailed { current } => {
-                refused(&ctx, &c, token, ApiError::PreconditionFailed { current })
-            }
+            ApplyOutcome::PreconditionFailed { current } => refused(
+                &ctx,
+                group,
+                &c,
+                token,
+                ApiError::PreconditionFailed { current },
+            ),
             other => return Err(unexpected(other)),
         })
     })
@@ -396,8 +409,8 @@ pub async fn delete_doc(
         let opts = options(&ctx, &headers)?;
         let precondition = headers::precondition(&headers)?;
         let token = opts.token.unwrap_or_default();
-        let c = ctx
-            .group
+        let group = ctx.group_for(&collection)?;
+        let c = group
             .propose(Command::Delete {
                 collection: collection.clone(),
                 key: key.clone(),
@@ -406,19 +419,24 @@ pub async fn delete_doc(
             .await?;
         Ok(match c.outcome {
             ApplyOutcome::Deleted { version } => {
-                write_response(&ctx, &c, token, version, StatusCode::OK)
+                write_response(&ctx, group, &c, token, version, StatusCode::OK)
             }
             ApplyOutcome::NotFound => refused(
                 &ctx,
+                group,
                 &c,
                 token,
                 ApiError::NotFound {
                     message: format!("no document {key:?} in collection {collection:?}"),
                 },
             ),
-            ApplyOutcome::PreconditionFailed { current } => {
-                refused(&ctx, &c, token, ApiError::PreconditionFailed { current })
-            }
+            ApplyOutcome::PreconditionFailed { current } => refused(
+                &ctx,
+                group,
+                &c,
+                token,
+                ApiError::PreconditionFailed { current },
+            ),
             other => return Err(unexpected(other)),
         })
     })
@@ -451,12 +469,13 @@ pub async fn list_docs(
         }
         let opts = options(&ctx, &headers)?;
         let staleness = admit_read(&ctx, &opts, &collection).await?;
-        let seen = ctx.group.applied_index();
+        let group = ctx.group_for(&collection)?;
+        let seen = group.applied_index();
         let mut token = opts.token.unwrap_or_default();
-        token.observe(position(&ctx, seen));
+        token.observe(position(group, seen));
         let prefix = q.prefix.unwrap_or_default();
         // one extra row tells whether another page follows
-        let mut rows = ctx.group.list(&collection, &prefix, q.start_after.as_deref(), limit + 1)?;
+        let mut rows = group.list(&collection, &prefix, q.start_after.as_deref(), limit + 1)?;
         let more = rows.len() > limit;
         rows.truncate(limit);
         let next = more.then(|| rows.last().map(|(k, _)| k.clone())).flatten();

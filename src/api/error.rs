@@ -27,6 +27,9 @@ pub enum ApiError {
         message: String,
         retry_after_s: u32,
     },
+    /// The collection has no replica in this region.
+    #[error("{message}")]
+    Misdirected { message: String },
     #[error("{message}")]
     Internal { message: String },
 }
@@ -46,6 +49,7 @@ impl ApiError {
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Misdirected { .. } => StatusCode::MISDIRECTED_REQUEST,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -57,6 +61,7 @@ impl ApiError {
             | ApiError::TooLarge { code, .. } => code,
             ApiError::NotFound { .. } => "not_found",
             ApiError::PreconditionFailed { .. } => "precondition_failed",
+            ApiError::Misdirected { .. } => "not_placed_here",
             ApiError::Internal { .. } => "internal",
         }
     }
@@ -78,6 +83,18 @@ impl From<GroupError> for ApiError {
                 code: "shutting_down",
                 message: "this node is shutting down".into(),
                 retry_after_s: 1,
+            },
+            GroupError::NoLeader { .. }
+            | GroupError::Forward { .. }
+            | GroupError::CommitTimeout { .. } => ApiError::Unavailable {
+                code: "no_quorum",
+                message: e.to_string(),
+                retry_after_s: 1,
+            },
+            GroupError::SyncReplicasUnavailable { .. } => ApiError::Unavailable {
+                code: "sync_replicas_unavailable",
+                message: e.to_string(),
+                retry_after_s: 2,
             },
             other => {
                 tracing::error!(error = %other, "write failed");

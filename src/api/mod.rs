@@ -30,6 +30,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         )
         .route("/v1/collections/{collection}/docs", get(docs::list_docs))
         .route("/v1/cluster", get(cluster::cluster))
+        .route("/v1/admin/digest", get(cluster::digest))
         .route("/metrics", get(cluster::metrics))
         .route("/healthz", get(cluster::healthz))
         .fallback(cluster::not_found)

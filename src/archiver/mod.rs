@@ -129,11 +129,7 @@ impl Archiver {
             Some(cached) => cached,
             None => Manifest::load(&self.backend, &self.cluster, gid).await?,
         };
-        let Some(wal) = group.wal() else {
-            let last = manifest.last_index();
-            *cache = Some((manifest, version));
-            return Ok((0, last));
-        };
+        let wal = group.wal();
         let mut shipped = 0;
         for seg in wal.sealed_segments() {
             let archived = manifest.last_index();
@@ -154,7 +150,15 @@ impl Archiver {
                     path: seg.path.display().to_string(),
                     message: e.to_string(),
                 })?;
-            let first_hlc = wal.read(seg.first_index)?.hlc.packed;
+            // Entries before the group's first write (its initial membership) carry no
+            // time; the segment's time range starts at its first entry that does.
+            let mut first_hlc = 0;
+            for i in seg.first_index..=seg.last_index {
+                first_hlc = wal.read(i)?.hlc.packed;
+                if first_hlc != 0 {
+                    break;
+                }
+            }
             let last_hlc = wal.read(seg.last_index)?.hlc.packed;
             let indexes = IndexRange::new(seg.first_index, seg.last_index)
                 .expect("sealed segments are non-empty");
@@ -202,9 +206,7 @@ impl Archiver {
     }
 
     fn update_lag(&self, group: &LogGroup, manifest: &Manifest) -> Result<(), ArchiverError> {
-        let Some(wal) = group.wal() else {
-            return Ok(());
-        };
+        let wal = group.wal();
         let durable = wal.durable_index();
         let archived = manifest.last_index().unwrap_or(0);
         let behind = durable.saturating_sub(archived);

@@ -19,6 +19,24 @@ pub struct NodeArgs {
     /// advertised address is not on an interface (cloud NAT), e.g. 0.0.0.0:7101
     #[arg(long)]
     pub api_listen: Option<std::net::SocketAddr>,
+    /// Directory with the cluster CA and this region's certificate and key, as made by
+    /// `georep certs init` [default: the topology's tls.certs_dir]
+    #[arg(long)]
+    pub certs: Option<PathBuf>,
+    /// Reach REGION at ADDR instead of its topology `peer` address (e.g. a WAN relay);
+    /// repeatable: --peer-route eu-west-1=127.0.0.1:9000
+    #[arg(long, value_name = "REGION=ADDR", value_parser = parse_route)]
+    pub peer_route: Vec<(String, std::net::SocketAddr)>,
+}
+
+fn parse_route(s: &str) -> Result<(String, std::net::SocketAddr), String> {
+    let (region, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not REGION=ADDR"))?;
+    let addr = addr
+        .parse()
+        .map_err(|e| format!("{addr:?} is not an IP:port address: {e}"))?;
+    Ok((region.to_string(), addr))
 }
 
 pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
@@ -31,6 +49,8 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         region: args.region,
         data_dir,
         api_override: args.api_listen,
+        certs_dir: args.certs,
+        peer_routes: args.peer_route.into_iter().collect(),
     })
     .await?;
     wait_for_signal()

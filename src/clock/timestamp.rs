@@ -9,7 +9,19 @@ pub const LOGICAL_MAX: u64 = (1 << LOGICAL_BITS) - 1;
 
 /// A hybrid logical clock reading. Ordered by (physical, logical, node), so two readings
 /// from different nodes never compare equal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Timestamp {
     /// `physical_ms << 16 | logical`: what the clock itself compares and stores atomically.
     pub packed: u64,

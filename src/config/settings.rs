@@ -29,6 +29,16 @@ pub struct NodeSettings {
     pub wal_segment_age_ms: u64,
     /// How often the store makes its applied state durable (bounds replay after a crash).
     pub checkpoint_interval_ms: u64,
+    /// Raft: how often a leader heartbeats its followers.
+    pub heartbeat_interval_ms: u64,
+    /// Raft: a follower that hears no leader for a random time in this range calls an election.
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// A group records a snapshot position every this many entries; the log behind it (less
+    /// `snapshot_keep_entries`) may then be deleted, and replicas further behind get the
+    /// snapshot instead.
+    pub snapshot_every_entries: u64,
+    pub snapshot_keep_entries: u64,
 }
 
 impl Default for NodeSettings {
@@ -43,6 +53,11 @@ impl Default for NodeSettings {
             wal_segment_bytes: crate::wal::DEFAULT_SEGMENT_BYTES,
             wal_segment_age_ms: crate::wal::DEFAULT_SEGMENT_AGE.as_millis() as u64,
             checkpoint_interval_ms: 1000,
+            heartbeat_interval_ms: 1000,
+            election_timeout_min_ms: 3000,
+            election_timeout_max_ms: 6000,
+            snapshot_every_entries: 10_000,
+            snapshot_keep_entries: 1000,
         }
     }
 }
@@ -91,6 +106,56 @@ impl NodeSettings {
             self.checkpoint_interval_ms,
             10,
             600_000,
+        )?;
+        range(
+            "heartbeat_interval_ms",
+            self.heartbeat_interval_ms,
+            10,
+            60_000,
+        )?;
+        range(
+            "election_timeout_min_ms",
+            self.election_timeout_min_ms,
+            20,
+            600_000,
+        )?;
+        range(
+            "election_timeout_max_ms",
+            self.election_timeout_max_ms,
+            20,
+            600_000,
+        )?;
+        if self.election_timeout_min_ms <= self.heartbeat_interval_ms {
+            return Err(invalid(
+                "node.election_timeout_min_ms",
+                format!(
+                    "{} must exceed node.heartbeat_interval_ms ({}), or followers call elections \
+                     between heartbeats",
+                    self.election_timeout_min_ms, self.heartbeat_interval_ms
+                ),
+            ));
+        }
+        if self.election_timeout_max_ms <= self.election_timeout_min_ms {
+            return Err(invalid(
+                "node.election_timeout_max_ms",
+                format!(
+                    "{} must exceed node.election_timeout_min_ms ({})",
+                    self.election_timeout_max_ms, self.election_timeout_min_ms
+                ),
+            ));
+        }
+        range(
+            "snapshot_every_entries",
+            self.snapshot_every_entries,
+            10,
+            1 << 40,
+        )?;
+        // at least one entry stays behind a snapshot: a purge never empties a live log
+        range(
+            "snapshot_keep_entries",
+            self.snapshot_keep_entries,
+            1,
+            1 << 40,
         )?;
         if self.max_value_bytes + 4096 > self.wal_segment_bytes {
             return Err(invalid(

@@ -21,6 +21,8 @@ struct TopologyFile {
     node: NodeSettings,
     #[serde(default)]
     session: SessionSpec,
+    #[serde(default)]
+    tls: TlsSpec,
     regions: Vec<RegionSpec>,
     #[serde(default)]
     links: Vec<LinkSpec>,
@@ -33,6 +35,12 @@ struct TopologyFile {
 #[serde(deny_unknown_fields)]
 struct SessionSpec {
     key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSpec {
+    certs_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +112,8 @@ pub struct Topology {
     pub node: NodeSettings,
     /// Absolute path of the shared session-token key, if the file names one.
     pub session_key_file: Option<PathBuf>,
+    /// Directory of the cluster CA and node certificates (`georep certs init`), absolute.
+    pub certs_dir: Option<PathBuf>,
     pub regions: Vec<Region>,
     pub links: Vec<Link>,
     pub archive: Option<Archive>,
@@ -319,6 +329,7 @@ impl TopologyFile {
             cluster: self.cluster,
             node: self.node,
             session_key_file: self.session.key_file.map(|f| base.join(f)),
+            certs_dir: self.tls.certs_dir.map(|d| base.join(d)),
             regions,
             links,
             archive,

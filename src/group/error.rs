@@ -1,3 +1,5 @@
+use serde::{Deserialize, Serialize};
+
 use crate::store::StoreError;
 use crate::wal::WalError;
 
@@ -24,8 +26,99 @@ pub enum GroupError {
         applied: u64,
         wal_first: u64,
     },
+    /// This replica does not lead; the hint names the region that does, when known.
+    #[error("not the leader{}", leader.as_ref().map(|l| format!(" (the leader is {l})")).unwrap_or_default())]
+    NotLeader { leader: Option<String> },
+    /// No leader could be found in time: no quorum is reachable from here.
+    #[error("log group {group} has no reachable leader (no quorum from this region)")]
+    NoLeader { group: String },
+    /// The leader's region could not be reached or did not answer.
+    #[error("forwarding to the leader in {leader} failed: {reason}")]
+    Forward { leader: String, reason: String },
+    /// Committed by Raft, but fewer replicas than the ack policy requires confirmed it in time.
+    #[error(
+        "index {index} is committed but only {confirmed} of the {required} replicas that \
+         ack_mode = \"sync\" requires hold it after {waited_ms} ms"
+    )]
+    SyncReplicasUnavailable {
+        index: u64,
+        confirmed: u32,
+        required: u32,
+        waited_ms: u64,
+    },
+    /// The leader accepted the write but could not commit it in time (no quorum reachable):
+    /// it may still commit later, or be discarded by a new leader.
+    #[error(
+        "index not committed within {waited_ms} ms (no quorum reachable); the outcome is unknown"
+    )]
+    CommitTimeout { waited_ms: u64 },
     #[error("log group stopped after an earlier failure: {0}")]
     Failed(String),
     #[error("log group is shutting down")]
     Closed,
+}
+
+/// A [`GroupError`] as it travels back over RPC to the replica that forwarded a request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WireError {
+    NotLeader {
+        leader: Option<String>,
+    },
+    NoLeader {
+        group: String,
+    },
+    SyncReplicasUnavailable {
+        index: u64,
+        confirmed: u32,
+        required: u32,
+        waited_ms: u64,
+    },
+    CommitTimeout {
+        waited_ms: u64,
+    },
+    Failed(String),
+}
+
+impl From<GroupError> for WireError {
+    fn from(e: GroupError) -> Self {
+        match e {
+            GroupError::NotLeader { leader } => WireError::NotLeader { leader },
+            GroupError::NoLeader { group } => WireError::NoLeader { group },
+            GroupError::SyncReplicasUnavailable {
+                index,
+                confirmed,
+                required,
+                waited_ms,
+            } => WireError::SyncReplicasUnavailable {
+                index,
+                confirmed,
+                required,
+                waited_ms,
+            },
+            GroupError::CommitTimeout { waited_ms } => WireError::CommitTimeout { waited_ms },
+            other => WireError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<WireError> for GroupError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::NotLeader { leader } => GroupError::NotLeader { leader },
+            WireError::NoLeader { group } => GroupError::NoLeader { group },
+            WireError::SyncReplicasUnavailable {
+                index,
+                confirmed,
+                required,
+                waited_ms,
+            } => GroupError::SyncReplicasUnavailable {
+                index,
+                confirmed,
+                required,
+                waited_ms,
+            },
+            WireError::CommitTimeout { waited_ms } => GroupError::CommitTimeout { waited_ms },
+            WireError::Failed(m) => GroupError::Failed(m),
+        }
+    }
 }

@@ -1,99 +1,137 @@
-//! A log group: one ordered log (the WAL) and the state machine applied from it.
+//! A log group: one replicated, ordered log (openraft over our WAL) and the state machine
+//! applied from it (the store).
 //!
 //! ```text
-//! propose ──(index, HLC under one lock)──▶ WAL group commit ──durable──▶ applier ──▶ reply
-//!                                                                          │
-//!                                                                     store (redb)
+//!  propose ──▶ leader? ──no──▶ forward over QUIC to the leader's region ─┐
+//!                │yes                                                     │
+//!                ▼                                                        ▼
+//!        openraft client_write ──▶ WAL group commit (leader) ──▶ AppendEntries to replicas
+//!                │                                                        │
+//!      commit (majority of voters durable) ◀──── replicas' WAL durable ◀──┘
+//!                ▼
+//!        apply to the store ──▶ ack policy (SYNC / SEMI_SYNC / ASYNC) ──▶ reply
 //! ```
-//! Today every group has a single voter, the local node, so "durable in the WAL" is
-//! "committed". Replication (openraft, one group per placement) takes over `propose` and
-//! commitment; the WAL, the apply path and the store stay as they are.
+//! A write is acknowledged only once committed by Raft and applied on the leader, and then
+//! only once as many replicas as its ack policy names hold it durably. Linearizable reads go
+//! through [`LogGroup::read_barrier`] (ReadIndex: the leader confirms its leadership with a
+//! quorum, and the local replica waits until it has applied that far).
 
-mod applier;
+mod ack;
+mod entry_codec;
 mod error;
 mod id;
+mod log_store;
+pub mod network;
+pub mod rpc;
+mod server;
+pub mod spec;
+mod state_machine;
+mod status;
+mod types;
 
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{oneshot, watch};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
+pub use ack::AckMetrics;
 pub use error::GroupError;
 pub use id::GroupId;
+pub use network::{PeerBook, PeerCaller};
+pub use server::{Groups, handler};
+pub use spec::{AckPolicy, GroupSpec};
+pub use status::{GroupStatus, ReplicaStatus};
+pub use types::node_id;
 
 use crate::clock::{Hlc, Timestamp};
-use crate::store::{ApplyOutcome, Command, Document, Precondition, Store, StoreError};
-use crate::wal::{Entry, RecoveryReport, Wal, WalMetrics, WalOptions};
+use crate::config::NodeSettings;
+use crate::store::{ApplyOutcome, Command, Document, Store, StoreError};
+use crate::wal::{Wal, WalMetrics, WalOptions};
+use log_store::LogStore;
+use state_machine::StateMachine;
+use types::{NodeId, Raft, Request};
 
-/// The result of a committed, applied proposal.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The result of a committed, applied write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Committed {
     pub index: u64,
     pub hlc: Timestamp,
     pub outcome: ApplyOutcome,
-}
-
-/// Counters for `/v1/cluster`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct GroupStatus {
-    pub id: String,
+    /// The region that led the group when the write committed.
     pub leader: String,
-    pub term: u64,
-    pub epoch: u64,
-    pub voters: Vec<String>,
-    pub learners: Vec<String>,
-    pub first_index: Option<u64>,
-    pub last_index: Option<u64>,
-    pub durable_index: u64,
-    pub applied_index: u64,
 }
 
 pub struct GroupOptions {
     pub wal: WalOptions,
-    pub checkpoint_interval: Duration,
+    pub settings: NodeSettings,
 }
 
 pub struct LogGroup {
+    spec: Mutex<GroupSpec>,
     id: GroupId,
     region: Arc<str>,
-    term: u64,
-    epoch: u64,
+    node: NodeId,
     clock: Arc<Hlc>,
     store: Arc<Store>,
-    wal: Option<Wal>,
-    next_index: Mutex<u64>,
-    apply_tx: Option<mpsc::Sender<applier::ApplyJob>>,
-    applied: watch::Receiver<u64>,
+    raft: Raft,
+    log: LogStore,
+    applied: watch::Receiver<(u64, Timestamp)>,
     /// Highest index the store holds durably (its last checkpoint).
-    checkpointed: Arc<AtomicU64>,
-    applier: Option<JoinHandle<()>>,
+    checkpointed: AtomicU64,
+    caller: PeerCaller,
+    regions: HashMap<NodeId, String>,
+    /// When this replica last heard from its leader (AppendEntries, including heartbeats).
+    last_leader_contact: Mutex<Instant>,
+    /// SEMI_SYNC gave up waiting and acknowledges on the leader alone until replicas catch up.
+    degraded: std::sync::atomic::AtomicBool,
+    election_timeout_max: Duration,
+    metrics: Option<AckMetrics>,
 }
 
 impl LogGroup {
-    /// Opens the group's WAL, replays what the store has not applied, and starts applying.
-    pub fn open(
-        id: GroupId,
+    /// Opens the group's WAL and state, and starts its Raft replica. Voters of a group that
+    /// has never been initialized bootstrap it with the topology's voters.
+    pub async fn open(
+        spec: GroupSpec,
         region: Arc<str>,
         clock: Arc<Hlc>,
         store: Arc<Store>,
         options: GroupOptions,
+        caller: PeerCaller,
         wal_metrics: Option<WalMetrics>,
-    ) -> Result<(LogGroup, RecoveryReport), GroupError> {
-        let (wal, report) = Wal::open(options.wal, wal_metrics)?;
+        ack_metrics: Option<AckMetrics>,
+    ) -> Result<(Arc<LogGroup>, crate::wal::RecoveryReport), GroupError> {
+        let id = spec.id;
+        let dir = options
+            .wal
+            .dir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let wal_opts = options.wal.clone();
+        let (wal, report) = tokio::task::spawn_blocking(move || Wal::open(wal_opts, wal_metrics))
+            .await
+            .map_err(|e| GroupError::Failed(e.to_string()))??;
         let applied = store.applied(id.0)?;
         let wal_last = wal.last_index().unwrap_or(0);
-        if applied.index > wal_last {
+        let log = LogStore::new(wal, dir).map_err(GroupError::Wal)?;
+        let purged = log
+            .purged_index()
+            .map_err(|e| GroupError::Failed(e.to_string()))?;
+        if applied.index > wal_last.max(purged) {
             return Err(GroupError::WalBehindStore {
                 group: id.to_string(),
                 applied: applied.index,
                 wal_last,
             });
         }
-        if let Some(first) = wal.first_index()
+        if let Some(first) = log.wal().first_index()
             && first > applied.index + 1
         {
             return Err(GroupError::WalAheadOfStore {
@@ -102,128 +140,294 @@ impl LogGroup {
                 wal_first: first,
             });
         }
-        let mut highest = applied.hlc;
-        let mut from = applied.index + 1;
-        while from <= wal_last {
-            let to = wal_last.min(from + 1023);
-            let entries = wal.read_range(from, to)?;
-            let refs: Vec<&Entry> = entries.iter().collect();
-            store.apply_batch(id.0, &refs, false)?;
-            highest = highest.max(entries.last().map_or(highest, |e| e.hlc));
-            from = to + 1;
+        let (sm, applied_rx) = StateMachine::new(id.0, store.clone(), clock.clone())
+            .map_err(|e| GroupError::Failed(e.to_string()))?;
+        let s = &options.settings;
+        let config = openraft::Config {
+            cluster_name: format!("georep-{id}"),
+            heartbeat_interval: s.heartbeat_interval_ms,
+            election_timeout_min: s.election_timeout_min_ms,
+            election_timeout_max: s.election_timeout_max_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(s.snapshot_every_entries),
+            max_in_snapshot_log_to_keep: s.snapshot_keep_entries,
+            max_payload_entries: 4096,
+            // a reply slower than this is a dead peer, not a slow one
+            install_snapshot_timeout: 30_000,
+            ..Default::default()
         }
-        if wal_last > applied.index {
-            store.checkpoint()?;
-            tracing::info!(group = %id, from = applied.index + 1, to = wal_last, "replayed WAL into the store");
+        .validate()
+        .map_err(|e| GroupError::Failed(format!("raft config: {e}")))?;
+        let node = types::node_id(&region);
+        let network = network::Network {
+            group: id,
+            caller: caller.clone(),
+        };
+        let raft = Raft::new(node, Arc::new(config), network, log.clone(), sm.clone())
+            .await
+            .map_err(|e| GroupError::Failed(format!("raft start: {e}")))?;
+        sm.serve_snapshot_data();
+        let regions = spec
+            .voters
+            .iter()
+            .chain(&spec.learners)
+            .map(|r| (types::node_id(r), r.clone()))
+            .collect();
+        let group = Arc::new(LogGroup {
+            id,
+            region: region.clone(),
+            node,
+            clock,
+            store,
+            raft,
+            log,
+            applied: applied_rx,
+            checkpointed: AtomicU64::new(applied.index),
+            caller,
+            regions,
+            last_leader_contact: Mutex::new(Instant::now()),
+            degraded: false.into(),
+            election_timeout_max: Duration::from_millis(s.election_timeout_max_ms),
+            metrics: ack_metrics,
+            spec: Mutex::new(spec.clone()),
+        });
+        if spec.voters.iter().any(|v| **v == *region) {
+            group.bootstrap(&spec).await?;
         }
-        clock.observe_persisted(highest);
-        // the store is durable up to here: either nothing needed replay, or the replay was checkpointed
-        let checkpointed = Arc::new(AtomicU64::new(wal_last.max(applied.index)));
+        if spec.voters.len() == 1 && spec.voters[0] == *region {
+            // The sole voter needs nobody's vote: lead now rather than after an election
+            // timeout of silence.
+            if let Err(e) = group.raft.trigger().elect().await {
+                tracing::warn!(group = %id, error = %e, "could not start an election");
+            }
+        }
+        tokio::spawn(membership_keeper(Arc::downgrade(&group)));
+        Ok((group, report))
+    }
 
-        let (apply_tx, apply_rx) = mpsc::channel();
-        let (applied_tx, applied_rx) = watch::channel(wal_last);
-        let store2 = store.clone();
-        let every = options.checkpoint_interval;
-        let checkpointed2 = checkpointed.clone();
-        let applier = std::thread::Builder::new()
-            .name(format!("apply-{id}"))
-            .spawn(move || applier::run(id.0, store2, apply_rx, applied_tx, every, checkpointed2))
-            .map_err(|e| GroupError::Failed(format!("cannot start apply thread: {e}")))?;
-        Ok((
-            LogGroup {
-                id,
-                region,
-                term: 1,
-                epoch: 1,
-                clock,
-                store,
-                wal: Some(wal),
-                next_index: Mutex::new(wal_last + 1),
-                apply_tx: Some(apply_tx),
-                applied: applied_rx,
-                checkpointed,
-                applier: Some(applier),
-            },
-            report,
-        ))
+    /// Initializes a never-initialized group with its voters (every voter does this with the
+    /// same set, which openraft accepts once and refuses harmlessly afterwards).
+    async fn bootstrap(&self, spec: &GroupSpec) -> Result<(), GroupError> {
+        let initialized = self
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| GroupError::Failed(e.to_string()))?;
+        if initialized {
+            return Ok(());
+        }
+        let members: BTreeMap<NodeId, BasicNode> = spec
+            .voters
+            .iter()
+            .map(|r| (types::node_id(r), BasicNode::new(r)))
+            .collect();
+        match self.raft.initialize(members).await {
+            Ok(()) => {
+                tracing::info!(group = %self.id, voters = ?spec.voters, "group initialized");
+                Ok(())
+            }
+            Err(RaftError::APIError(e)) => {
+                tracing::debug!(group = %self.id, reason = %e, "group already initialized");
+                Ok(())
+            }
+            Err(e) => Err(GroupError::Failed(e.to_string())),
+        }
     }
 
     pub fn id(&self) -> GroupId {
         self.id
     }
 
-    pub fn epoch(&self) -> u64 {
-        self.epoch
+    pub fn spec(&self) -> GroupSpec {
+        self.spec.lock().expect("spec").clone()
     }
 
-    /// Appends `command` to the log. Commands whose outcome cannot depend on the state (a put
-    /// without precondition, a no-op) are answered once durable; others once applied. Reads
-    /// that promise freshness wait for apply ([`LogGroup::catch_up`]), as Raft's ReadIndex does,
-    /// so a store checkpoint never delays a blind write's acknowledgement.
+    /// Changes how writes are acknowledged, effective for the next write.
+    pub fn set_ack_policy(&self, ack: AckPolicy) {
+        self.spec.lock().expect("spec").ack = ack;
+        tracing::info!(group = %self.id, ?ack, "ack policy changed");
+    }
+
+    /// Raft term: a session token seen under one term stays valid under later ones, since
+    /// committed indexes never change meaning.
+    pub fn epoch(&self) -> u64 {
+        1
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// The region this replica believes leads the group, if any.
+    pub fn leader(&self) -> Option<String> {
+        let m = self.raft.metrics();
+        let leader = m.borrow().current_leader;
+        leader.and_then(|id| self.regions.get(&id).cloned())
+    }
+
+    pub fn is_leader(&self) -> bool {
+        let m = self.raft.metrics();
+        let b = m.borrow();
+        b.state == ServerState::Leader && b.current_leader == Some(self.node)
+    }
+
+    /// Waits up to the longest election timeout for a leader to be known.
+    async fn wait_leader(&self) -> Result<String, GroupError> {
+        let deadline = Instant::now() + self.election_timeout_max * 2;
+        let mut rx = self.raft.metrics();
+        loop {
+            if let Some(l) = self.leader() {
+                return Ok(l);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, rx.changed()).await.is_err() {
+                return Err(GroupError::NoLeader {
+                    group: self.id.to_string(),
+                });
+            }
+        }
+    }
+
+    /// Appends `command`, on this replica if it leads, else on the leader's region.
     pub async fn propose(&self, command: Command) -> Result<Committed, GroupError> {
-        let (Some(wal), Some(apply_tx)) = (&self.wal, &self.apply_tx) else {
-            return Err(GroupError::Closed);
-        };
-        // Some(is_noop) for commands whose outcome is known without the state.
-        let blind = match &command {
-            Command::Put {
-                precondition: Precondition::None,
-                ..
-            } => Some(false),
-            Command::Noop => Some(true),
-            _ => None,
-        };
         let payload = command.encode();
-        let (tx, rx) = oneshot::channel();
-        let (index, hlc) = {
-            // One lock orders index, HLC and WAL submission identically.
-            let mut next = self.next_index.lock().expect("sequencer lock");
-            let index = *next;
-            let hlc = self.clock.now();
-            let entry = Entry {
-                index,
-                term: self.term,
-                hlc,
-                origin: self.region.clone(),
-                payload,
-            };
-            let job_entry = entry.clone();
-            let apply_tx = apply_tx.clone();
-            wal.append_with(vec![entry], move |r| match r {
-                Ok(_) => {
-                    let reply = match blind {
-                        Some(is_noop) => {
-                            let outcome = if is_noop {
-                                ApplyOutcome::Noop
-                            } else {
-                                ApplyOutcome::Written { version: index }
-                            };
-                            let _ = tx.send(Ok(outcome));
-                            None
-                        }
-                        None => Some(tx),
-                    };
-                    if let Err(mpsc::SendError(job)) = apply_tx.send(applier::ApplyJob {
-                        entry: job_entry,
-                        reply,
-                    }) && let Some(reply) = job.reply
-                    {
-                        let _ = reply.send(Err(GroupError::Closed));
-                    }
+        self.propose_encoded(self.region.to_string(), payload).await
+    }
+
+    pub(crate) async fn propose_encoded(
+        &self,
+        origin: String,
+        command: bytes::Bytes,
+    ) -> Result<Committed, GroupError> {
+        // Leadership may move between looking it up and arriving: a leader that refuses
+        // (NotLeader) has not taken the write, so that alone is retried.
+        for _ in 0..3 {
+            let leader = self.wait_leader().await?;
+            if leader == *self.region && self.is_leader() {
+                match self.write_here(&origin, command.clone()).await {
+                    Err(GroupError::NotLeader { .. }) => continue,
+                    r => return r,
                 }
+            }
+            let request = rpc::encode_propose(self.id, &origin, &command);
+            let r: Result<Result<Committed, error::WireError>, _> = self
+                .caller
+                .call(&leader, &request, self.election_timeout_max * 3)
+                .await;
+            match r.map(|x| x.map_err(GroupError::from)) {
+                Ok(Err(GroupError::NotLeader { .. })) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Ok(r) => return r,
+                // The write may or may not have reached the leader: retrying could apply
+                // it twice, so the client decides.
                 Err(e) => {
-                    let _ = tx.send(Err(GroupError::Wal(e)));
+                    return Err(GroupError::Forward {
+                        leader: leader.clone(),
+                        reason: e.to_string(),
+                    });
                 }
-            });
-            *next += 1;
-            (index, hlc)
-        };
-        let outcome = rx.await.map_err(|_| GroupError::Closed)??;
-        Ok(Committed {
-            index,
-            hlc,
-            outcome,
+            }
+        }
+        Err(GroupError::NoLeader {
+            group: self.id.to_string(),
         })
+    }
+
+    /// Leader side of a write: commit through Raft, then wait as the ack policy says.
+    pub(crate) async fn write_here(
+        &self,
+        origin: &str,
+        command: bytes::Bytes,
+    ) -> Result<Committed, GroupError> {
+        let request = Request {
+            hlc: self.clock.now(),
+            origin: Arc::from(origin),
+            command,
+        };
+        let limit = self.election_timeout_max * 2;
+        let write = tokio::time::timeout(limit, self.raft.client_write(request)).await;
+        let Ok(write) = write else {
+            return Err(GroupError::CommitTimeout {
+                waited_ms: limit.as_millis() as u64,
+            });
+        };
+        let resp = match write {
+            Ok(r) => r.data,
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                return Err(GroupError::NotLeader {
+                    leader: f.leader_id.and_then(|id| self.regions.get(&id).cloned()),
+                });
+            }
+            Err(e) => return Err(GroupError::Failed(e.to_string())),
+        };
+        self.await_ack_policy(resp.index).await?;
+        Ok(Committed {
+            index: resp.index,
+            hlc: resp.hlc,
+            outcome: resp.outcome,
+            leader: self.region.to_string(),
+        })
+    }
+
+    /// The index a linearizable read must see: the leader confirms it still leads (a
+    /// heartbeat round to a quorum) and reports its commit index.
+    pub(crate) async fn read_index_here(&self) -> Result<u64, GroupError> {
+        match self.raft.get_read_log_id().await {
+            // Raft index i is WAL index i + 1
+            Ok((read, _applied)) => Ok(read.map_or(0, |l| l.index + 1)),
+            Err(e) => Err(GroupError::NotLeader {
+                leader: e
+                    .forward_to_leader::<BasicNode>()
+                    .and_then(|f| f.leader_id)
+                    .and_then(|id| self.regions.get(&id).cloned()),
+            }),
+        }
+    }
+
+    /// Returns once this replica has applied everything committed before the call
+    /// (ReadIndex, through the leader when this replica does not lead).
+    pub async fn read_barrier(&self, timeout: Duration) -> Result<(), GroupError> {
+        let deadline = Instant::now() + timeout;
+        let index = tokio::time::timeout(timeout, async {
+            loop {
+                let leader = self.wait_leader().await?;
+                let r = if leader == *self.region {
+                    self.read_index_here().await
+                } else {
+                    let req = rpc::encode_read_index(self.id);
+                    match self
+                        .caller
+                        .call::<Result<u64, error::WireError>>(&leader, &req, timeout)
+                        .await
+                    {
+                        Ok(r) => r.map_err(GroupError::from),
+                        Err(e) => Err(GroupError::Forward {
+                            leader,
+                            reason: e.to_string(),
+                        }),
+                    }
+                };
+                match r {
+                    Err(GroupError::NotLeader { .. }) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    r => return r,
+                }
+            }
+        })
+        .await
+        .map_err(|_| GroupError::NoLeader {
+            group: self.id.to_string(),
+        })??;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if self.wait_applied(index, left).await {
+            Ok(())
+        } else {
+            Err(GroupError::NoLeader {
+                group: self.id.to_string(),
+            })
+        }
     }
 
     pub fn get(&self, collection: &str, key: &str) -> Result<Option<Document>, StoreError> {
@@ -242,192 +446,127 @@ impl LogGroup {
     }
 
     pub fn applied_index(&self) -> u64 {
-        *self.applied.borrow()
+        self.applied.borrow().0
     }
 
-    /// Highest index acknowledged as durable (every acknowledged write is at or below it).
+    /// Highest index durable in this replica's WAL.
     pub fn durable_index(&self) -> u64 {
-        self.wal.as_ref().map_or(0, Wal::durable_index)
+        self.log.wal().durable_index()
     }
 
-    /// Waits until every write acknowledged so far is applied: what a linearizable read on
-    /// the leader needs. False on timeout.
-    pub async fn catch_up(&self, timeout: Duration) -> bool {
-        self.wait_applied(self.durable_index(), timeout).await
-    }
-
-    /// How far the applied state trails the log, in milliseconds of HLC time (0 if caught up).
-    pub fn apply_lag_ms(&self, now_ms: u64) -> u64 {
-        let applied = self.applied_index();
-        if applied >= self.durable_index() {
-            return 0;
+    /// How stale this replica may be, in ms: on the leader, how far apply trails the log; on
+    /// a follower, also the time since it last heard from the leader (whose heartbeats carry
+    /// the commit index), so a cut-off replica never claims to be fresh.
+    pub fn staleness_ms(&self, now_ms: u64) -> u64 {
+        let (applied, applied_hlc) = *self.applied.borrow();
+        let log_last = self
+            .raft
+            .metrics()
+            .borrow()
+            .last_log_index
+            .map_or(0, |i| i + 1);
+        let apply_lag = if applied >= log_last {
+            0
+        } else {
+            now_ms.saturating_sub(applied_hlc.physical_ms())
+        };
+        if self.is_leader() {
+            apply_lag
+        } else {
+            let silent = self
+                .last_leader_contact
+                .lock()
+                .expect("contact")
+                .elapsed()
+                .as_millis() as u64;
+            apply_lag.max(silent)
         }
-        self.wal
-            .as_ref()
-            .and_then(|w| w.read(applied + 1).ok())
-            .map_or(0, |e| now_ms.saturating_sub(e.hlc.physical_ms()))
+    }
+
+    pub(crate) fn heard_from_leader(&self) {
+        *self.last_leader_contact.lock().expect("contact") = Instant::now();
     }
 
     /// Waits until the applied index reaches `index`; false on timeout.
     pub async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
         let mut rx = self.applied.clone();
-        tokio::time::timeout(timeout, rx.wait_for(|&a| a >= index))
+        tokio::time::timeout(timeout, rx.wait_for(|&(a, _)| a >= index))
             .await
             .is_ok_and(|r| r.is_ok())
     }
 
-    /// Deletes sealed WAL segments at or below both `up_to` and the store's last durable
-    /// checkpoint, so recovery never needs what is gone. Callers pass the archived index when
-    /// an archive is configured: nothing unarchived is ever purged. Returns segments removed.
-    pub fn purge_upto(&self, up_to: u64) -> Result<usize, crate::wal::WalError> {
-        let limit = up_to.min(self.checkpointed.load(Ordering::Acquire));
-        match &self.wal {
-            Some(wal) if limit > 0 => wal.purge(limit),
-            _ => Ok(0),
+    /// Records that the store is durable up to `index` (the node's checkpointer calls this).
+    pub fn set_checkpointed(&self, index: u64) {
+        self.checkpointed.fetch_max(index, Ordering::AcqRel);
+    }
+
+    /// Deletes sealed WAL segments at or below `up_to`, the store's last durable checkpoint,
+    /// and what Raft no longer needs (its snapshot position less the entries it keeps for
+    /// lagging replicas). Callers pass the archived index when an archive is configured:
+    /// nothing unarchived is ever purged. Blocking. Returns segments removed.
+    pub fn purge_upto(&self, up_to: u64) -> Result<usize, GroupError> {
+        let raft_purged = self
+            .raft
+            .metrics()
+            .borrow()
+            .purged
+            .map_or(0, |l| l.index + 1);
+        let limit = up_to
+            .min(self.checkpointed.load(Ordering::Acquire))
+            .min(raft_purged);
+        if limit == 0 {
+            return Ok(0);
         }
+        self.log
+            .purge_physical(limit)
+            .map_err(|e| GroupError::Failed(e.to_string()))
     }
 
     pub fn digest(&self) -> Result<[u8; 32], StoreError> {
         self.store.digest(self.id.0)
     }
 
-    pub fn wal(&self) -> Option<&Wal> {
-        self.wal.as_ref()
+    pub fn wal(&self) -> &Wal {
+        self.log.wal()
     }
 
-    pub fn status(&self) -> GroupStatus {
-        let wal = self.wal.as_ref();
-        GroupStatus {
-            id: self.id.to_string(),
-            leader: self.region.to_string(),
-            term: self.term,
-            epoch: self.epoch,
-            voters: vec![self.region.to_string()],
-            learners: Vec::new(),
-            first_index: wal.and_then(Wal::first_index),
-            last_index: wal.and_then(Wal::last_index),
-            durable_index: wal.map_or(0, Wal::durable_index),
-            applied_index: self.applied_index(),
-        }
-    }
-
-    pub fn data_dir_of(root: &Path, id: GroupId) -> std::path::PathBuf {
+    pub fn data_dir_of(root: &Path, id: GroupId) -> PathBuf {
         root.join("groups").join(id.to_string())
     }
-}
 
-impl Drop for LogGroup {
-    /// Flushes queued appends, lets the applier finish them, then checkpoints.
-    fn drop(&mut self) {
-        self.wal.take();
-        self.apply_tx.take();
-        if let Some(t) = self.applier.take() {
-            let _ = t.join();
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(group = %self.id, error = %e, "raft shutdown");
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use bytes::Bytes;
-
-    use super::*;
-    use crate::store::Precondition;
-
-    fn open(dir: &Path) -> LogGroup {
-        let store = Arc::new(Store::open(&dir.join("store.redb")).unwrap());
-        let options = GroupOptions {
-            wal: WalOptions {
-                segment_bytes: 64 << 10,
-                ..WalOptions::new(dir.join("wal"), 1)
-            },
-            checkpoint_interval: Duration::from_millis(50),
+/// Keeps the configured learners in the membership: whichever replica leads adds any that
+/// are missing (a new group, or a learner region added to the topology).
+async fn membership_keeper(group: std::sync::Weak<LogGroup>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(g) = group.upgrade() else { return };
+        if !g.is_leader() {
+            continue;
+        }
+        let present: BTreeSet<NodeId> = {
+            let m = g.raft.metrics();
+            let b = m.borrow();
+            b.membership_config.nodes().map(|(id, _)| *id).collect()
         };
-        let clock = Arc::new(Hlc::new(1, 500));
-        LogGroup::open(GroupId(1), Arc::from("r1"), clock, store, options, None)
-            .unwrap()
-            .0
-    }
-
-    fn put(key: &str, value: &str) -> Command {
-        Command::Put {
-            collection: "c".into(),
-            key: key.into(),
-            value: Bytes::from(value.to_string()),
-            content_type: None,
-            precondition: Precondition::None,
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_proposals_apply_in_log_order_and_the_wal_alone_rebuilds_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let group = Arc::new(open(dir.path()));
-        let mut tasks = Vec::new();
-        for t in 0..8 {
-            let g = group.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut out = Vec::new();
-                for i in 0..50 {
-                    let key = format!("k{t}-{i}");
-                    let c = g.propose(put(&key, &key)).await.unwrap();
-                    assert_eq!(c.outcome, ApplyOutcome::Written { version: c.index });
-                    out.push((key, c.index));
+        let learners = g.spec().learners;
+        for l in learners {
+            let id = types::node_id(&l);
+            if present.contains(&id) {
+                continue;
+            }
+            match g.raft.add_learner(id, BasicNode::new(&l), false).await {
+                Ok(_) => tracing::info!(group = %g.id, learner = %l, "learner added"),
+                Err(e) => {
+                    tracing::warn!(group = %g.id, learner = %l, error = %e, "adding learner failed")
                 }
-                out
-            }));
+            }
         }
-        let mut acked = Vec::new();
-        for t in tasks {
-            acked.extend(t.await.unwrap());
-        }
-        assert!(
-            group.catch_up(Duration::from_secs(5)).await,
-            "blind puts are answered at durability; apply follows"
-        );
-        assert_eq!(group.applied_index(), 400);
-        let digest = group.digest().unwrap();
-        drop(Arc::into_inner(group).expect("sole owner"));
-
-        // Lose the whole store: everything must be rebuilt from the WAL alone.
-        std::fs::remove_file(dir.path().join("store.redb")).unwrap();
-        let group = open(dir.path());
-        assert_eq!(group.applied_index(), 400);
-        assert_eq!(group.digest().unwrap(), digest);
-        for (key, version) in acked {
-            assert_eq!(group.get("c", &key).unwrap().unwrap().version, version);
-        }
-        let c = group.propose(put("after", "x")).await.unwrap();
-        assert_eq!(c.index, 401);
-    }
-
-    #[tokio::test]
-    async fn store_ahead_of_wal_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let group = open(dir.path());
-            group.propose(put("a", "1")).await.unwrap();
-        }
-        std::fs::remove_dir_all(dir.path().join("wal")).unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("store.redb")).unwrap());
-        let options = GroupOptions {
-            wal: WalOptions::new(dir.path().join("wal"), 1),
-            checkpoint_interval: Duration::from_millis(50),
-        };
-        let clock = Arc::new(Hlc::new(1, 500));
-        let err = LogGroup::open(GroupId(1), Arc::from("r1"), clock, store, options, None)
-            .err()
-            .expect("refused");
-        assert!(
-            matches!(
-                err,
-                GroupError::WalBehindStore {
-                    applied: 1,
-                    wal_last: 0,
-                    ..
-                }
-            ),
-            "{err}"
-        );
     }
 }

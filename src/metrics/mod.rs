@@ -2,7 +2,7 @@
 //! several nodes in one process), exposed at `GET /metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::wal::WalMetrics;
@@ -16,7 +16,7 @@ pub struct Metrics {
     pub latency: HistogramVec,
     /// Document bytes accepted in writes.
     pub write_bytes: IntCounterVec,
-    pub applied_index: IntGauge,
+    pub applied_index: IntGaugeVec,
     pub wal: WalMetrics,
 }
 
@@ -42,9 +42,12 @@ impl Metrics {
             Opts::new("georep_write_bytes_total", "Document bytes written"),
             &["collection"],
         )?;
-        let applied_index = IntGauge::new(
-            "georep_applied_index",
-            "Applied log index of the default data group",
+        let applied_index = IntGaugeVec::new(
+            Opts::new(
+                "georep_applied_index",
+                "Applied log index per group on this replica",
+            ),
+            &["group"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;

@@ -41,6 +41,10 @@ pub enum NodeError {
     },
     #[error("cannot open the log: {0}")]
     Group(#[from] GroupError),
+    #[error("invalid configuration: {field}: {reason}")]
+    Tls { field: &'static str, reason: String },
+    #[error("cannot start the peer transport: {0}")]
+    Transport(#[from] crate::transport::TransportError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -55,6 +59,7 @@ impl NodeError {
                 | NodeError::ForeignDataDir { .. }
                 | NodeError::SessionKey { .. }
                 | NodeError::Archive { .. }
+                | NodeError::Tls { .. }
         )
     }
 }

@@ -8,9 +8,10 @@ mod error;
 mod identity;
 pub mod session_key;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -23,9 +24,12 @@ pub use identity::Identity;
 use crate::api::{self, ApiContext};
 use crate::clock::{Hlc, node_id_for_region};
 use crate::config::Topology;
-use crate::group::{GroupId, GroupOptions, LogGroup};
+use crate::group::{
+    AckMetrics, GroupId, GroupOptions, Groups, LogGroup, PeerBook, PeerCaller, spec,
+};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::transport::{Transport, TransportMetrics};
 use crate::wal::WalOptions;
 
 pub struct NodeConfig {
@@ -34,14 +38,20 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// Listen here instead of the topology's `api` address (tests use port 0).
     pub api_override: Option<SocketAddr>,
+    /// Certificates directory instead of the topology's `tls.certs_dir`.
+    pub certs_dir: Option<PathBuf>,
+    /// Reach these regions at these addresses instead of their `peer` address (a WAN relay
+    /// in front of them).
+    pub peer_routes: HashMap<String, SocketAddr>,
 }
 
 pub struct Node {
-    /// The archiver, or without an archive the WAL purge task.
-    log_task: Option<JoinHandle<()>>,
+    /// Archivers, WAL purgers and the store checkpointer.
+    tasks: Vec<JoinHandle<()>>,
     region: String,
     api_addr: SocketAddr,
-    group: Arc<LogGroup>,
+    groups: Arc<Groups>,
+    transport: Option<Arc<Transport>>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     _lock: std::fs::File,
@@ -83,56 +93,114 @@ impl Node {
         ));
         let store_path = cfg.data_dir.join("store.redb");
         let store = Arc::new(Store::open(&store_path).map_err(crate::group::GroupError::from)?);
-        let group_id = GroupId::DEFAULT_DATA;
-        let options = GroupOptions {
-            wal: WalOptions {
-                segment_bytes: settings.wal_segment_bytes,
-                segment_age: Duration::from_millis(settings.wal_segment_age_ms),
-                ..WalOptions::new(
-                    LogGroup::data_dir_of(&cfg.data_dir, group_id).join("wal"),
-                    group_id.0,
-                )
-            },
-            checkpoint_interval: Duration::from_millis(settings.checkpoint_interval_ms),
+
+        // Peers: mutual TLS over QUIC. A single-region topology has nobody to talk to.
+        let table: Arc<OnceLock<Arc<Groups>>> = Arc::new(OnceLock::new());
+        let transport = if topology.regions.len() > 1 {
+            let (field, dir) = match (&cfg.certs_dir, &topology.certs_dir) {
+                (Some(d), _) => ("--certs", d.clone()),
+                (None, Some(d)) => ("tls.certs_dir", d.clone()),
+                (None, None) => {
+                    return Err(NodeError::Tls {
+                        field: "tls.certs_dir",
+                        reason: "regions replicate over mutual TLS: name the directory made by \
+                                 `georep certs init` (or pass --certs)"
+                            .into(),
+                    });
+                }
+            };
+            let identity = crate::transport::load_identity(&dir, &region.name).map_err(|e| {
+                NodeError::Tls {
+                    field,
+                    reason: e.to_string(),
+                }
+            })?;
+            let tmetrics = TransportMetrics::register(&metrics.registry)?;
+            Some(Transport::bind(
+                region.peer,
+                &identity,
+                topology.region_names(),
+                tmetrics,
+                crate::group::handler(table.clone()),
+            )?)
+        } else {
+            None
         };
+        let mut routes: HashMap<String, SocketAddr> = topology
+            .regions
+            .iter()
+            .map(|r| (r.name.clone(), r.peer))
+            .collect();
+        for (r, addr) in &cfg.peer_routes {
+            routes.insert(r.clone(), *addr);
+        }
+        let caller = PeerCaller {
+            transport: transport.clone(),
+            peers: Arc::new(PeerBook::new(routes)),
+        };
+
         let region_name: Arc<str> = Arc::from(region.name.as_str());
-        let (group, report) = LogGroup::open(
-            group_id,
-            region_name.clone(),
-            clock,
-            store,
-            options,
-            Some(metrics.wal.clone()),
-        )?;
-        tracing::info!(
-            region = %region.name,
-            group = %group_id,
-            segments = report.segments,
-            first = ?report.first_index,
-            last = ?report.last_index,
-            "log recovered"
-        );
-        let group = Arc::new(group);
-        let log_task = match &topology.archive {
+        let ack_metrics = AckMetrics::register(&metrics.registry)?;
+        let mut groups = Vec::new();
+        for spec in spec::plan(&topology)
+            .into_iter()
+            .filter(|s| s.has(&region.name))
+        {
+            let gid = spec.id;
+            let options = GroupOptions {
+                wal: WalOptions {
+                    segment_bytes: settings.wal_segment_bytes,
+                    segment_age: Duration::from_millis(settings.wal_segment_age_ms),
+                    ..WalOptions::new(LogGroup::data_dir_of(&cfg.data_dir, gid).join("wal"), gid.0)
+                },
+                settings: settings.clone(),
+            };
+            let (group, report) = LogGroup::open(
+                spec,
+                region_name.clone(),
+                clock.clone(),
+                store.clone(),
+                options,
+                caller.clone(),
+                Some(metrics.wal.clone()),
+                Some(ack_metrics.clone()),
+            )
+            .await?;
+            tracing::info!(
+                region = %region.name,
+                group = %gid,
+                segments = report.segments,
+                first = ?report.first_index,
+                last = ?report.last_index,
+                "log recovered"
+            );
+            groups.push(group);
+        }
+        let groups = Arc::new(Groups::new(groups));
+        let _ = table.set(groups.clone());
+
+        let mut tasks = vec![tokio::spawn(checkpointer(
+            store.clone(),
+            groups.clone(),
+            Duration::from_millis(settings.checkpoint_interval_ms),
+        ))];
+        match &topology.archive {
             Some(_) if topology.regions.len() > 1 => {
                 tracing::warn!(
-                    "archiving is off: regions are not replicated yet, so each region's group g1 would \
-                     collide in a shared archive; it runs for single-region topologies"
+                    "archiving is off for multi-region topologies: replicas cut their WAL into \
+                     segments at different indexes, and the archive manifest does not yet merge \
+                     overlapping segments from successive leaders (README, Known limits)"
                 );
-                None
+                tasks.extend(groups.iter().map(|g| purger(g.clone())));
             }
-            Some(archive) => Some(archive_task(&topology, archive, &metrics, group.clone())?),
-            // No archive: the store's durable checkpoint is all recovery needs.
-            None => Some(tokio::spawn({
-                let group = group.clone();
-                async move {
-                    loop {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        crate::archiver::purge(&group, u64::MAX).await;
-                    }
+            Some(archive) => {
+                for g in groups.iter() {
+                    tasks.push(archive_task(&topology, archive, &metrics, g.clone())?);
                 }
-            })),
-        };
+            }
+            // No archive: the store's durable checkpoint is all recovery needs.
+            None => tasks.extend(groups.iter().map(|g| purger(g.clone()))),
+        }
 
         let addr = cfg.api_override.unwrap_or(region.api);
         let listener = TcpListener::bind(addr)
@@ -149,8 +217,9 @@ impl Node {
         })?;
         let ctx = Arc::new(ApiContext {
             region: region_name,
+            placed: spec::collection_groups(&spec::plan(&topology)),
             topology,
-            group: group.clone(),
+            groups: groups.clone(),
             keys,
             metrics,
         });
@@ -169,10 +238,11 @@ impl Node {
         });
         tracing::info!(region = %region.name, api = %api_addr, "serving");
         Ok(Node {
-            log_task,
+            tasks,
             region: region.name,
             api_addr,
-            group,
+            groups,
+            transport,
             shutdown: Some(tx),
             server: Some(server),
             _lock: lock,
@@ -187,15 +257,20 @@ impl Node {
         &self.region
     }
 
-    pub fn group(&self) -> &Arc<LogGroup> {
-        &self.group
+    pub fn groups(&self) -> &Arc<Groups> {
+        &self.groups
     }
 
-    /// Stops accepting requests, waits for in-flight ones, then closes the log cleanly.
+    /// The default data group's replica here, if this region holds one.
+    pub fn group(&self) -> Option<&Arc<LogGroup>> {
+        self.groups.get(GroupId::DEFAULT_DATA)
+    }
+
+    /// Stops accepting requests, waits for in-flight ones, then closes the logs cleanly.
     pub async fn shutdown(mut self) {
-        if let Some(a) = self.log_task.take() {
+        for t in self.tasks.drain(..) {
             // uploads are idempotent: an interrupted round is redone after restart
-            a.abort();
+            t.abort();
         }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -208,11 +283,52 @@ impl Node {
                 Err(_) => tracing::warn!("HTTP server did not stop within 10 s"),
             }
         }
-        let group = self.group.clone();
+        for g in self.groups.iter() {
+            g.shutdown().await;
+        }
+        if let Some(t) = &self.transport {
+            t.close();
+        }
+        let groups = self.groups.clone();
         drop(self);
-        // The last handle closes the WAL and checkpoints the store; that blocks, so not here.
-        let _ = tokio::task::spawn_blocking(move || drop(group)).await;
+        // The last handles close the WALs and checkpoint the store; that blocks, so not here.
+        let _ = tokio::task::spawn_blocking(move || {
+            drop(groups);
+        })
+        .await;
     }
+}
+
+/// Makes the store durable every `every`, then tells each group how far that covers (what
+/// bounds WAL purging and replay after a crash).
+async fn checkpointer(store: Arc<Store>, groups: Arc<Groups>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let applied: Vec<(Arc<LogGroup>, u64)> = groups
+            .iter()
+            .map(|g| (g.clone(), g.applied_index()))
+            .collect();
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.checkpoint()).await {
+            Ok(Ok(())) => {
+                for (g, a) in applied {
+                    g.set_checkpointed(a);
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "store checkpoint failed"),
+            Err(e) => tracing::error!(error = %e, "store checkpoint task failed"),
+        }
+    }
+}
+
+/// Without an archive, the WAL is purged as far as the checkpoint and Raft allow.
+fn purger(group: Arc<LogGroup>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            crate::archiver::purge(&group, u64::MAX).await;
+        }
+    })
 }
 
 /// Builds the archiver from `[archive]`: key ring (never logged), backend, metrics.

@@ -31,11 +31,15 @@ pub enum Command {
     },
     /// Written by a new leader to commit its term; changes nothing.
     Noop,
+    /// A membership change of the log group (openraft's, serialized by the group layer):
+    /// the store keeps the latest so a restarted replica knows its group.
+    Membership(Bytes),
 }
 
 const PUT: u8 = 1;
 const DELETE: u8 = 2;
 const NOOP: u8 = 3;
+const MEMBERSHIP: u8 = 4;
 
 impl Command {
     pub fn encode(&self) -> Bytes {
@@ -63,6 +67,10 @@ impl Command {
                 put_doc_ref(&mut out, collection, key, *precondition);
             }
             Command::Noop => out.push(NOOP),
+            Command::Membership(m) => {
+                out.push(MEMBERSHIP);
+                out.extend_from_slice(m);
+            }
         }
         Bytes::from(out)
     }
@@ -92,6 +100,7 @@ impl Command {
                 })
             }
             NOOP => Ok(Command::Noop),
+            MEMBERSHIP => Ok(Command::Membership(Bytes::copy_from_slice(r.rest()))),
             _ => Err(DecodeError::Invalid {
                 offset: 0,
                 what: "command tag",
@@ -165,6 +174,7 @@ mod tests {
                 precondition: Precondition::None,
             },
             Command::Noop,
+            Command::Membership(Bytes::from_static(b"{\"voters\":[1]}")),
         ];
         for c in cmds {
             assert_eq!(Command::decode(&c.encode()).unwrap(), c);

@@ -12,6 +12,7 @@
 mod command;
 mod document;
 mod error;
+mod snapshot;
 
 use std::path::Path;
 
@@ -20,12 +21,23 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 pub use command::{Command, Precondition};
 pub use document::Document;
 pub use error::StoreError;
+pub use snapshot::{SnapshotError, SnapshotHead};
 
 use crate::clock::Timestamp;
 use crate::wal::Entry;
 use error::db;
 
 const APPLIED: TableDefinition<u32, &[u8]> = TableDefinition::new("applied");
+/// Per group: the latest membership entry as `index u64, term u64, body`.
+const MEMBERSHIP: TableDefinition<u32, &[u8]> = TableDefinition::new("membership");
+
+/// The latest membership change a group has applied (the body is the group layer's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMembership {
+    pub index: u64,
+    pub term: u64,
+    pub body: Vec<u8>,
+}
 
 /// How far a group's log has been applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,7 +48,7 @@ pub struct AppliedState {
 }
 
 /// What applying one entry did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ApplyOutcome {
     Written {
         version: u64,
@@ -115,6 +127,7 @@ impl Store {
             let mut docs = tx
                 .open_table(TableDefinition::<&[u8], &[u8]>::new(&name))
                 .map_err(db("open docs table"))?;
+            let mut membership = tx.open_table(MEMBERSHIP).map_err(db("open membership"))?;
             for entry in entries {
                 if entry.index <= applied.index {
                     outcomes.push(ApplyOutcome::AlreadyApplied);
@@ -124,6 +137,15 @@ impl Store {
                     index: entry.index,
                     reason: e.to_string(),
                 })?;
+                if let Command::Membership(body) = &cmd {
+                    let mut v = Vec::with_capacity(16 + body.len());
+                    v.extend_from_slice(&entry.index.to_le_bytes());
+                    v.extend_from_slice(&entry.term.to_le_bytes());
+                    v.extend_from_slice(body);
+                    membership
+                        .insert(group, v.as_slice())
+                        .map_err(db("write membership"))?;
+                }
                 outcomes.push(apply_one(&mut docs, entry, cmd)?);
                 applied = AppliedState {
                     index: entry.index,
@@ -137,6 +159,20 @@ impl Store {
         }
         tx.commit().map_err(db("commit"))?;
         Ok(outcomes)
+    }
+
+    /// The latest membership entry `group` has applied, if any.
+    pub fn membership(&self, group: u32) -> Result<Option<StoredMembership>, StoreError> {
+        let tx = self.db.begin_read().map_err(db("begin read"))?;
+        let table = match tx.open_table(MEMBERSHIP) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(db("open membership table")(e)),
+        };
+        let Some(v) = table.get(group).map_err(db("read membership"))? else {
+            return Ok(None);
+        };
+        decode_membership(v.value()).map(Some)
     }
 
     /// Makes every commit so far durable.
@@ -306,7 +342,21 @@ fn apply_one(
                 version: entry.index,
             }
         }
-        Command::Noop => ApplyOutcome::Noop,
+        Command::Noop | Command::Membership(_) => ApplyOutcome::Noop,
+    })
+}
+
+fn decode_membership(v: &[u8]) -> Result<StoredMembership, StoreError> {
+    if v.len() < 16 {
+        return Err(StoreError::Corrupt {
+            what: "membership".into(),
+            reason: format!("{} bytes, need at least 16", v.len()),
+        });
+    }
+    Ok(StoredMembership {
+        index: u64::from_le_bytes(v[0..8].try_into().expect("8 bytes")),
+        term: u64::from_le_bytes(v[8..16].try_into().expect("8 bytes")),
+        body: v[16..].to_vec(),
     })
 }
 

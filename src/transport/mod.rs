@@ -17,7 +17,8 @@ mod metrics;
 mod tls;
 
 pub use certs::{
-    ClusterCa, NodeIdentity, generate_ca, init as init_certs, load as load_identity, regions_of,
+    ClusterCa, NodeIdentity, ca_cert_path, generate_ca, init as init_certs, load as load_identity,
+    regions_of,
 };
 pub use endpoint::{Handler, Transport};
 pub use error::TransportError;

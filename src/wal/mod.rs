@@ -33,7 +33,7 @@ pub use error::WalError;
 pub use metrics::WalMetrics;
 pub use recovery::{RecoveryReport, TornTail};
 
-use entry::decode_record;
+pub use entry::decode_record;
 use index::LogIndex;
 use writer::{Request, Writer};
 
@@ -267,6 +267,11 @@ impl Wal {
     /// Deletes sealed segments entirely at or below `up_to`; returns how many.
     pub fn purge(&self, up_to: u64) -> Result<usize, WalError> {
         self.control(|done| Request::Purge { up_to, done })
+    }
+
+    /// Discards the whole log; the next append must be `next` (after a snapshot install).
+    pub fn reset(&self, next: u64) -> Result<(), WalError> {
+        self.control(|done| Request::Reset { next, done })
     }
 
     /// Seals the active segment now (it becomes archivable).

@@ -48,6 +48,10 @@ pub(crate) enum Request {
     Seal {
         done: SyncSender<Result<(), WalError>>,
     },
+    Reset {
+        next: u64,
+        done: SyncSender<Result<(), WalError>>,
+    },
 }
 
 pub(crate) type Completion = Vec<(Callback, Result<u64, WalError>)>;
@@ -176,6 +180,10 @@ impl Writer {
             }
             Request::Seal { done } => {
                 let r = self.check_poison().and_then(|_| self.seal_active());
+                let _ = done.send(r);
+            }
+            Request::Reset { next, done } => {
+                let r = self.check_poison().and_then(|_| self.reset(next));
                 let _ = done.send(r);
             }
         }
@@ -548,6 +556,26 @@ impl Writer {
         }
         self.next_index = Some(from);
         self.shared.durable.fetch_min(from - 1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Drops every segment; the next append starts the log at `next`. A replica does this
+    /// after installing a snapshot newer than its whole log.
+    fn reset(&mut self, next: u64) -> Result<(), WalError> {
+        let removed: Vec<SegmentIndex> = {
+            let mut index = self.shared.index.write().expect("WAL index lock");
+            index.segments.drain(..).collect()
+        };
+        for seg in &removed {
+            std::fs::remove_file(&seg.path).map_err(|e| WalError::io(&seg.path, "remove", e))?;
+        }
+        let dir = &self.shared.options.dir;
+        sync_dir(dir).map_err(|e| WalError::io(dir, "fsync directory", e))?;
+        self.active = None;
+        self.next_index = Some(next);
+        self.shared
+            .durable
+            .store(next.saturating_sub(1), Ordering::Release);
         Ok(())
     }
 

@@ -3,7 +3,9 @@
 //! Every WAN figure measured on one machine goes through it.
 
 mod conditions;
+mod mesh;
 mod relay;
 
 pub use conditions::LinkConditions;
+pub use mesh::Mesh;
 pub use relay::{Counters, Direction, Relay};

@@ -1,0 +1,160 @@
+//! Ack policies on top of Raft commit.
+//!
+//! Raft commits an entry once a majority of voters hold it. The ack policy may ask more
+//! before the client hears "ok": SYNC waits for `min_sync_replicas` other voters (default:
+//! all of them) and fails the request (503, the write stays committed) if they do not
+//! confirm within `semi_sync_timeout_ms`; SEMI_SYNC waits for `min_sync_replicas` other
+//! replicas, voters or learners, and after the timeout degrades to ASYNC (metric, warning)
+//! until they are back within reach of the log's end; ASYNC answers at commit.
+//! "Holds it" is openraft's matched index, which a replica reports only after its WAL
+//! fsync.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+
+use super::{GroupError, LogGroup};
+use crate::config::AckMode;
+
+/// A degraded group recovers once enough replicas are this close to the write being acked.
+const RECOVER_WINDOW: u64 = 100;
+
+#[derive(Clone)]
+pub struct AckMetrics {
+    degraded: IntGaugeVec,
+    degradations: IntCounterVec,
+    sync_failures: IntCounterVec,
+}
+
+impl AckMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let degraded = IntGaugeVec::new(
+            Opts::new(
+                "georep_semi_sync_degraded",
+                "1 while a SEMI_SYNC group acknowledges on the leader alone",
+            ),
+            &["group"],
+        )?;
+        let degradations = IntCounterVec::new(
+            Opts::new(
+                "georep_semi_sync_degradations_total",
+                "SEMI_SYNC groups that gave up waiting for replicas and degraded to ASYNC",
+            ),
+            &["group"],
+        )?;
+        let sync_failures = IntCounterVec::new(
+            Opts::new(
+                "georep_sync_ack_timeouts_total",
+                "SYNC writes answered 503 because replicas did not confirm in time",
+            ),
+            &["group"],
+        )?;
+        registry.register(Box::new(degraded.clone()))?;
+        registry.register(Box::new(degradations.clone()))?;
+        registry.register(Box::new(sync_failures.clone()))?;
+        Ok(AckMetrics {
+            degraded,
+            degradations,
+            sync_failures,
+        })
+    }
+}
+
+impl LogGroup {
+    /// How many of `targets` (region names) hold at least `index`, per the leader's view.
+    fn confirmed(&self, targets: &[String], index: u64) -> u32 {
+        let m = self.raft.metrics();
+        let b = m.borrow();
+        let Some(rep) = &b.replication else { return 0 };
+        targets
+            .iter()
+            .filter(|r| {
+                rep.get(&super::types::node_id(r))
+                    .and_then(|l| l.as_ref())
+                    .is_some_and(|l| l.index + 1 >= index)
+            })
+            .count() as u32
+    }
+
+    pub(super) async fn await_ack_policy(&self, index: u64) -> Result<(), GroupError> {
+        let spec = self.spec();
+        let others = |v: &[String]| -> Vec<String> {
+            v.iter().filter(|r| **r != *self.region).cloned().collect()
+        };
+        let targets = match spec.ack.mode {
+            AckMode::Async => return Ok(()),
+            AckMode::Sync => others(&spec.voters),
+            AckMode::SemiSync => {
+                let mut t = others(&spec.voters);
+                t.extend(others(&spec.learners));
+                t
+            }
+        };
+        let required = (spec.ack.min_sync_replicas as usize).min(targets.len()) as u32;
+        if required == 0 {
+            return Ok(());
+        }
+        let group = self.id.to_string();
+        if spec.ack.mode == AckMode::SemiSync && self.degraded.load(Ordering::Acquire) {
+            if self.confirmed(&targets, index.saturating_sub(RECOVER_WINDOW)) < required {
+                return Ok(());
+            }
+            self.degraded.store(false, Ordering::Release);
+            if let Some(m) = &self.metrics {
+                m.degraded.with_label_values(&[&group]).set(0);
+            }
+            tracing::warn!(group = %self.id, "SEMI_SYNC recovered: replicas caught up");
+        }
+        let started = Instant::now();
+        let mut rx = self.raft.metrics();
+        let waited = tokio::time::timeout(spec.ack.semi_sync_timeout, async {
+            loop {
+                if self.confirmed(&targets, index) >= required {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        let confirmed = self.confirmed(&targets, index);
+        if waited.is_ok() && confirmed >= required {
+            return Ok(());
+        }
+        match spec.ack.mode {
+            AckMode::Sync => {
+                if let Some(m) = &self.metrics {
+                    m.sync_failures.with_label_values(&[&group]).inc();
+                }
+                Err(GroupError::SyncReplicasUnavailable {
+                    index,
+                    confirmed,
+                    required,
+                    waited_ms: started.elapsed().as_millis() as u64,
+                })
+            }
+            _ => {
+                if !self.degraded.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(
+                        group = %self.id,
+                        confirmed,
+                        required,
+                        "SEMI_SYNC degraded to ASYNC: replicas did not confirm within {:?}",
+                        spec.ack.semi_sync_timeout
+                    );
+                    if let Some(m) = &self.metrics {
+                        m.degraded.with_label_values(&[&group]).set(1);
+                        m.degradations.with_label_values(&[&group]).inc();
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.load(Ordering::Acquire)
+    }
+}

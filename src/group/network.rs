@@ -1,0 +1,166 @@
+//! openraft's network over the QUIC transport: one client per (group, peer), each RPC a
+//! request/response on a fresh stream of the shared connection to that peer's region.
+//!
+//! Transport failures and timeouts are `Unreachable` (openraft retries with backoff);
+//! a Raft error from the peer arrives typed as `RemoteError`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::BasicNode;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::de::DeserializeOwned;
+
+use super::GroupId;
+use super::rpc;
+use super::types::{NodeId, TypeConfig};
+use crate::transport::{Transport, TransportError};
+
+/// Where each region's replicas are reached (the topology's peer address, or a relay in
+/// front of it when the WAN is emulated).
+#[derive(Debug, Clone, Default)]
+pub struct PeerBook {
+    by_region: HashMap<String, SocketAddr>,
+}
+
+impl PeerBook {
+    pub fn new(by_region: HashMap<String, SocketAddr>) -> Self {
+        PeerBook { by_region }
+    }
+
+    pub fn addr(&self, region: &str) -> Option<SocketAddr> {
+        self.by_region.get(region).copied()
+    }
+}
+
+/// Calls a peer region; shared by Raft replication, forwarded writes and read-index.
+#[derive(Clone)]
+pub struct PeerCaller {
+    /// None in a single-region topology: there is no peer to call.
+    pub transport: Option<Arc<Transport>>,
+    pub peers: Arc<PeerBook>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("region {0} is not in the topology")]
+    UnknownRegion(String),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("no answer from {region} within {timeout:?}")]
+    Timeout { region: String, timeout: Duration },
+    #[error("undecodable answer from {region}: {reason}")]
+    BadAnswer { region: String, reason: String },
+}
+
+impl PeerCaller {
+    /// Sends `request` to `region` and decodes its JSON answer.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        region: &str,
+        request: &[u8],
+        timeout: Duration,
+    ) -> Result<T, CallError> {
+        let addr = self
+            .peers
+            .addr(region)
+            .ok_or_else(|| CallError::UnknownRegion(region.to_string()))?;
+        let transport = self
+            .transport
+            .as_ref()
+            .ok_or_else(|| CallError::UnknownRegion(region.to_string()))?;
+        let answer = tokio::time::timeout(timeout, transport.call(region, addr, request))
+            .await
+            .map_err(|_| CallError::Timeout {
+                region: region.to_string(),
+                timeout,
+            })??;
+        serde_json::from_slice(&answer).map_err(|e| CallError::BadAnswer {
+            region: region.to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+pub struct Network {
+    pub group: GroupId,
+    pub caller: PeerCaller,
+}
+
+pub struct PeerClient {
+    group: GroupId,
+    target: NodeId,
+    region: String,
+    caller: PeerCaller,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
+        PeerClient {
+            group: self.group,
+            target,
+            region: node.addr.clone(),
+            caller: self.caller.clone(),
+        }
+    }
+}
+
+impl PeerClient {
+    async fn send<T: DeserializeOwned, E: std::error::Error + DeserializeOwned>(
+        &self,
+        request: Vec<u8>,
+        option: &RPCOption,
+    ) -> Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>> {
+        let answer: Result<T, RaftError<NodeId, E>> = self
+            .caller
+            .call(&self.region, &request, option.hard_ttl())
+            .await
+            .map_err(|e| match e {
+                CallError::BadAnswer { .. } => RPCError::Network(NetworkError::new(&e)),
+                _ => RPCError::Unreachable(Unreachable::new(&e)),
+            })?;
+        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.send(rpc::encode_append(self.group, &rpc), &option)
+            .await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.send(rpc::encode_snapshot(self.group, &rpc), &option)
+            .await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.send(rpc::encode_vote(self.group, &rpc), &option).await
+    }
+}

@@ -1,0 +1,99 @@
+//! The receiving side of group RPCs: decode, hand to the addressed group's Raft, encode the
+//! answer. A forwarded write or read-index is served only by the leader (no forwarding
+//! chains): anyone else answers `NotLeader` with its hint.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+
+use super::error::WireError;
+use super::rpc::{self, Kind};
+use super::{Committed, GroupError, GroupId, LogGroup};
+use crate::transport::Handler;
+
+/// The groups this node replicates, by id.
+#[derive(Default)]
+pub struct Groups {
+    by_id: HashMap<GroupId, Arc<LogGroup>>,
+}
+
+impl Groups {
+    pub fn new(groups: Vec<Arc<LogGroup>>) -> Groups {
+        Groups {
+            by_id: groups.into_iter().map(|g| (g.id(), g)).collect(),
+        }
+    }
+
+    pub fn get(&self, id: GroupId) -> Option<&Arc<LogGroup>> {
+        self.by_id.get(&id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<LogGroup>> {
+        let mut v: Vec<&Arc<LogGroup>> = self.by_id.values().collect();
+        v.sort_by_key(|g| g.id());
+        v.into_iter()
+    }
+}
+
+/// A transport handler that serves RPCs for the groups set into `table` once they are open
+/// (peers that call earlier are told the group is not ready, and retry).
+pub fn handler(table: Arc<OnceLock<Arc<Groups>>>) -> Handler {
+    Arc::new(move |peer: String, request: Bytes| {
+        let table = table.clone();
+        Box::pin(async move {
+            let groups = table.get().ok_or("groups are still opening")?.clone();
+            serve(&groups, &peer, &request).await
+        })
+    })
+}
+
+async fn serve(groups: &Groups, peer: &str, request: &[u8]) -> Result<Bytes, String> {
+    let (kind, id, body) = rpc::split(request).map_err(|e| e.to_string())?;
+    let group = groups
+        .get(id)
+        .ok_or_else(|| format!("group {id} has no replica in this region"))?;
+    let raft = group.raft();
+    Ok(match kind {
+        Kind::Append => {
+            let req = rpc::decode_append(body).map_err(|e| e.to_string())?;
+            let r = raft.append_entries(req).await;
+            if r.is_ok() {
+                group.heard_from_leader();
+            }
+            rpc::encode_json_response(&r)
+        }
+        Kind::Vote => {
+            let req = rpc::json(body, "vote request").map_err(|e| e.to_string())?;
+            rpc::encode_json_response(&raft.vote(req).await)
+        }
+        Kind::Snapshot => {
+            let req = rpc::decode_snapshot(body).map_err(|e| e.to_string())?;
+            let r = raft.install_snapshot(req).await;
+            if r.is_ok() {
+                group.heard_from_leader();
+            }
+            rpc::encode_json_response(&r)
+        }
+        Kind::Propose => {
+            let (origin, command) = rpc::decode_propose(body).map_err(|e| e.to_string())?;
+            tracing::trace!(group = %id, from = peer, %origin, "forwarded write");
+            let r: Result<Committed, WireError> = if group.is_leader() {
+                group
+                    .write_here(&origin, command)
+                    .await
+                    .map_err(WireError::from)
+            } else {
+                Err(GroupError::NotLeader {
+                    leader: group.leader(),
+                }
+                .into())
+            };
+            rpc::encode_json_response(&r)
+        }
+        Kind::ReadIndex => {
+            let r: Result<u64, WireError> = group.read_index_here().await.map_err(Into::into);
+            rpc::encode_json_response(&r)
+        }
+    })
+}
