@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use georep::client::Client;
 
+pub mod cluster;
 pub mod tftpl;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_georep");
@@ -54,6 +55,17 @@ impl NodeProcess {
         data_dir: &Path,
         api: SocketAddr,
     ) -> NodeProcess {
+        Self::start_with(topology, region, data_dir, api, &[]).await
+    }
+
+    /// As [`NodeProcess::start`], with extra `georep node` arguments.
+    pub async fn start_with(
+        topology: &Path,
+        region: &str,
+        data_dir: &Path,
+        api: SocketAddr,
+        extra: &[String],
+    ) -> NodeProcess {
         let log = data_dir.with_extension(format!("log.{}", std::process::id()));
         let stderr = File::options()
             .create(true)
@@ -65,6 +77,7 @@ impl NodeProcess {
             .arg(topology)
             .args(["--region", region, "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()

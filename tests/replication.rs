@@ -1,0 +1,334 @@
+//! Regions replicating for real: three `georep node` processes, mutual TLS over QUIC, every
+//! link through a WAN relay in this process. Writes go to any region (followers forward them
+//! to the leader), replicas are compared by store digest, leaders are killed and partitioned.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use support::cluster::{Cluster, FAST, REGIONS};
+use support::phase;
+
+/// Writes `n` distinct keys to collection `c` through every live region in turn,
+/// `concurrency` at a time; returns key -> acknowledged version.
+async fn write_many(c: &Cluster, n: usize, concurrency: usize, prefix: &str) -> HashMap<String, u64> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    let live = c.live();
+    for t in 0..concurrency {
+        let client = c.client(live[t % live.len()]);
+        let next = next.clone();
+        let prefix = prefix.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return acked;
+                }
+                let key = format!("{prefix}{i}");
+                let r = client
+                    .put("c", &key, Bytes::from(format!("v{i}")), &[])
+                    .await
+                    .unwrap();
+                assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+                acked.push((key, r.json().unwrap()["version"].as_u64().unwrap()));
+            }
+        }));
+    }
+    let mut out = HashMap::new();
+    for t in tasks {
+        out.extend(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_thousand_writes_leave_bit_identical_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Cluster::start(dir.path(), FAST).await;
+    let leader = c.leader("default", Duration::from_secs(20)).await;
+    phase(&format!("100k writes through every region (leader {})", REGIONS[leader]));
+    let started = Instant::now();
+    let acked = write_many(&c, 100_000, 48, "k").await;
+    eprintln!(
+        "100000 writes in {:.1} s ({:.0}/s)",
+        started.elapsed().as_secs_f64(),
+        100_000.0 / started.elapsed().as_secs_f64()
+    );
+    let index = c.converged("default", Duration::from_secs(60)).await;
+    assert!(index >= 100_000, "applied {index}");
+    phase("every acknowledged write reads back at its version in every region");
+    for i in 0..REGIONS.len() {
+        let client = c.client(i);
+        for (key, version) in acked.iter().step_by(97) {
+            let r = client
+                .get("c", key, &[("x-georep-consistency", "eventual")])
+                .await
+                .unwrap();
+            assert_eq!(r.status, 200, "{key} at {}", REGIONS[i]);
+            assert_eq!(r.header("x-georep-version"), Some(version.to_string().as_str()));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_kill_loop_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    // Raft timings are the defaults: heartbeat 1 s, election timeout 3-6 s.
+    let mut c = Cluster::start(dir.path(), "").await;
+    let acked: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let last_ack = Arc::new(Mutex::new(Instant::now()));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let clients: Vec<_> = (0..REGIONS.len()).map(|i| c.client(i)).collect();
+        let (acked, stop, last_ack) = (acked.clone(), stop.clone(), last_ack.clone());
+        writers.push(tokio::spawn(async move {
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let key = format!("w{w}-{i}");
+                i += 1;
+                // any region; a dead one or a failed write is simply not acknowledged
+                let client = &clients[i % clients.len()];
+                if let Ok(r) = client.put("c", &key, Bytes::from(key.clone()), &[]).await
+                    && r.status == 200
+                {
+                    let v = r.json().unwrap()["version"].as_u64().unwrap();
+                    acked.lock().unwrap().insert(key, v);
+                    *last_ack.lock().unwrap() = Instant::now();
+                } else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }));
+    }
+    let mut failovers = Vec::new();
+    for round in 0..10 {
+        let leader = c.leader("default", Duration::from_secs(30)).await;
+        phase(&format!("round {round}: SIGKILL the leader {}", REGIONS[leader]));
+        let before = acked.lock().unwrap().len();
+        c.kill9(leader);
+        let killed = Instant::now();
+        // failover: a new leader elected and a write acknowledged after the kill
+        let deadline = killed + Duration::from_secs(30);
+        loop {
+            let t = *last_ack.lock().unwrap();
+            if t > killed + Duration::from_millis(50) && acked.lock().unwrap().len() > before {
+                failovers.push(t - killed);
+                break;
+            }
+            assert!(Instant::now() < deadline, "no write acknowledged 30 s after the kill");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        eprintln!("round {round}: writes again after {:?}", failovers.last().unwrap());
+        c.restart(leader).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let mut sorted = failovers.clone();
+    sorted.sort();
+    eprintln!("failover times (kill to first acknowledged write): {sorted:?}");
+    let worst = *sorted.last().unwrap();
+    assert!(worst <= Duration::from_secs(10), "a failover took {worst:?}");
+
+    c.converged("default", Duration::from_secs(60)).await;
+    let acked = acked.lock().unwrap().clone();
+    phase(&format!("all {} acknowledged writes are in every region", acked.len()));
+    assert!(acked.len() > 100, "writers made progress: {}", acked.len());
+    for i in 0..REGIONS.len() {
+        let client = c.client(i);
+        for (key, version) in &acked {
+            let r = client
+                .get("c", key, &[("x-georep-consistency", "eventual")])
+                .await
+                .unwrap();
+            assert_eq!(r.status, 200, "acknowledged {key} lost at {}", REGIONS[i]);
+            assert_eq!(
+                r.header("x-georep-version"),
+                Some(version.to_string().as_str()),
+                "{key} at {}",
+                REGIONS[i]
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_leader_stops_acknowledging_and_the_majority_takes_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Cluster::start(dir.path(), FAST).await;
+    let old = c.leader("default", Duration::from_secs(20)).await;
+    write_many(&c, 200, 8, "before").await;
+
+    phase(&format!("cut the leader {} off from both followers", REGIONS[old]));
+    c.mesh.isolate(REGIONS[old], true);
+    let cut = Instant::now();
+    // writes sent to the old leader: none may be acknowledged
+    const MINORITY: usize = 10;
+    let minority_writes: Vec<_> = (0..MINORITY)
+        .map(|i| {
+            let client = c.client(old);
+            tokio::spawn(async move {
+                let key = format!("minority{i}");
+                // a write can only fail here: 503 (no quorum) or the client's timeout
+                match client.put("c", &key, Bytes::from("m"), &[]).await {
+                    Ok(r) if r.status == 200 => Some(key),
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    let majority: Vec<usize> = (0..3).filter(|&i| i != old).collect();
+    let new = loop {
+        if let Some(g) = c.group_status(majority[0], "default").await
+            && let Some(l) = g["leader"].as_str()
+            && l != REGIONS[old]
+        {
+            break l.to_string();
+        }
+        assert!(cut.elapsed() < Duration::from_secs(10), "the majority elected nobody");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!("majority elected {new} after {:?}", cut.elapsed());
+    let r = c
+        .client(majority[0])
+        .put("c", "during", Bytes::from("d"), &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "the majority side serves writes");
+    let mut acked_by_minority = Vec::new();
+    for w in minority_writes {
+        acked_by_minority.extend(w.await.unwrap());
+    }
+    assert!(
+        acked_by_minority.is_empty(),
+        "the cut-off leader acknowledged {acked_by_minority:?}"
+    );
+
+    phase("heal: the old leader rejoins as a follower and drops its uncommitted tail");
+    c.mesh.isolate(REGIONS[old], false);
+    c.converged("default", Duration::from_secs(30)).await;
+    let g = c.group_status(old, "default").await.unwrap();
+    assert_eq!(g["state"], "follower");
+    assert_eq!(g["leader"], new.as_str());
+    let r = c
+        .client(old)
+        .get("c", "during", &[("x-georep-consistency", "strong")])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    for i in 0..MINORITY {
+        let r = c
+            .client(old)
+            .get("c", &format!("minority{i}"), &[("x-georep-consistency", "strong")])
+            .await
+            .unwrap();
+        assert_eq!(r.status, 404, "an unacknowledged minority write survived");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follower_behind_a_purged_log_catches_up_by_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "{FAST}wal_segment_bytes = 65536\nmax_value_bytes = 4096\ncheckpoint_interval_ms = 100\n\
+         snapshot_every_entries = 300\nsnapshot_keep_entries = 20\n"
+    );
+    let mut c = Cluster::start(dir.path(), &extra).await;
+    write_many(&c, 100, 4, "early").await;
+    let leader = c.leader("default", Duration::from_secs(20)).await;
+    let follower = (leader + 1) % 3;
+    c.converged("default", Duration::from_secs(20)).await;
+    phase(&format!("stop follower {}, write on", REGIONS[follower]));
+    c.kill9(follower);
+    let stopped_at = c.group_status(leader, "default").await.unwrap()["last_index"]
+        .as_u64()
+        .unwrap();
+    let acked = write_many(&c, 3000, 8, "late").await;
+    phase("wait until the leader has deleted the log the follower would need");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let g = c.group_status(leader, "default").await.unwrap();
+        if g["first_index"].as_u64().unwrap_or(0) > stopped_at + 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "leader never purged: {g}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    phase("restart the follower: only a snapshot can bring it back");
+    c.restart(follower).await;
+    c.converged("default", Duration::from_secs(30)).await;
+    let log = c.nodes[follower].as_ref().unwrap().log_text();
+    assert!(log.contains("installed snapshot"), "no snapshot install in:\n{log}");
+    let client = c.client(follower);
+    for (key, version) in acked.iter().step_by(50) {
+        let r = client
+            .get("c", key, &[("x-georep-consistency", "eventual")])
+            .await
+            .unwrap();
+        assert_eq!(r.header("x-georep-version"), Some(version.to_string().as_str()));
+    }
+    phase("and it keeps replicating after the snapshot");
+    let more = write_many(&c, 50, 2, "after").await;
+    c.converged("default", Duration::from_secs(20)).await;
+    let (key, version) = more.iter().next().unwrap();
+    let r = client
+        .get("c", key, &[("x-georep-consistency", "eventual")])
+        .await
+        .unwrap();
+    assert_eq!(r.header("x-georep-version"), Some(version.to_string().as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_a_certificate_from_another_ca_cannot_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Cluster::start(dir.path(), FAST).await;
+    c.leader("default", Duration::from_secs(20)).await;
+    phase("replace r3 by an impostor whose certificate another CA signed");
+    c.kill9(2);
+    std::fs::remove_dir_all(c.data_dir(2)).unwrap();
+    let other = dir.path().join("other-ca");
+    let (code, _, err) = support::run(&[
+        "certs",
+        "init",
+        "--out",
+        other.to_str().unwrap(),
+        "--regions",
+        "r1,r2,r3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let impostor = c.spawn(2, Some(&other)).await;
+    c.nodes[2] = Some(impostor);
+    let acked = write_many(&c, 50, 2, "x").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let r3 = c.group_status(2, "default").await.unwrap();
+    assert!(
+        r3["applied_index"].as_u64().unwrap() < 50,
+        "the impostor received the log: {r3}"
+    );
+    let r = c
+        .client(2)
+        .get("c", acked.keys().next().unwrap(), &[("x-georep-consistency", "eventual")])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 404);
+    let metrics = c
+        .client(0)
+        .request(hyper::Method::GET, "/metrics", &[], Bytes::new())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    let refused: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("georep_peer_connections_refused_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(refused > 0.0, "r1 counted no refused peer:\n{text}");
+}

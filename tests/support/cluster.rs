@@ -1,0 +1,185 @@
+//! A three-region cluster of real `georep node` processes on 127.0.0.1, every peer link
+//! through an in-process WAN relay (so tests can delay and partition it), with dev
+//! certificates for mutual TLS.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use georep::client::Client;
+use georep::config::Topology;
+use georep::wan::Mesh;
+
+use super::{NodeProcess, phase, topology};
+
+pub const REGIONS: [&str; 3] = ["r1", "r2", "r3"];
+
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub topology_path: PathBuf,
+    pub topology: Topology,
+    pub apis: Vec<SocketAddr>,
+    pub certs: PathBuf,
+    pub mesh: Mesh,
+    pub nodes: Vec<Option<NodeProcess>>,
+}
+
+/// Fast Raft timings for tests that are not about the defaults.
+pub const FAST: &str = "[node]\nheartbeat_interval_ms = 200\nelection_timeout_min_ms = 1000\n\
+                        election_timeout_max_ms = 2000\n";
+
+impl Cluster {
+    /// Writes the topology (`extra` appended: `[node]` settings, links, collections), makes
+    /// certificates, starts the relays and every node.
+    pub async fn start(dir: &Path, extra: &str) -> Cluster {
+        let (topology_path, apis) = topology(dir, &REGIONS, extra);
+        let topology = Topology::load(&topology_path).unwrap();
+        let certs = dir.join("certs");
+        let (code, _, err) = super::run(&[
+            "certs",
+            "init",
+            "--out",
+            certs.to_str().unwrap(),
+            "--regions",
+            &REGIONS.join(","),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let mesh = Mesh::start(&topology).await.unwrap();
+        let mut c = Cluster {
+            dir: dir.to_path_buf(),
+            topology_path,
+            topology,
+            apis,
+            certs,
+            mesh,
+            nodes: Vec::new(),
+        };
+        for i in 0..REGIONS.len() {
+            let n = c.spawn(i, None).await;
+            c.nodes.push(Some(n));
+        }
+        c
+    }
+
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(REGIONS[i])
+    }
+
+    /// Starts region `i`'s node (optionally with certificates from `certs`).
+    pub async fn spawn(&self, i: usize, certs: Option<&Path>) -> NodeProcess {
+        let region = REGIONS[i];
+        let mut extra = vec![
+            "--certs".to_string(),
+            certs.unwrap_or(&self.certs).display().to_string(),
+        ];
+        for (to, addr) in self.mesh.routes_from(region) {
+            extra.push("--peer-route".into());
+            extra.push(format!("{to}={addr}"));
+        }
+        NodeProcess::start_with(
+            &self.topology_path,
+            region,
+            &self.data_dir(i),
+            self.apis[i],
+            &extra,
+        )
+        .await
+    }
+
+    pub async fn restart(&mut self, i: usize) {
+        let n = self.spawn(i, None).await;
+        self.nodes[i] = Some(n);
+    }
+
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut n) = self.nodes[i].take() {
+            n.kill9();
+        }
+    }
+
+    pub fn client(&self, i: usize) -> Client {
+        Client::new(&self.apis[i].to_string())
+            .unwrap()
+            .with_timeout(Duration::from_secs(10))
+    }
+
+    pub fn live(&self) -> Vec<usize> {
+        (0..REGIONS.len())
+            .filter(|&i| self.nodes[i].is_some())
+            .collect()
+    }
+
+    /// `/v1/cluster` from node `i`, the group named `name`.
+    pub async fn group_status(&self, i: usize, name: &str) -> Option<serde_json::Value> {
+        let r = self
+            .client(i)
+            .request(hyper::Method::GET, "/v1/cluster", &[], Bytes::new())
+            .await
+            .ok()?;
+        let v = r.json()?;
+        v["groups"]
+            .as_array()?
+            .iter()
+            .find(|g| g["name"] == name)
+            .cloned()
+    }
+
+    /// The region index that live nodes agree leads `name`, waiting up to `within`.
+    pub async fn leader(&self, name: &str, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            for i in self.live() {
+                if let Some(g) = self.group_status(i, name).await
+                    && g["state"] == "leader"
+                {
+                    return i;
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader for {name} in {within:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Per live node: (applied index, digest) of group `name`, from `/v1/admin/digest`.
+    pub async fn digests(&self, name: &str) -> Vec<(usize, u64, String)> {
+        let mut out = Vec::new();
+        for i in self.live() {
+            let r = self
+                .client(i)
+                .request(hyper::Method::GET, "/v1/admin/digest", &[], Bytes::new())
+                .await
+                .unwrap();
+            let v = r.json().unwrap();
+            let g = v["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|g| g["name"] == name)
+                .unwrap()
+                .clone();
+            out.push((
+                i,
+                g["applied_index"].as_u64().unwrap(),
+                g["digest"].as_str().unwrap().to_string(),
+            ));
+        }
+        out
+    }
+
+    /// Waits until every live replica of `name` has applied the same index with the same
+    /// digest; returns that index.
+    pub async fn converged(&self, name: &str, within: Duration) -> u64 {
+        phase(&format!("wait until every replica of {name} is identical"));
+        let deadline = Instant::now() + within;
+        loop {
+            let d = self.digests(name).await;
+            let same = d.windows(2).all(|w| w[0].1 == w[1].1 && w[0].2 == w[1].2);
+            if same {
+                return d[0].1;
+            }
+            assert!(Instant::now() < deadline, "replicas did not converge: {d:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
