@@ -84,7 +84,9 @@ async fn load(endpoint: &str, target: Target, collection: &str, clients: usize, 
     let end = start + Duration::from_secs(secs);
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let client = Client::new(endpoint).unwrap().with_timeout(Duration::from_secs(10));
+        let client = Client::new(endpoint)
+            .unwrap()
+            .with_timeout(Duration::from_secs(10));
         let value = value.clone();
         let collection = collection.to_string();
         tasks.push(tokio::spawn(async move {
@@ -116,7 +118,11 @@ async fn load(endpoint: &str, target: Target, collection: &str, clients: usize, 
         errors += e;
     }
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     Cell {
         ops_per_s: all.len() as f64 / secs as f64,
         p50: pct(0.50),
@@ -138,10 +144,25 @@ fn start_etcd(dir: &Path) -> (Procs, Vec<String>) {
         let child = Command::new("etcd")
             .args(["--name", &format!("e{i}"), "--data-dir"])
             .arg(dir.join(format!("etcd{i}")))
-            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
             .args(["--initial-cluster", &initial.join(",")])
-            .args(["--initial-cluster-state", "new", "--initial-cluster-token", "bench"])
+            .args([
+                "--initial-cluster-state",
+                "new",
+                "--initial-cluster-token",
+                "bench",
+            ])
             .args(["--log-level", "error"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -162,7 +183,12 @@ async fn etcd_leader(endpoints: &[String]) -> String {
         for e in endpoints {
             let c = Client::new(e).unwrap().with_timeout(Duration::from_secs(2));
             if let Ok(r) = c
-                .request(hyper::Method::POST, "/v3/maintenance/status", &[], Bytes::from("{}"))
+                .request(
+                    hyper::Method::POST,
+                    "/v3/maintenance/status",
+                    &[],
+                    Bytes::from("{}"),
+                )
                 .await
                 && let Some(v) = r.json()
                 && v["leader"].as_str().is_some()
@@ -226,16 +252,22 @@ async fn georep_leader(endpoints: &[String], collection: &str) -> String {
     loop {
         for e in endpoints {
             let c = Client::new(e).unwrap().with_timeout(Duration::from_secs(2));
-            if let Ok(r) = c.request(hyper::Method::GET, "/v1/cluster", &[], Bytes::new()).await
+            if let Ok(r) = c
+                .request(hyper::Method::GET, "/v1/cluster", &[], Bytes::new())
+                .await
                 && let Some(v) = r.json()
-                && v["groups"]
-                    .as_array()
-                    .is_some_and(|gs| gs.iter().any(|g| g["name"] == collection && g["state"] == "leader"))
+                && v["groups"].as_array().is_some_and(|gs| {
+                    gs.iter()
+                        .any(|g| g["name"] == collection && g["state"] == "leader")
+                })
             {
                 return e.clone();
             }
         }
-        assert!(Instant::now() < deadline, "georep elected no leader for {collection}");
+        assert!(
+            Instant::now() < deadline,
+            "georep elected no leader for {collection}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -262,8 +294,18 @@ async fn main() {
     let majority = georep_leader(&georep_eps, "majority").await;
     let rows: Arc<[(&str, Target, &str, &str)]> = Arc::from(vec![
         ("etcd 3.4 (majority)", Target::Etcd, etcd.as_str(), ""),
-        ("georep SEMI_SYNC 1 (majority)", Target::Georep, majority.as_str(), "majority"),
-        ("georep SYNC (all voters)", Target::Georep, sync.as_str(), "sync"),
+        (
+            "georep SEMI_SYNC 1 (majority)",
+            Target::Georep,
+            majority.as_str(),
+            "majority",
+        ),
+        (
+            "georep SYNC (all voters)",
+            Target::Georep,
+            sync.as_str(),
+            "sync",
+        ),
     ]);
     println!(
         "three members on 127.0.0.1, {VALUE}-byte values over {KEYS} keys, writes to the leader, {secs} s per cell"

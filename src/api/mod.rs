@@ -3,6 +3,7 @@
 //! Every input is validated before it reaches a log group: bad paths, headers, tokens,
 //! preconditions and bodies are 400/412/413 with a JSON reason, never a 500 or a panic.
 
+mod admin;
 mod cluster;
 mod context;
 mod docs;
@@ -31,6 +32,11 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/v1/collections/{collection}/docs", get(docs::list_docs))
         .route("/v1/cluster", get(cluster::cluster))
         .route("/v1/admin/digest", get(cluster::digest))
+        .route("/v1/admin/collections", get(admin::list_collections))
+        .route(
+            "/v1/admin/collections/{collection}/ack",
+            axum::routing::put(admin::set_ack),
+        )
         .route("/metrics", get(cluster::metrics))
         .route("/healthz", get(cluster::healthz))
         .fallback(cluster::not_found)

@@ -135,6 +135,16 @@ impl NodeSettings {
                 ),
             ));
         }
+        if self.election_timeout_max_ms < 2 * self.heartbeat_interval_ms + 4 {
+            return Err(invalid(
+                "node.election_timeout_max_ms",
+                format!(
+                    "{} must be at least twice node.heartbeat_interval_ms ({}) plus a little: the \
+                     leader's lease is half of it",
+                    self.election_timeout_max_ms, self.heartbeat_interval_ms
+                ),
+            ));
+        }
         if self.election_timeout_max_ms <= self.election_timeout_min_ms {
             return Err(invalid(
                 "node.election_timeout_max_ms",

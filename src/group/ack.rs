@@ -5,7 +5,7 @@
 //! all of them) and fails the request (503, the write stays committed) if they do not
 //! confirm within `semi_sync_timeout_ms`; SEMI_SYNC waits for `min_sync_replicas` other
 //! replicas, voters or learners, and after the timeout degrades to ASYNC (metric, warning)
-//! until they are back within reach of the log's end; ASYNC answers at commit.
+//! until they hold the write that timed out; ASYNC answers at commit.
 //! "Holds it" is openraft's matched index, which a replica reports only after its WAL
 //! fsync.
 
@@ -16,9 +16,6 @@ use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use super::{GroupError, LogGroup};
 use crate::config::AckMode;
-
-/// A degraded group recovers once enough replicas are this close to the write being acked.
-const RECOVER_WINDOW: u64 = 100;
 
 #[derive(Clone)]
 pub struct AckMetrics {
@@ -96,11 +93,13 @@ impl LogGroup {
             return Ok(());
         }
         let group = self.id.to_string();
-        if spec.ack.mode == AckMode::SemiSync && self.degraded.load(Ordering::Acquire) {
-            if self.confirmed(&targets, index.saturating_sub(RECOVER_WINDOW)) < required {
+        let degraded_at = self.degraded_at.load(Ordering::Acquire);
+        if spec.ack.mode == AckMode::SemiSync && degraded_at > 0 {
+            // back in sync once enough replicas hold the write that timed out
+            if self.confirmed(&targets, degraded_at) < required {
                 return Ok(());
             }
-            self.degraded.store(false, Ordering::Release);
+            self.degraded_at.store(0, Ordering::Release);
             if let Some(m) = &self.metrics {
                 m.degraded.with_label_values(&[&group]).set(0);
             }
@@ -136,7 +135,7 @@ impl LogGroup {
                 })
             }
             _ => {
-                if !self.degraded.swap(true, Ordering::AcqRel) {
+                if self.degraded_at.swap(index, Ordering::AcqRel) == 0 {
                     tracing::warn!(
                         group = %self.id,
                         confirmed,
@@ -155,6 +154,6 @@ impl LogGroup {
     }
 
     pub fn is_degraded(&self) -> bool {
-        self.degraded.load(Ordering::Acquire)
+        self.degraded_at.load(Ordering::Acquire) > 0
     }
 }

@@ -51,7 +51,9 @@ pub use types::node_id;
 
 use crate::clock::{Hlc, Timestamp};
 use crate::config::NodeSettings;
-use crate::store::{ApplyOutcome, Command, Document, Store, StoreError};
+use crate::store::{
+    ACK_POLICY_KEY, ApplyOutcome, Command, Document, GROUP_COLLECTION, Store, StoreError,
+};
 use crate::wal::{Wal, WalMetrics, WalOptions};
 use log_store::LogStore;
 use state_machine::StateMachine;
@@ -88,10 +90,15 @@ pub struct LogGroup {
     regions: HashMap<NodeId, String>,
     /// When this replica last heard from its leader (AppendEntries, including heartbeats).
     last_leader_contact: Mutex<Instant>,
-    /// SEMI_SYNC gave up waiting and acknowledges on the leader alone until replicas catch up.
-    degraded: std::sync::atomic::AtomicBool,
+    /// Nonzero while SEMI_SYNC acknowledges on the leader alone: the index whose wait timed
+    /// out, which replicas must hold before waiting resumes.
+    degraded_at: AtomicU64,
     election_timeout_max: Duration,
     metrics: Option<AckMetrics>,
+    /// Settings writes applied so far, and how many of them `spec` reflects (+1: 0 means
+    /// "never loaded").
+    config_applied: Arc<AtomicU64>,
+    config_loaded: AtomicU64,
 }
 
 impl LogGroup {
@@ -143,11 +150,12 @@ impl LogGroup {
         let (sm, applied_rx) = StateMachine::new(id.0, store.clone(), clock.clone())
             .map_err(|e| GroupError::Failed(e.to_string()))?;
         let s = &options.settings;
+        let (election_min, election_max) = openraft_election_timeouts(s);
         let config = openraft::Config {
             cluster_name: format!("georep-{id}"),
             heartbeat_interval: s.heartbeat_interval_ms,
-            election_timeout_min: s.election_timeout_min_ms,
-            election_timeout_max: s.election_timeout_max_ms,
+            election_timeout_min: election_min,
+            election_timeout_max: election_max,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(s.snapshot_every_entries),
             max_in_snapshot_log_to_keep: s.snapshot_keep_entries,
             max_payload_entries: 4096,
@@ -166,6 +174,7 @@ impl LogGroup {
             .await
             .map_err(|e| GroupError::Failed(format!("raft start: {e}")))?;
         sm.serve_snapshot_data();
+        let config_applied = sm.config_version();
         let regions = spec
             .voters
             .iter()
@@ -185,10 +194,12 @@ impl LogGroup {
             caller,
             regions,
             last_leader_contact: Mutex::new(Instant::now()),
-            degraded: false.into(),
+            degraded_at: AtomicU64::new(0),
             election_timeout_max: Duration::from_millis(s.election_timeout_max_ms),
             metrics: ack_metrics,
             spec: Mutex::new(spec.clone()),
+            config_applied,
+            config_loaded: AtomicU64::new(0),
         });
         if spec.voters.iter().any(|v| **v == *region) {
             group.bootstrap(&spec).await?;
@@ -237,14 +248,45 @@ impl LogGroup {
         self.id
     }
 
+    /// The group's placement, with the ack policy last set through its log (if any) in
+    /// place of the topology's.
     pub fn spec(&self) -> GroupSpec {
+        let applied = self.config_applied.load(Ordering::Acquire) + 1;
+        if self.config_loaded.load(Ordering::Acquire) != applied {
+            match self.store.get(self.id.0, GROUP_COLLECTION, ACK_POLICY_KEY) {
+                Ok(Some(doc)) => match serde_json::from_slice::<AckPolicy>(&doc.value) {
+                    Ok(ack) => {
+                        let mut spec = self.spec.lock().expect("spec");
+                        if spec.ack != ack {
+                            tracing::info!(group = %self.id, ?ack, "ack policy changed");
+                        }
+                        spec.ack = ack;
+                    }
+                    Err(e) => {
+                        tracing::error!(group = %self.id, error = %e, "stored ack policy unreadable; keeping the current one")
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => tracing::error!(group = %self.id, error = %e, "reading the ack policy"),
+            }
+            self.config_loaded.store(applied, Ordering::Release);
+        }
         self.spec.lock().expect("spec").clone()
     }
 
-    /// Changes how writes are acknowledged, effective for the next write.
-    pub fn set_ack_policy(&self, ack: AckPolicy) {
-        self.spec.lock().expect("spec").ack = ack;
-        tracing::info!(group = %self.id, ?ack, "ack policy changed");
+    /// Sets how writes are acknowledged, for every replica and across restarts and
+    /// failovers: the policy is written through the group's log. Effective for writes after
+    /// it commits.
+    pub async fn set_ack_policy(&self, ack: AckPolicy) -> Result<Committed, GroupError> {
+        let value = serde_json::to_vec(&ack).expect("ack policy serializes");
+        self.propose(Command::Put {
+            collection: GROUP_COLLECTION.into(),
+            key: ACK_POLICY_KEY.into(),
+            value: value.into(),
+            content_type: Some("application/json".into()),
+            precondition: crate::store::Precondition::None,
+        })
+        .await
     }
 
     /// Raft term: a session token seen under one term stays valid under later ones, since
@@ -309,10 +351,22 @@ impl LogGroup {
                 }
             }
             let request = rpc::encode_propose(self.id, &origin, &command);
-            let r: Result<Result<Committed, error::WireError>, _> = self
+            // Give up as soon as this replica sees another leader: a dead leader's
+            // connection would otherwise hold the client until the transport times out.
+            let old = self.raft.metrics().borrow().current_leader;
+            let mut metrics = self.raft.metrics();
+            let moved = async move {
+                let _ = metrics
+                    .wait_for(|m| m.current_leader.is_some() && m.current_leader != old)
+                    .await;
+            };
+            let call = self
                 .caller
-                .call(&leader, &request, self.election_timeout_max * 3)
-                .await;
+                .call(&leader, &request, self.election_timeout_max * 3);
+            let r: Result<Result<Committed, error::WireError>, _> = tokio::select! {
+                r = call => r,
+                () = moved => Err(network::CallError::LeaderChanged { region: leader.clone() }),
+            };
             match r.map(|x| x.map_err(GroupError::from)) {
                 Ok(Err(GroupError::NotLeader { .. })) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -539,6 +593,20 @@ impl LogGroup {
             tracing::warn!(group = %self.id, error = %e, "raft shutdown");
         }
     }
+}
+
+/// openraft 0.9's follower, once it has known a leader, stands for election only after the
+/// leader lease (its `election_timeout_max`) plus a random `election_timeout_min..max`, so
+/// silence of `max + [min, max]`. Our settings name that silence directly: given
+/// `[lo, hi]`, openraft gets `max = hi / 2` and `min = lo - hi / 2` (at least one heartbeat),
+/// so a follower stands after `[max(lo, hi/2 + heartbeat), hi]` of silence.
+fn openraft_election_timeouts(s: &NodeSettings) -> (u64, u64) {
+    let max = s.election_timeout_max_ms / 2;
+    let min = s
+        .election_timeout_min_ms
+        .saturating_sub(max)
+        .max(s.heartbeat_interval_ms + 1);
+    (min, max.max(min + 1))
 }
 
 /// Keeps the configured learners in the membership: whichever replica leads adds any that

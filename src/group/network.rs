@@ -58,6 +58,8 @@ pub enum CallError {
     Transport(#[from] TransportError),
     #[error("no answer from {region} within {timeout:?}")]
     Timeout { region: String, timeout: Duration },
+    #[error("{region} stopped leading while the request was in flight")]
+    LeaderChanged { region: String },
     #[error("undecodable answer from {region}: {reason}")]
     BadAnswer { region: String, reason: String },
 }

@@ -11,7 +11,7 @@
 
 use std::io::Cursor;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use super::entry_codec::{raft_log_id, to_wal};
 use super::types::{LogId, RaftEntry, Response, StorageError, StoredMembership, TypeConfig};
 use crate::clock::{Hlc, Timestamp};
-use crate::store::{SnapshotHead, Store};
+use crate::store::{GROUP_COLLECTION, SnapshotHead, Store};
 use crate::wal::Entry;
 
 #[derive(Clone)]
@@ -33,6 +33,17 @@ pub struct StateMachine {
     /// False while openraft starts: it asks for the current snapshot only for its position
     /// then, and exporting the whole store for that would be waste.
     serve_data: Arc<AtomicBool>,
+    /// Bumped when an applied entry writes the group's settings ([`GROUP_COLLECTION`]).
+    config_version: Arc<AtomicU64>,
+}
+
+/// Does this encoded command write to the group's settings collection? (A put or delete
+/// starts with its tag, then the collection as a length-prefixed string.)
+fn touches_group_settings(command: &[u8]) -> bool {
+    let name = GROUP_COLLECTION.as_bytes();
+    command.len() > 2 + name.len()
+        && command[1] as usize == name.len()
+        && &command[2..2 + name.len()] == name
 }
 
 fn sm_read_err(e: impl std::fmt::Display) -> StorageError {
@@ -59,9 +70,14 @@ impl StateMachine {
                 clock,
                 applied: tx,
                 serve_data: Arc::new(AtomicBool::new(false)),
+                config_version: Arc::new(AtomicU64::new(0)),
             },
             rx,
         ))
+    }
+
+    pub fn config_version(&self) -> Arc<AtomicU64> {
+        self.config_version.clone()
     }
 
     /// From now on snapshots carry their data (openraft has started).
@@ -156,9 +172,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let mut floor = self.applied.borrow().1;
+        let mut settings_changed = false;
         let wal_entries: Vec<Entry> = entries
             .into_iter()
             .map(|e| {
+                if let EntryPayload::Normal(r) = &e.payload {
+                    settings_changed |= touches_group_settings(&r.command);
+                }
                 let w = to_wal(&e, floor);
                 if matches!(e.payload, EntryPayload::Normal(_)) {
                     floor = w.hlc;
@@ -183,6 +203,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // Followers learn the leader's time from the log: their HLC never runs behind it.
         self.clock.observe_persisted(last.hlc);
         self.applied.send_replace((last.index, last.hlc));
+        if settings_changed {
+            self.config_version.fetch_add(1, Ordering::AcqRel);
+        }
         Ok(wal_entries
             .iter()
             .zip(outcomes)
@@ -228,6 +251,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clock.observe_persisted(head.applied.hlc);
         self.applied
             .send_replace((head.applied.index, head.applied.hlc));
+        self.config_version.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 

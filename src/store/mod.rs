@@ -39,6 +39,13 @@ pub struct StoredMembership {
     pub body: Vec<u8>,
 }
 
+/// A collection no client can name (client collection names start with a letter or digit):
+/// the group's own settings, written through its log like any document so every replica,
+/// every snapshot and every restore carries them.
+pub const GROUP_COLLECTION: &str = "_group";
+/// Key of the group's ack policy (JSON) in [`GROUP_COLLECTION`].
+pub const ACK_POLICY_KEY: &str = "ack";
+
 /// How far a group's log has been applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AppliedState {

@@ -66,9 +66,11 @@ fn transport_config() -> Result<Arc<TransportConfig>, TransportError> {
     t.receive_window(VarInt::from_u32(256 << 20));
     t.send_window(256 << 20);
     t.max_concurrent_bidi_streams(VarInt::from_u32(4096));
-    t.keep_alive_interval(Some(Duration::from_secs(2)));
+    // A dead peer is noticed within the idle timeout; keep-alives keep live idle links
+    // open. 4 s is above any inter-region RTT by an order of magnitude.
+    t.keep_alive_interval(Some(Duration::from_secs(1)));
     t.max_idle_timeout(Some(
-        IdleTimeout::try_from(Duration::from_secs(10))
+        IdleTimeout::try_from(Duration::from_secs(4))
             .map_err(|e| TransportError::Tls(e.to_string()))?,
     ));
     Ok(Arc::new(t))

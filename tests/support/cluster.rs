@@ -125,18 +125,33 @@ impl Cluster {
             .cloned()
     }
 
-    /// The region index that live nodes agree leads `name`, waiting up to `within`.
+    /// The region index that leads `name` with a majority's agreement (a restarted old
+    /// leader may briefly call itself leader of a stale term), waiting up to `within`.
     pub async fn leader(&self, name: &str, within: Duration) -> usize {
         let deadline = Instant::now() + within;
         loop {
+            let mut views = Vec::new();
             for i in self.live() {
-                if let Some(g) = self.group_status(i, name).await
-                    && g["state"] == "leader"
-                {
-                    return i;
+                if let Some(g) = self.group_status(i, name).await {
+                    views.push((i, g));
                 }
             }
-            assert!(Instant::now() < deadline, "no leader for {name} in {within:?}");
+            for (i, g) in &views {
+                if g["state"] != "leader" {
+                    continue;
+                }
+                let agree = views
+                    .iter()
+                    .filter(|(_, v)| v["leader"] == REGIONS[*i] && v["term"] == g["term"])
+                    .count();
+                if agree * 2 > REGIONS.len() {
+                    return *i;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no leader for {name} in {within:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -178,8 +193,30 @@ impl Cluster {
             if same {
                 return d[0].1;
             }
-            assert!(Instant::now() < deadline, "replicas did not converge: {d:?}");
+            assert!(
+                Instant::now() < deadline,
+                "replicas did not converge: {d:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for Cluster {
+    /// On a failing test, the tail of every node's log: what the cluster saw.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(n) = n {
+                let text = n.log_text();
+                let tail: Vec<&str> = text.lines().rev().take(60).collect();
+                eprintln!("=== {} log (last 60 lines)", REGIONS[i]);
+                for l in tail.into_iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
         }
     }
 }

@@ -1,0 +1,126 @@
+//! Operator endpoints: placements with their live ack policies, and changing a collection's
+//! ack policy at run time (written through its group's log, so it holds on every replica
+//! and across restarts and failovers).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::context::ApiContext;
+use super::error::ApiError;
+use crate::config::AckMode;
+use crate::group::AckPolicy;
+
+/// `GET /v1/admin/collections`: every placement and the ack policy its group runs now.
+pub async fn list_collections(State(ctx): State<Arc<ApiContext>>) -> Response {
+    let mut out = Vec::new();
+    for p in &ctx.topology.collections {
+        let live = ctx
+            .group_for(&p.name)
+            .ok()
+            .map(|g| (g.id().to_string(), g.spec()));
+        out.push(serde_json::json!({
+            "name": p.name,
+            "tier": p.tier,
+            "regions": p.regions,
+            "consistency": p.consistency,
+            "group": live.as_ref().map(|(id, _)| id.clone()),
+            "voters": live.as_ref().map(|(_, s)| s.voters.clone()),
+            "learners": live.as_ref().map(|(_, s)| s.learners.clone()),
+            "ack": live.as_ref().map(|(_, s)| s.ack),
+        }));
+    }
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({ "collections": out })),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    ack_mode: AckMode,
+    min_sync_replicas: Option<u32>,
+    semi_sync_timeout_ms: Option<u64>,
+}
+
+/// `PUT /v1/admin/collections/{collection}/ack` with
+/// `{"ack_mode": "sync"|"semi_sync"|"async", "min_sync_replicas": N, "semi_sync_timeout_ms": T}`.
+pub async fn set_ack(
+    State(ctx): State<Arc<ApiContext>>,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    match set_ack_inner(&ctx, path, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn set_ack_inner(
+    ctx: &ApiContext,
+    path: Result<Path<String>, PathRejection>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let Path(collection) =
+        path.map_err(|e| ApiError::bad("invalid_path", format!("bad collection path: {e}")))?;
+    if ctx.topology.collection(&collection).is_none() {
+        return Err(ApiError::NotFound {
+            message: format!(
+                "collection {collection:?} has no placement in the topology (unplaced \
+                 collections share the default group, whose policy is fixed)"
+            ),
+        });
+    }
+    let req: AckBody = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad(
+            "invalid_body",
+            format!(
+                "expected {{\"ack_mode\": \"sync\"|\"semi_sync\"|\"async\", \"min_sync_replicas\": N, \
+                 \"semi_sync_timeout_ms\": T}}: {e}"
+            ),
+        )
+    })?;
+    let group = ctx.group_for(&collection)?;
+    let spec = group.spec();
+    let others = |learners: bool| {
+        (spec.voters.len() - 1 + if learners { spec.learners.len() } else { 0 }) as u32
+    };
+    let ack = AckPolicy {
+        mode: req.ack_mode,
+        min_sync_replicas: req.min_sync_replicas.unwrap_or(match req.ack_mode {
+            AckMode::Sync => others(false),
+            AckMode::SemiSync => others(true).min(1),
+            AckMode::Async => 0,
+        }),
+        semi_sync_timeout: Duration::from_millis(
+            req.semi_sync_timeout_ms
+                .unwrap_or(spec.ack.semi_sync_timeout.as_millis() as u64),
+        ),
+    };
+    spec.check_ack(&ack).map_err(|(field, reason)| {
+        ApiError::bad("invalid_ack_policy", format!("{field}: {reason}"))
+    })?;
+    if ack.mode == AckMode::SemiSync && ack.min_sync_replicas == 0 {
+        tracing::warn!(%collection, "semi_sync with min_sync_replicas = 0 acknowledges on the leader alone");
+    }
+    let c = group.set_ack_policy(ack).await?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(serde_json::json!({
+            "collection": collection,
+            "group": group.id().to_string(),
+            "ack": ack,
+            "index": c.index,
+            "leader": c.leader,
+        })),
+    )
+        .into_response())
+}
