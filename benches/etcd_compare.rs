@@ -11,9 +11,11 @@
 //! `cargo bench --bench etcd_compare` (needs `etcd` on PATH; skipped otherwise).
 //! `GEOREP_BENCH_SECS` sets the measured seconds per cell (default 5).
 
-use std::net::TcpListener;
+#[path = "common/cluster.rs"]
+mod cluster;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,28 +23,9 @@ use base64::Engine;
 use bytes::Bytes;
 use georep::client::Client;
 
-const BIN: &str = env!("CARGO_BIN_EXE_georep");
+use cluster::{Procs, georep_leader, port, start_georep};
 const KEYS: u64 = 10_000;
 const VALUE: usize = 1024;
-
-fn port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 #[derive(Clone, Copy)]
 enum Target {
@@ -202,76 +185,6 @@ async fn etcd_leader(endpoints: &[String]) -> String {
     }
 }
 
-fn start_georep(dir: &Path) -> (Procs, Vec<String>) {
-    let apis: Vec<u16> = (0..3).map(|_| port()).collect();
-    let mut text = String::from(
-        "cluster = \"bench\"\n[node]\nheartbeat_interval_ms = 200\nelection_timeout_min_ms = 1000\n\
-         election_timeout_max_ms = 2000\n[tls]\ncerts_dir = \"certs\"\n",
-    );
-    for i in 0..3 {
-        text += &format!(
-            "[[regions]]\nname = \"r{i}\"\napi = \"127.0.0.1:{}\"\npeer = \"127.0.0.1:{}\"\n",
-            apis[i],
-            port()
-        );
-    }
-    text += "[[collections]]\nname = \"sync\"\ntier = \"critical\"\nregions = [\"r0\", \"r1\", \"r2\"]\n\
-             [[collections]]\nname = \"majority\"\ntier = \"critical\"\nregions = [\"r0\", \"r1\", \"r2\"]\n\
-             ack_mode = \"semi_sync\"\nmin_sync_replicas = 1\n";
-    let topo = dir.join("topology.toml");
-    std::fs::write(&topo, text).unwrap();
-    let ok = Command::new(BIN)
-        .args(["certs", "init", "--out"])
-        .arg(dir.join("certs"))
-        .args(["--regions", "r0,r1,r2"])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let procs = (0..3)
-        .map(|i| {
-            Command::new(BIN)
-                .args(["node", "--topology"])
-                .arg(&topo)
-                .args(["--region", &format!("r{i}"), "--data-dir"])
-                .arg(dir.join(format!("r{i}")))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    (
-        Procs(procs),
-        apis.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
-    )
-}
-
-/// The region leading `collection`'s group.
-async fn georep_leader(endpoints: &[String], collection: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        for e in endpoints {
-            let c = Client::new(e).unwrap().with_timeout(Duration::from_secs(2));
-            if let Ok(r) = c
-                .request(hyper::Method::GET, "/v1/cluster", &[], Bytes::new())
-                .await
-                && let Some(v) = r.json()
-                && v["groups"].as_array().is_some_and(|gs| {
-                    gs.iter()
-                        .any(|g| g["name"] == collection && g["state"] == "leader")
-                })
-            {
-                return e.clone();
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "georep elected no leader for {collection}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
@@ -288,7 +201,12 @@ async fn main() {
         .unwrap_or(5);
     let dir = tempfile::tempdir().unwrap();
     let (_etcd, etcd_eps) = start_etcd(dir.path());
-    let (_georep, georep_eps) = start_georep(dir.path());
+    let (_georep, georep_eps) = start_georep(
+        dir.path(),
+        "[[collections]]\nname = \"sync\"\ntier = \"critical\"\nregions = [\"r0\", \"r1\", \"r2\"]\n\
+         [[collections]]\nname = \"majority\"\ntier = \"critical\"\nregions = [\"r0\", \"r1\", \"r2\"]\n\
+         ack_mode = \"semi_sync\"\nmin_sync_replicas = 1\n",
+    );
     let etcd = etcd_leader(&etcd_eps).await;
     let sync = georep_leader(&georep_eps, "sync").await;
     let majority = georep_leader(&georep_eps, "majority").await;

@@ -40,8 +40,8 @@ pub fn run(args: CertsArgs) -> anyhow::Result<()> {
         println!("{}", p.display());
     }
     eprintln!(
-        "keep ca.key offline; copy ca.pem, <region>.pem and <region>.key to each region's node.\n\
-         (These certificates are for the QUIC transport between regions, which replication will use.)"
+        "keep ca.key offline; copy ca.pem, <region>.pem and <region>.key to each region's node, and\n\
+         point the topology's [tls] certs_dir (or `georep node --certs`) at that directory."
     );
     Ok(())
 }

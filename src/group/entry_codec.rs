@@ -13,7 +13,7 @@ use openraft::{CommittedLeaderId, EntryPayload};
 
 use super::types::{LogId, Membership, RaftEntry, Request};
 use crate::clock::Timestamp;
-use crate::store::Command;
+use crate::store::{Command, CommandKind, kind_of};
 use crate::util::codec::DecodeError;
 use crate::wal::Entry;
 
@@ -52,17 +52,16 @@ pub fn to_wal(e: &RaftEntry, floor: Timestamp) -> Entry {
 /// Converts a WAL entry back into the openraft entry it was made from.
 pub fn from_wal(e: &Entry) -> Result<RaftEntry, DecodeError> {
     let log_id = raft_log_id(e.term, e.index);
-    let payload = match Command::decode(&e.payload)? {
-        Command::Noop => EntryPayload::Blank,
-        Command::Membership(body) => {
-            let m: Membership =
-                serde_json::from_slice(&body).map_err(|_| DecodeError::Invalid {
-                    offset: 1,
-                    what: "membership JSON",
-                })?;
+    let payload = match kind_of(&e.payload)? {
+        CommandKind::Noop => EntryPayload::Blank,
+        CommandKind::Membership(body) => {
+            let m: Membership = serde_json::from_slice(body).map_err(|_| DecodeError::Invalid {
+                offset: 1,
+                what: "membership JSON",
+            })?;
             EntryPayload::Membership(m)
         }
-        Command::Put { .. } | Command::Delete { .. } => EntryPayload::Normal(Request {
+        CommandKind::Write => EntryPayload::Normal(Request {
             hlc: e.hlc,
             origin: e.origin.clone(),
             command: e.payload.clone(),

@@ -17,6 +17,7 @@
 //! quorum, and the local replica waits until it has applied that far).
 
 mod ack;
+mod batcher;
 mod entry_codec;
 mod error;
 mod id;
@@ -35,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::RaftError;
 use openraft::{BasicNode, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -57,7 +58,7 @@ use crate::store::{
 use crate::wal::{Wal, WalMetrics, WalOptions};
 use log_store::LogStore;
 use state_machine::StateMachine;
-use types::{NodeId, Raft, Request};
+use types::{NodeId, Raft};
 
 /// The result of a committed, applied write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +80,6 @@ pub struct LogGroup {
     id: GroupId,
     region: Arc<str>,
     node: NodeId,
-    clock: Arc<Hlc>,
     store: Arc<Store>,
     raft: Raft,
     log: LogStore,
@@ -99,6 +99,8 @@ pub struct LogGroup {
     /// "never loaded").
     config_applied: Arc<AtomicU64>,
     config_loaded: AtomicU64,
+    /// Writes this replica commits as leader, gathered into log entries.
+    proposals: tokio::sync::mpsc::UnboundedSender<batcher::Proposal>,
 }
 
 impl LogGroup {
@@ -175,17 +177,24 @@ impl LogGroup {
             .map_err(|e| GroupError::Failed(format!("raft start: {e}")))?;
         sm.serve_snapshot_data();
         let config_applied = sm.config_version();
-        let regions = spec
+        let regions: HashMap<NodeId, String> = spec
             .voters
             .iter()
             .chain(&spec.learners)
             .map(|r| (types::node_id(r), r.clone()))
             .collect();
+        let proposals = batcher::Batcher {
+            raft: raft.clone(),
+            clock: clock.clone(),
+            region: region.clone(),
+            regions: regions.clone(),
+            commit_timeout: Duration::from_millis(s.election_timeout_max_ms * 2),
+        }
+        .spawn();
         let group = Arc::new(LogGroup {
             id,
             region: region.clone(),
             node,
-            clock,
             store,
             raft,
             log,
@@ -200,6 +209,7 @@ impl LogGroup {
             spec: Mutex::new(spec.clone()),
             config_applied,
             config_loaded: AtomicU64::new(0),
+            proposals,
         });
         if spec.voters.iter().any(|v| **v == *region) {
             group.bootstrap(&spec).await?;
@@ -388,38 +398,27 @@ impl LogGroup {
         })
     }
 
-    /// Leader side of a write: commit through Raft, then wait as the ack policy says.
+    /// Leader side of a write: commit through Raft (batched with concurrent writes), then
+    /// wait as the ack policy says.
     pub(crate) async fn write_here(
         &self,
         origin: &str,
         command: bytes::Bytes,
     ) -> Result<Committed, GroupError> {
-        let request = Request {
-            hlc: self.clock.now(),
-            origin: Arc::from(origin),
-            command,
-        };
-        let limit = self.election_timeout_max * 2;
-        let write = tokio::time::timeout(limit, self.raft.client_write(request)).await;
-        let Ok(write) = write else {
-            return Err(GroupError::CommitTimeout {
-                waited_ms: limit.as_millis() as u64,
-            });
-        };
-        let resp = match write {
-            Ok(r) => r.data,
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                return Err(GroupError::NotLeader {
-                    leader: f.leader_id.and_then(|id| self.regions.get(&id).cloned()),
-                });
-            }
-            Err(e) => return Err(GroupError::Failed(e.to_string())),
-        };
-        self.await_ack_policy(resp.index).await?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.proposals
+            .send(batcher::Proposal {
+                origin: origin.to_string(),
+                command,
+                reply: tx,
+            })
+            .map_err(|_| GroupError::Closed)?;
+        let (index, hlc, outcome) = rx.await.map_err(|_| GroupError::Closed)??;
+        self.await_ack_policy(index).await?;
         Ok(Committed {
-            index: resp.index,
-            hlc: resp.hlc,
-            outcome: resp.outcome,
+            index,
+            hlc,
+            outcome,
             leader: self.region.to_string(),
         })
     }

@@ -34,12 +34,17 @@ pub enum Command {
     /// A membership change of the log group (openraft's, serialized by the group layer):
     /// the store keeps the latest so a restarted replica knows its group.
     Membership(Bytes),
+    /// Several client writes committed as one log entry (one fsync, one replication round),
+    /// each with the region its client called. No two touch the same document, so every
+    /// write still gets the entry's index as its version.
+    Batch(Vec<(String, Command)>),
 }
 
 const PUT: u8 = 1;
 const DELETE: u8 = 2;
 const NOOP: u8 = 3;
 const MEMBERSHIP: u8 = 4;
+const BATCH: u8 = 5;
 
 impl Command {
     pub fn encode(&self) -> Bytes {
@@ -71,6 +76,16 @@ impl Command {
                 out.push(MEMBERSHIP);
                 out.extend_from_slice(m);
             }
+            Command::Batch(items) => {
+                out.push(BATCH);
+                out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+                for (origin, c) in items {
+                    put_short_bytes(&mut out, origin.as_bytes());
+                    let inner = c.encode();
+                    out.extend_from_slice(&(inner.len() as u32).to_le_bytes());
+                    out.extend_from_slice(&inner);
+                }
+            }
         }
         Bytes::from(out)
     }
@@ -101,12 +116,78 @@ impl Command {
             }
             NOOP => Ok(Command::Noop),
             MEMBERSHIP => Ok(Command::Membership(Bytes::copy_from_slice(r.rest()))),
+            BATCH => {
+                let n = r.u32()? as usize;
+                let mut items = Vec::with_capacity(n.min(4096));
+                for _ in 0..n {
+                    let origin = r.short_str()?.to_string();
+                    let len = r.u32()? as usize;
+                    let at = r.position();
+                    let c = Command::decode(r.take(len)?)?;
+                    if matches!(c, Command::Batch(_) | Command::Membership(_)) {
+                        return Err(DecodeError::Invalid {
+                            offset: at,
+                            what: "command inside a batch",
+                        });
+                    }
+                    items.push((origin, c));
+                }
+                r.expect_end("trailing bytes after batch")?;
+                Ok(Command::Batch(items))
+            }
             _ => Err(DecodeError::Invalid {
                 offset: 0,
                 what: "command tag",
             }),
         }
     }
+}
+
+/// A batch of already-encoded writes (each with its origin region): the same bytes as
+/// `Command::Batch(..).encode()`, without decoding and re-encoding the values.
+pub fn encode_batch<'a>(items: impl ExactSizeIterator<Item = (&'a str, &'a [u8])>) -> Bytes {
+    let mut out = Vec::new();
+    out.push(BATCH);
+    out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+    for (origin, c) in items {
+        put_short_bytes(&mut out, origin.as_bytes());
+        out.extend_from_slice(&(c.len() as u32).to_le_bytes());
+        out.extend_from_slice(c);
+    }
+    Bytes::from(out)
+}
+
+/// What an encoded command is, from its first byte alone (no copy of the value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind<'a> {
+    /// A put, delete or batch: a client write.
+    Write,
+    Noop,
+    Membership(&'a [u8]),
+}
+
+pub fn kind_of(encoded: &[u8]) -> Result<CommandKind<'_>, DecodeError> {
+    match encoded.first() {
+        Some(&PUT) | Some(&DELETE) | Some(&BATCH) => Ok(CommandKind::Write),
+        Some(&NOOP) => Ok(CommandKind::Noop),
+        Some(&MEMBERSHIP) => Ok(CommandKind::Membership(&encoded[1..])),
+        _ => Err(DecodeError::Invalid {
+            offset: 0,
+            what: "command tag",
+        }),
+    }
+}
+
+/// The bytes naming the document an encoded put or delete writes (collection and key):
+/// what a batch may hold only once. None for other commands.
+pub fn doc_ref_bytes(encoded: &[u8]) -> Option<&[u8]> {
+    if !matches!(encoded.first(), Some(&PUT) | Some(&DELETE)) {
+        return None;
+    }
+    let clen = *encoded.get(1)? as usize;
+    let klen_at = 2 + clen;
+    let klen = u16::from_le_bytes(encoded.get(klen_at..klen_at + 2)?.try_into().ok()?) as usize;
+    encoded.get(1..klen_at + 2 + klen)
 }
 
 fn put_doc_ref(out: &mut Vec<u8>, collection: &str, key: &str, p: Precondition) {
@@ -175,11 +256,47 @@ mod tests {
             },
             Command::Noop,
             Command::Membership(Bytes::from_static(b"{\"voters\":[1]}")),
+            Command::Batch(vec![
+                (
+                    "eu".into(),
+                    Command::Delete {
+                        collection: "c".into(),
+                        key: "k".into(),
+                        precondition: Precondition::None,
+                    },
+                ),
+                ("us".into(), Command::Noop),
+            ]),
         ];
         for c in cmds {
             assert_eq!(Command::decode(&c.encode()).unwrap(), c);
         }
         assert!(Command::decode(&[9]).is_err());
+        let nested = Command::Batch(vec![("r".into(), Command::Batch(vec![]))]).encode();
+        assert!(Command::decode(&nested).is_err(), "batches do not nest");
+        let put = Command::Put {
+            collection: "orders".into(),
+            key: "k1".into(),
+            value: Bytes::from_static(b"v"),
+            content_type: None,
+            precondition: Precondition::None,
+        }
+        .encode();
+        assert_eq!(doc_ref_bytes(&put), Some(&b"\x06orders\x02\x00k1"[..]));
+        assert_eq!(doc_ref_bytes(&Command::Noop.encode()), None);
+        let del = Command::Delete {
+            collection: "c".into(),
+            key: "k".into(),
+            precondition: Precondition::Version(3),
+        };
+        let raw = encode_batch([("eu", &put[..]), ("us", &del.encode()[..])].into_iter());
+        assert_eq!(
+            Command::decode(&raw).unwrap(),
+            Command::Batch(vec![
+                ("eu".into(), Command::decode(&put).unwrap()),
+                ("us".into(), del)
+            ])
+        );
         assert!(Command::decode(&[DELETE, 1, b'c', 5, 0, b'k']).is_err());
     }
 }

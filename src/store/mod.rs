@@ -18,7 +18,9 @@ use std::path::Path;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
-pub use command::{Command, Precondition};
+pub use command::{
+    Command, CommandKind, Precondition, doc_ref_bytes, encode_batch, kind_of,
+};
 pub use document::Document;
 pub use error::StoreError;
 pub use snapshot::{SnapshotError, SnapshotHead};
@@ -70,6 +72,8 @@ pub enum ApplyOutcome {
     Noop,
     /// At or below the applied index: applied before (replay after a crash).
     AlreadyApplied,
+    /// A batch entry: one outcome per write, in order.
+    Batch(Vec<ApplyOutcome>),
 }
 
 pub struct Store {
@@ -350,6 +354,13 @@ fn apply_one(
             }
         }
         Command::Noop | Command::Membership(_) => ApplyOutcome::Noop,
+        Command::Batch(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (_, c) in items {
+                out.push(apply_one(docs, entry, c)?);
+            }
+            ApplyOutcome::Batch(out)
+        }
     })
 }
 
