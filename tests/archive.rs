@@ -16,7 +16,7 @@ async fn archive_round_trip(dir: &Path, url: &str) -> NodeProcess {
     let key_file = dir.join("archive.key");
     std::fs::write(&key_file, KEY).unwrap();
     let extra = format!(
-        "[node]\nwal_segment_bytes = 262144\nmax_value_bytes = 65536\nwal_segment_age_ms = 300\nsnapshot_every_entries = 100\nsnapshot_keep_entries = 10\n\
+        "[node]\nwal_segment_bytes = 262144\nmax_value_bytes = 65536\nwal_segment_age_ms = 300\nsnapshot_every_entries = 10\nsnapshot_keep_entries = 1\n\
          [archive]\nurl = \"{url}\"\nkey_file = \"{}\"\n",
         key_file.display()
     );
@@ -287,7 +287,7 @@ async fn sigkill_during_archiving_leaves_a_consistent_archive() {
     std::fs::write(&key_file, KEY).unwrap();
     let url = format!("file://{}", dir.path().join("archive").display());
     let extra = format!(
-        "[node]\nwal_segment_bytes = 131072\nmax_value_bytes = 16384\nwal_segment_age_ms = 200\nsnapshot_every_entries = 100\nsnapshot_keep_entries = 10\n\
+        "[node]\nwal_segment_bytes = 131072\nmax_value_bytes = 16384\nwal_segment_age_ms = 200\nsnapshot_every_entries = 10\nsnapshot_keep_entries = 1\n\
          [archive]\nurl = \"{url}\"\nkey_file = \"{}\"\n",
         key_file.display()
     );

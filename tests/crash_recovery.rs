@@ -29,7 +29,7 @@ async fn acknowledged_writes_survive_sigkill() {
         dir.path(),
         &["r1"],
         "[node]\nwal_segment_bytes = 262144\nmax_value_bytes = 65536\ncheckpoint_interval_ms = 200\n\
-         snapshot_every_entries = 500\nsnapshot_keep_entries = 10\n",
+         snapshot_every_entries = 10\nsnapshot_keep_entries = 1\n",
     );
     let data = dir.path().join("r1");
     let ledger = Arc::new(Mutex::new(Ledger::default()));

@@ -68,8 +68,10 @@ async fn hundred_thousand_writes_leave_bit_identical_replicas() {
         started.elapsed().as_secs_f64(),
         100_000.0 / started.elapsed().as_secs_f64()
     );
+    assert_eq!(acked.len(), 100_000);
+    // concurrent writes share log entries (the leader batches them), so fewer indexes
     let index = c.converged("default", Duration::from_secs(60)).await;
-    assert!(index >= 100_000, "applied {index}");
+    eprintln!("100000 writes in {index} log entries");
     phase("every acknowledged write reads back at its version in every region");
     for i in 0..REGIONS.len() {
         let client = c.client(i);

@@ -61,7 +61,7 @@ async fn restores_to_instants_between_writes_on_a_segment_boundary_and_latest() 
         ])
     };
     let extra = format!(
-        "[node]\nwal_segment_bytes = 131072\nmax_value_bytes = 16384\nwal_segment_age_ms = 300\nsnapshot_every_entries = 100\nsnapshot_keep_entries = 10\n\
+        "[node]\nwal_segment_bytes = 131072\nmax_value_bytes = 16384\nwal_segment_age_ms = 300\nsnapshot_every_entries = 10\nsnapshot_keep_entries = 1\n\
          [archive]\nurl = \"{archive}\"\nkey_file = \"{}\"\n",
         key.display()
     );

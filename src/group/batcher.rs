@@ -22,7 +22,6 @@ use crate::clock::{Hlc, Timestamp};
 use crate::store::{ApplyOutcome, GROUP_COLLECTION, doc_ref_bytes, encode_batch};
 
 const MAX_BATCH: usize = 1024;
-const MAX_BATCH_BYTES: usize = 4 << 20;
 const IN_FLIGHT: usize = 2;
 
 pub(crate) type Reply = Result<(u64, Timestamp, ApplyOutcome), GroupError>;
@@ -39,12 +38,16 @@ pub(crate) struct Batcher {
     pub region: Arc<str>,
     pub regions: HashMap<NodeId, String>,
     pub commit_timeout: Duration,
+    /// A batch stops growing here, so an entry stays well inside one WAL segment (a single
+    /// write larger than this still goes, alone).
+    pub max_bytes: usize,
 }
 
 fn is_settings(command: &[u8]) -> bool {
     let name = GROUP_COLLECTION.as_bytes();
-    doc_ref_bytes(command)
-        .is_some_and(|d| d.len() > name.len() && d[0] as usize == name.len() && &d[1..1 + name.len()] == name)
+    doc_ref_bytes(command).is_some_and(|d| {
+        d.len() > name.len() && d[0] as usize == name.len() && &d[1..1 + name.len()] == name
+    })
 }
 
 impl Batcher {
@@ -59,7 +62,9 @@ impl Batcher {
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         let mut carry: Option<Proposal> = None;
         loop {
-            let Ok(permit) = slots.clone().acquire_owned().await else { return };
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
             let first = match carry.take() {
                 Some(p) => p,
                 None => match rx.recv().await {
@@ -74,8 +79,12 @@ impl Batcher {
                 seen.insert(d.to_vec());
             }
             let mut batch = vec![first];
-            while !alone && batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+            while !alone && batch.len() < MAX_BATCH {
                 let Ok(p) = rx.try_recv() else { break };
+                if bytes + p.command.len() > this.max_bytes {
+                    carry = Some(p);
+                    break;
+                }
                 let doc = doc_ref_bytes(&p.command).map(<[u8]>::to_vec);
                 if is_settings(&p.command) || doc.as_ref().is_some_and(|d| seen.contains(d)) {
                     carry = Some(p);
@@ -97,7 +106,10 @@ impl Batcher {
 
     async fn commit(&self, batch: Vec<Proposal>) {
         let (origin, command) = if batch.len() == 1 {
-            (Arc::from(batch[0].origin.as_str()), batch[0].command.clone())
+            (
+                Arc::from(batch[0].origin.as_str()),
+                batch[0].command.clone(),
+            )
         } else {
             (
                 self.region.clone(),
@@ -109,7 +121,8 @@ impl Batcher {
             origin,
             command,
         };
-        let result = tokio::time::timeout(self.commit_timeout, self.raft.client_write(request)).await;
+        let result =
+            tokio::time::timeout(self.commit_timeout, self.raft.client_write(request)).await;
         let err = match result {
             Ok(Ok(r)) => {
                 let resp = r.data;
@@ -127,9 +140,11 @@ impl Batcher {
                 }
                 return;
             }
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => GroupError::NotLeader {
-                leader: f.leader_id.and_then(|id| self.regions.get(&id).cloned()),
-            },
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                GroupError::NotLeader {
+                    leader: f.leader_id.and_then(|id| self.regions.get(&id).cloned()),
+                }
+            }
             Ok(Err(e)) => GroupError::Failed(e.to_string()),
             Err(_) => GroupError::CommitTimeout {
                 waited_ms: self.commit_timeout.as_millis() as u64,

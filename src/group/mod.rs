@@ -189,6 +189,7 @@ impl LogGroup {
             region: region.clone(),
             regions: regions.clone(),
             commit_timeout: Duration::from_millis(s.election_timeout_max_ms * 2),
+            max_bytes: (s.wal_segment_bytes / 4).min(4 << 20) as usize,
         }
         .spawn();
         let group = Arc::new(LogGroup {
