@@ -638,3 +638,6 @@ async fn membership_keeper(group: std::sync::Weak<LogGroup>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

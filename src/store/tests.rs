@@ -138,3 +138,64 @@ fn durable_checkpoint_survives_reopen() {
     assert_eq!(store.applied(1).unwrap().index, 1);
     assert!(store.get(1, "c", "k").unwrap().is_some());
 }
+
+#[test]
+fn snapshot_replaces_a_replica_state_exactly_and_damage_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Store::open(&dir.path().join("a.redb")).unwrap();
+    let b = Store::open(&dir.path().join("b.redb")).unwrap();
+    let member = entry(1, Command::Membership(Bytes::from_static(b"{\"m\":1}")));
+    let batch = entry(
+        4,
+        Command::Batch(vec![
+            (
+                "eu".into(),
+                Command::decode(&put(0, "x", "1", Precondition::None).payload).unwrap(),
+            ),
+            (
+                "us".into(),
+                Command::decode(&put(0, "y", "2", Precondition::None).payload).unwrap(),
+            ),
+        ]),
+    );
+    let entries = [
+        member,
+        put(2, "k", "v", Precondition::None),
+        put(3, "gone", "v", Precondition::None),
+        batch,
+        del(5, "gone", Precondition::None),
+    ];
+    let refs: Vec<&Entry> = entries.iter().collect();
+    let outcomes = a.apply_batch(7, &refs, false).unwrap();
+    assert_eq!(
+        outcomes[3],
+        ApplyOutcome::Batch(vec![
+            ApplyOutcome::Written { version: 4 },
+            ApplyOutcome::Written { version: 4 }
+        ]),
+        "every write of a batch gets the entry's index"
+    );
+    // b has other, older state for the same group: all of it must go
+    b.apply_batch(7, &[&put(1, "stale", "s", Precondition::None)], false)
+        .unwrap();
+
+    let (head, bytes) = a.export_snapshot(7).unwrap();
+    assert_eq!(head.applied.index, 5);
+    assert_eq!(head.membership.as_ref().unwrap().index, 1);
+    let mut damaged = bytes.clone();
+    damaged[40] ^= 1;
+    assert!(b.install_snapshot(7, &damaged).is_err());
+    assert!(b.install_snapshot(7, &bytes[..bytes.len() - 9]).is_err());
+    assert!(
+        b.get(7, "c", "stale").unwrap().is_some(),
+        "a refused snapshot changes nothing"
+    );
+
+    let installed = b.install_snapshot(7, &bytes).unwrap();
+    assert_eq!(installed, head);
+    assert_eq!(b.digest(7).unwrap(), a.digest(7).unwrap());
+    assert_eq!(b.applied(7).unwrap().index, 5);
+    assert_eq!(b.membership(7).unwrap(), a.membership(7).unwrap());
+    assert!(b.get(7, "c", "stale").unwrap().is_none());
+    assert_eq!(b.get(7, "c", "y").unwrap().unwrap().version, 4);
+}

@@ -18,8 +18,8 @@ locals {
   # the secrets a node reads at boot, as files under /etc/georep
   secret_files = {
     "tls-ca"      = "tls/ca.pem"
-    "tls-cert"    = "tls/node.pem"
-    "tls-key"     = "tls/node.key"
+    "tls-cert"    = "tls/${var.region_name}.pem"
+    "tls-key"     = "tls/${var.region_name}.key"
     "session-key" = "session.key"
     "archive-key" = "archive.key"
   }
