@@ -73,7 +73,7 @@ async fn archive_round_trip(dir: &Path, url: &str) -> NodeProcess {
             .await
             .unwrap();
         let text = String::from_utf8_lossy(&metrics.body).to_string();
-        if text.contains("georep_archive_lag_entries{region=\"r1\"} 0") {
+        if text.contains("georep_archive_lag_entries{group=\"g1\",region=\"r1\"} 0") {
             break text;
         }
         assert!(

@@ -623,3 +623,129 @@ async fn ack_modes_hold_degrade_recover_and_change_at_run_time() {
         .unwrap();
     assert_eq!(r.status, 200, "the learner caught up");
 }
+
+/// The last index `georep archive list` reports for group `g1` (0 if none).
+fn archived_last(url: &str) -> u64 {
+    let (code, out, err) = support::run(&["archive", "list", "--archive", url]);
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .find(|l| l.contains("group g1:"))
+        .and_then(|l| l.split("indexes 1..=").nth(1))
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_regions_archive_one_log_across_a_failover_and_restore_as_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("archive.key");
+    std::fs::write(
+        &key,
+        "k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+    )
+    .unwrap();
+    let url = format!("file://{}", dir.path().join("archive").display());
+    let extra = format!(
+        "{FAST}wal_segment_bytes = 131072\nmax_value_bytes = 4096\nwal_segment_age_ms = 300\n\
+         snapshot_every_entries = 20\nsnapshot_keep_entries = 5\n\
+         [archive]\nurl = \"{url}\"\nkey_file = \"{}\"\n",
+        key.display()
+    );
+    let mut c = Cluster::start(dir.path(), &extra).await;
+    let first = c.leader("default", Duration::from_secs(20)).await;
+    let mut acked = write_many(&c, 300, 8, "before").await;
+    phase(&format!("kill the leader {} and write on", REGIONS[first]));
+    c.kill9(first);
+    c.leader("default", Duration::from_secs(20)).await;
+    acked.extend(write_many(&c, 300, 8, "after").await);
+    c.restart(first).await;
+    let last = *acked.values().max().unwrap();
+
+    phase("the archive holds one contiguous log covering every acknowledged write");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while archived_last(&url) < last {
+        assert!(
+            Instant::now() < deadline,
+            "archive stuck at {}",
+            archived_last(&url)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (code, out, err) = support::run(&[
+        "archive",
+        "verify",
+        "--archive",
+        &url,
+        "--key-file",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    for i in 0..3 {
+        c.kill9(i);
+    }
+
+    phase("restore every region from the archive alone and boot a new cluster on it");
+    for i in 0..3 {
+        let restored = dir.path().join(format!("restored-{i}"));
+        let (code, out, err) = support::run(&[
+            "restore",
+            "--archive",
+            &url,
+            "--to",
+            "latest",
+            "--data-dir",
+            restored.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let fresh = dir.path().join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    let (topo, apis) = support::topology(&fresh, &REGIONS, FAST);
+    let mut nodes = Vec::new();
+    for (i, r) in REGIONS.iter().enumerate() {
+        let args = vec!["--certs".to_string(), c.certs.display().to_string()];
+        nodes.push(
+            support::NodeProcess::start_with(
+                &topo,
+                r,
+                &dir.path().join(format!("restored-{i}")),
+                apis[i],
+                &args,
+            )
+            .await,
+        );
+    }
+    let client = nodes[0].client();
+    // the restored replicas elect a leader first
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let probe = acked.keys().next().unwrap().clone();
+    while client
+        .get("c", &probe, &[("x-georep-consistency", "strong")])
+        .await
+        .unwrap()
+        .status
+        != 200
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the restored cluster never served:\n{}\n{}",
+            nodes[0].log_text(),
+            nodes[1].log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (key, version) in &acked {
+        let r = client
+            .get("c", key, &[("x-georep-consistency", "strong")])
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{key} missing after restore");
+        assert_eq!(
+            r.header("x-georep-version"),
+            Some(version.to_string().as_str())
+        );
+    }
+}

@@ -6,6 +6,12 @@
 //! crash between upload and manifest update only repeats an upload. A failed round is counted
 //! and retried on the next tick; nothing is skipped, so the manifest always covers a
 //! contiguous prefix of the log. Lag (entries and seconds, i.e. the RPO) is a metric.
+//!
+//! In a replicated group every replica runs an archiver but only the leader ships, and only
+//! segments whose entries are all applied (so committed: no failover can replace them).
+//! Replicas seal segments at their own boundaries, so a new leader may find the start of
+//! one of its segments already archived by its predecessor; it ships the rest as a segment
+//! of its own. Followers read the manifest and purge only what it covers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +21,9 @@ use georep_archive::{
     ArchiveBackend, ArchivedSegment, IndexRange, KeyRing, Manifest, ObjectKind, ObjectName,
     ObjectVersion, SegmentMeta,
 };
-use prometheus::{Gauge, IntCounter, IntGauge, Registry};
+use prometheus::{
+    Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 use crate::clock::{PhysicalClock, SystemClock};
 use crate::group::LogGroup;
@@ -46,29 +54,61 @@ pub struct ArchiveMetrics {
     pub errors: IntCounter,
 }
 
-impl ArchiveMetrics {
+/// The archive metrics of a node, labelled by group; [`ArchiveMetricFamilies::for_group`]
+/// gives one archiver its handles.
+#[derive(Clone)]
+pub struct ArchiveMetricFamilies {
+    lag_entries: IntGaugeVec,
+    lag_seconds: GaugeVec,
+    segments: IntCounterVec,
+    plain_bytes: IntCounterVec,
+    sealed_bytes: IntCounterVec,
+    errors: IntCounterVec,
+}
+
+impl ArchiveMetricFamilies {
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let opts = |name: &str, help: &str| Opts::new(name, help);
+        let g = &["group"];
         let m = Self {
-            lag_entries: IntGauge::new(
-                "georep_archive_lag_entries",
-                "Durable log entries not yet in the archive",
+            lag_entries: IntGaugeVec::new(
+                opts(
+                    "georep_archive_lag_entries",
+                    "Durable log entries not yet in the archive",
+                ),
+                g,
             )?,
-            lag_seconds: Gauge::new(
-                "georep_archive_lag_seconds",
-                "Age of the oldest durable entry not yet in the archive (RPO)",
+            lag_seconds: GaugeVec::new(
+                opts(
+                    "georep_archive_lag_seconds",
+                    "Age of the oldest durable entry not yet in the archive (RPO)",
+                ),
+                g,
             )?,
-            segments: IntCounter::new("georep_archive_segments_total", "Segments archived")?,
-            plain_bytes: IntCounter::new(
-                "georep_archive_plain_bytes_total",
-                "Segment bytes archived, before compression",
+            segments: IntCounterVec::new(
+                opts("georep_archive_segments_total", "Segments archived"),
+                g,
             )?,
-            sealed_bytes: IntCounter::new(
-                "georep_archive_uploaded_bytes_total",
-                "Sealed bytes uploaded",
+            plain_bytes: IntCounterVec::new(
+                opts(
+                    "georep_archive_plain_bytes_total",
+                    "Segment bytes archived, before compression",
+                ),
+                g,
             )?,
-            errors: IntCounter::new(
-                "georep_archive_errors_total",
-                "Failed archive rounds (retried)",
+            sealed_bytes: IntCounterVec::new(
+                opts(
+                    "georep_archive_uploaded_bytes_total",
+                    "Sealed bytes uploaded",
+                ),
+                g,
+            )?,
+            errors: IntCounterVec::new(
+                opts(
+                    "georep_archive_errors_total",
+                    "Failed archive rounds (retried)",
+                ),
+                g,
             )?,
         };
         registry.register(Box::new(m.lag_entries.clone()))?;
@@ -78,6 +118,18 @@ impl ArchiveMetrics {
         registry.register(Box::new(m.sealed_bytes.clone()))?;
         registry.register(Box::new(m.errors.clone()))?;
         Ok(m)
+    }
+
+    pub fn for_group(&self, group: &str) -> ArchiveMetrics {
+        let l = &[group];
+        ArchiveMetrics {
+            lag_entries: self.lag_entries.with_label_values(l),
+            lag_seconds: self.lag_seconds.with_label_values(l),
+            segments: self.segments.with_label_values(l),
+            plain_bytes: self.plain_bytes.with_label_values(l),
+            sealed_bytes: self.sealed_bytes.with_label_values(l),
+            errors: self.errors.with_label_values(l),
+        }
     }
 }
 
@@ -96,6 +148,23 @@ impl Archiver {
             // The manifest as last written; a failed round drops it so the next one reloads.
             let mut cache = None;
             loop {
+                if !group.is_leader() {
+                    // Only the leader ships; the others follow the manifest so that they, too,
+                    // purge only what the archive holds.
+                    cache = None;
+                    match Manifest::load(&self.backend, &self.cluster, group.id().0).await {
+                        Ok((m, _)) => {
+                            if let Some(last) = m.last_index() {
+                                purge(&group, last).await;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::debug!(group = %group.id(), error = %e, "manifest not readable")
+                        }
+                    }
+                    tokio::time::sleep(self.interval * 4).await;
+                    continue;
+                }
                 match self.ship_pending(&group, &mut cache).await {
                     Ok((shipped, archived)) => {
                         if shipped > 0 {
@@ -131,25 +200,43 @@ impl Archiver {
         };
         let wal = group.wal();
         let mut shipped = 0;
+        // Only committed entries may be archived (applied implies committed): a leader's
+        // uncommitted tail can be replaced after a failover, and the archive must hold the
+        // one log every replica agrees on.
+        let committed = group.applied_index();
         for seg in wal.sealed_segments() {
             let archived = manifest.last_index();
             if archived.is_some_and(|a| seg.last_index <= a) {
                 continue;
             }
-            if let Some(a) = archived
-                && seg.first_index != a + 1
-            {
+            if seg.last_index > committed {
+                break;
+            }
+            let next = archived.map_or(seg.first_index, |a| a + 1);
+            if next < seg.first_index {
                 return Err(ArchiverError::Gap {
                     first: seg.first_index,
-                    archived: a,
+                    archived: next - 1,
                 });
             }
-            let plain = tokio::fs::read(&seg.path)
-                .await
-                .map_err(|e| ArchiverError::Read {
-                    path: seg.path.display().to_string(),
-                    message: e.to_string(),
-                })?;
+            let plain = if next == seg.first_index {
+                tokio::fs::read(&seg.path)
+                    .await
+                    .map_err(|e| ArchiverError::Read {
+                        path: seg.path.display().to_string(),
+                        message: e.to_string(),
+                    })?
+            } else {
+                // Another replica archived the start of this segment while it led (each
+                // replica seals its own boundaries): ship only the rest, as a segment of its own.
+                let entries = wal.read_range(next, seg.last_index)?;
+                crate::wal::sealed_segment_bytes(gid, &entries)
+            };
+            let seg = crate::wal::SealedSegment {
+                path: seg.path.clone(),
+                first_index: next,
+                last_index: seg.last_index,
+            };
             // Entries before the group's first write (its initial membership) carry no
             // time; the segment's time range starts at its first entry that does.
             let mut first_hlc = 0;

@@ -57,8 +57,30 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .with_context(|| format!("creating dev certificates in {}", certs.display()))?;
     }
     topology.certs_dir = Some(certs);
-    // The archive layout of replicated groups is not merged across leaders yet.
-    topology.archive = None;
+    // A file:// archive under the demo dir, with a fresh master key made once.
+    let archive_key = args.dir.join("archive.key");
+    if !archive_key.exists() {
+        let hex: String = session_key::generate()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&archive_key)
+            .and_then(|mut f| f.write_all(format!("demo {hex}\n").as_bytes()))
+            .with_context(|| format!("writing {}", archive_key.display()))?;
+    }
+    let archive_dir = std::path::absolute(args.dir.join("archive"))
+        .with_context(|| format!("resolving {}", args.dir.display()))?;
+    topology.archive = Some(georep::config::Archive {
+        url: format!("file://{}", archive_dir.display()),
+        key: georep::config::ArchiveKey::File(archive_key),
+        retention_days: topology.archive.as_ref().map_or(7, |a| a.retention_days),
+    });
 
     println!(
         "georep demo: cluster {:?}, {} regions, data in {}",
@@ -133,6 +155,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 "  curl -i http://{first}/v1/collections/orders/docs/o-1 -H 'x-georep-consistency: strong'"
             );
             println!("  curl -s http://{first}/v1/cluster");
+            println!(
+                "  georep archive list --archive file://{}",
+                std::path::absolute(args.dir.join("archive"))
+                    .unwrap_or_default()
+                    .display()
+            );
             match args.duration {
                 Some(d) => println!("\nserving for {d} s in all (Ctrl-C to stop sooner)"),
                 None => println!("\nserving until Ctrl-C"),

@@ -240,7 +240,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let vote_err =
             |e: String| StorageError::from(StorageIOError::read_vote(openraft::AnyError::error(e)));
         match atomic_file::read(&self.inner.dir.join(VOTE_FILE)) {
-            Ok(None) => Ok(None),
+            // A log without a vote is a restored data dir (a live replica writes its vote
+            // before any entry of that term). Raft needs the vote's term to be at least the
+            // log's last; voting for nobody in that term is what such a replica may do.
+            Ok(None) => Ok(self.last_log_id()?.map(|last| Vote {
+                leader_id: openraft::LeaderId {
+                    term: last.leader_id.term,
+                    voted_for: None,
+                },
+                committed: false,
+            })),
             Ok(Some((_, body))) => serde_json::from_slice(&body)
                 .map(Some)
                 .map_err(|e| vote_err(format!("vote file: {e}"))),

@@ -185,17 +185,11 @@ impl Node {
             Duration::from_millis(settings.checkpoint_interval_ms),
         ))];
         match &topology.archive {
-            Some(_) if topology.regions.len() > 1 => {
-                tracing::warn!(
-                    "archiving is off for multi-region topologies: replicas cut their WAL into \
-                     segments at different indexes, and the archive manifest does not yet merge \
-                     overlapping segments from successive leaders (README, Known limits)"
-                );
-                tasks.extend(groups.iter().map(|g| purger(g.clone())));
-            }
+            // every replica runs an archiver; only the group's leader ships (see archiver/)
             Some(archive) => {
+                let families = crate::archiver::ArchiveMetricFamilies::register(&metrics.registry)?;
                 for g in groups.iter() {
-                    tasks.push(archive_task(&topology, archive, &metrics, g.clone())?);
+                    tasks.push(archive_task(&topology, archive, &families, g.clone())?);
                 }
             }
             // No archive: the store's durable checkpoint is all recovery needs.
@@ -335,7 +329,7 @@ fn purger(group: Arc<LogGroup>) -> JoinHandle<()> {
 fn archive_task(
     topology: &Topology,
     archive: &crate::config::Archive,
-    metrics: &Metrics,
+    families: &crate::archiver::ArchiveMetricFamilies,
     group: Arc<LogGroup>,
 ) -> Result<JoinHandle<()>, NodeError> {
     use crate::config::ArchiveKey;
@@ -364,7 +358,7 @@ fn archive_task(
             field: "archive.url",
             reason: e.to_string(),
         })?;
-    let archive_metrics = crate::archiver::ArchiveMetrics::register(&metrics.registry)?;
+    let archive_metrics = families.for_group(&group.id().to_string());
     let archiver = crate::archiver::Archiver {
         cluster: topology.cluster.clone(),
         backend,

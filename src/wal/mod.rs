@@ -313,6 +313,33 @@ impl Wal {
     }
 }
 
+/// A complete sealed segment file holding exactly `entries` (contiguous, non-empty) of
+/// `group`: what the archiver uploads when the archive already holds the start of a local
+/// segment (segment boundaries differ between replicas) and only its tail is new.
+pub fn sealed_segment_bytes(group: u32, entries: &[Entry]) -> Vec<u8> {
+    let first = entries.first().map_or(1, |e| e.index);
+    let last = entries.last().map_or(0, |e| e.index);
+    let mut buf = Vec::with_capacity(
+        segment::HEADER_LEN + 64 + entries.iter().map(Entry::encoded_len).sum::<usize>(),
+    );
+    buf.extend_from_slice(&segment::SegmentHeader::new(group, first).encode());
+    let at = frame::begin(&mut buf);
+    for e in entries {
+        e.encode_record(&mut buf);
+    }
+    frame::finish(
+        &mut buf,
+        at,
+        frame::FrameKind::Entries,
+        first,
+        entries.len() as u32,
+    );
+    let at = frame::begin(&mut buf);
+    buf.extend_from_slice(&frame::seal_payload(last, entries.len() as u64));
+    frame::finish(&mut buf, at, frame::FrameKind::Seal, last + 1, 0);
+    buf
+}
+
 impl Drop for Wal {
     /// Lets queued appends finish, then stops the WAL's threads.
     fn drop(&mut self) {

@@ -347,3 +347,23 @@ fn damage_in_a_sealed_segment_is_refused_even_at_its_end() {
         "{err}"
     );
 }
+
+#[test]
+fn a_built_segment_is_a_sealed_segment_the_wal_opens_and_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<Entry> = (40..=60).map(|i| entry(i, 100 + i as usize)).collect();
+    fs::write(
+        segment::segment_path(dir.path(), 40),
+        sealed_segment_bytes(7, &entries),
+    )
+    .unwrap();
+    let wal = open(dir.path(), 1 << 20);
+    assert_eq!(wal.first_index(), Some(40));
+    assert_eq!(wal.last_index(), Some(60));
+    assert_eq!(wal.read_range(40, 60).unwrap(), entries);
+    assert_eq!(wal.sealed_segments().len(), 1, "it opens as sealed");
+    assert_eq!(wal.append_blocking(vec![entry(61, 10)]).unwrap(), 61);
+    drop(wal);
+    let wal = open(dir.path(), 1 << 20);
+    assert_eq!(wal.last_index(), Some(61));
+}
