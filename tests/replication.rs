@@ -300,6 +300,15 @@ async fn partitioned_leader_stops_acknowledging_and_the_majority_takes_over() {
         .await
         .unwrap();
     assert_eq!(r.status, 200);
+    let aside = c.data_dir(old).join("groups/g1/truncated");
+    let kept: Vec<_> = std::fs::read_dir(&aside)
+        .map(|d| d.filter_map(|e| e.ok()).collect())
+        .unwrap_or_default();
+    assert!(
+        !kept.is_empty(),
+        "the old leader's unacknowledged tail is kept aside in {}",
+        aside.display()
+    );
     for i in 0..MINORITY {
         let r = c
             .client(old)
@@ -563,53 +572,37 @@ async fn ack_modes_hold_degrade_recover_and_change_at_run_time() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let pclient = c.client(voter);
-    assert_eq!(
-        pclient
-            .put("profiles", "p1", Bytes::from("v"), &[])
-            .await
-            .unwrap()
-            .status,
-        200
-    );
+    // one write to profiles: its status and how long it took
+    let timed_put = |key: &'static str| {
+        let client = pclient.clone();
+        async move {
+            let t = Instant::now();
+            let r = client
+                .put("profiles", key, Bytes::from("v"), &[])
+                .await
+                .unwrap();
+            (r.status, t.elapsed())
+        }
+    };
+    assert_eq!(timed_put("p1").await.0, 200);
     c.kill9(learner);
-    let t = Instant::now();
-    assert_eq!(
-        pclient
-            .put("profiles", "p2", Bytes::from("v"), &[])
-            .await
-            .unwrap()
-            .status,
-        200
-    );
+    let (status, took) = timed_put("p2").await;
+    assert_eq!(status, 200);
     assert!(
-        t.elapsed() >= Duration::from_millis(500),
+        took >= Duration::from_millis(500),
         "waited for the learner first"
     );
     assert_eq!(metric(&c, voter, "georep_semi_sync_degraded").await, 1.0);
-    let t = Instant::now();
-    assert_eq!(
-        pclient
-            .put("profiles", "p3", Bytes::from("v"), &[])
-            .await
-            .unwrap()
-            .status,
-        200
-    );
+    let (status, took) = timed_put("p3").await;
+    assert_eq!(status, 200);
     assert!(
-        t.elapsed() < Duration::from_millis(400),
+        took < Duration::from_millis(400),
         "degraded: no more waiting"
     );
     c.restart(learner).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        assert_eq!(
-            pclient
-                .put("profiles", "p4", Bytes::from("v"), &[])
-                .await
-                .unwrap()
-                .status,
-            200
-        );
+        assert_eq!(timed_put("p4").await.0, 200);
         if metric(&c, voter, "georep_semi_sync_degraded").await == 0.0 {
             break;
         }

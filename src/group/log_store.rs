@@ -131,6 +131,32 @@ impl LogStore {
         wal.purge(end).map_err(write_err)
     }
 
+    /// Before a conflicting suffix `from..` is dropped (entries a deposed leader appended but
+    /// never got committed), copies it to `truncated/<first>-<last>.wal` beside the log as a
+    /// sealed segment and reports it: never acknowledged, but never silently gone either.
+    fn keep_aside(&self, from: u64) -> Result<(), StorageError> {
+        let wal = &self.inner.wal;
+        let Some(last) = wal.last_index().filter(|&l| l >= from) else {
+            return Ok(());
+        };
+        let first = from.max(wal.first_index().unwrap_or(from));
+        let entries = wal.read_range(first, last).map_err(read_err)?;
+        let dir = self.inner.dir.join("truncated");
+        let path = dir.join(format!("{first:020}-{last:020}.wal"));
+        let bytes = crate::wal::sealed_segment_bytes(wal.group(), &entries);
+        std::fs::create_dir_all(&dir)
+            .and_then(|_| std::fs::write(&path, bytes))
+            .and_then(|_| crate::util::atomic_file::sync_dir(&dir))
+            .map_err(write_err)?;
+        tracing::warn!(
+            first,
+            last,
+            file = %path.display(),
+            "discarding an uncommitted log suffix that conflicts with the leader's; kept aside"
+        );
+        Ok(())
+    }
+
     fn read_range(&self, from: u64, to: u64) -> Result<Vec<RaftEntry>, StorageError> {
         if from > to {
             return Ok(Vec::new());
@@ -304,6 +330,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         let this = self.clone();
         tokio::task::spawn_blocking(move || -> Result<(), StorageError> {
+            this.keep_aside(from)?;
             this.inner.wal.truncate(from).map_err(write_err)?;
             let floor = match from.checked_sub(1).filter(|&i| i > 0) {
                 Some(i) => this

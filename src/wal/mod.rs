@@ -144,6 +144,11 @@ impl Wal {
         ))
     }
 
+    /// The log group this WAL belongs to (stamped in every segment header).
+    pub fn group(&self) -> u32 {
+        self.shared.options.group
+    }
+
     pub fn dir(&self) -> &Path {
         &self.shared.options.dir
     }

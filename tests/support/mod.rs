@@ -27,14 +27,23 @@ pub fn free_port() -> u16 {
 pub fn topology(dir: &Path, regions: &[&str], extra: &str) -> (PathBuf, Vec<SocketAddr>) {
     let mut text = String::from("cluster = \"test\"\n");
     let mut apis = Vec::new();
+    // Hold every probe socket until all ports are chosen, so no two regions get the same one.
+    let mut held = Vec::new();
+    let mut port = || {
+        let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let p = l.local_addr().expect("bound").port();
+        held.push(l);
+        p
+    };
     for r in regions {
-        let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let api: SocketAddr = format!("127.0.0.1:{}", port()).parse().unwrap();
         text += &format!(
             "[[regions]]\nname = \"{r}\"\napi = \"{api}\"\npeer = \"127.0.0.1:{}\"\n",
-            free_port()
+            port()
         );
         apis.push(api);
     }
+    drop(held);
     text += extra;
     let path = dir.join("topology.toml");
     std::fs::write(&path, text).unwrap();
