@@ -77,13 +77,20 @@ async fn list(a: ListArgs) -> anyhow::Result<()> {
         let mut keys: Vec<&str> = m.segments.iter().map(|s| s.key_id.as_str()).collect();
         keys.sort_unstable();
         keys.dedup();
+        // entries before a group's first write (its initial membership) carry no time
+        let earliest = m
+            .segments
+            .iter()
+            .map(|s| s.meta.first_hlc)
+            .find(|&h| h != 0)
+            .unwrap_or(first.meta.first_hlc);
         println!(
             "cluster {} group g{}: indexes {}..={}, restorable from {} to {}, {} segments, {} bytes ({} sealed), keys {}",
             m.cluster,
             m.group,
             first.meta.indexes.first,
             last.meta.indexes.last,
-            rfc3339(first.meta.first_hlc >> 16),
+            rfc3339(earliest >> 16),
             rfc3339(last.meta.last_hlc >> 16),
             m.segments.len(),
             plain,
