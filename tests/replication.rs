@@ -73,17 +73,27 @@ async fn hundred_thousand_writes_leave_bit_identical_replicas() {
     let index = c.converged("default", Duration::from_secs(60)).await;
     eprintln!("100000 writes in {index} log entries");
     phase("every acknowledged write reads back at its version in every region");
+    assert_acked_everywhere(&c, acked.iter().step_by(97)).await;
+}
+
+/// Every (key, version) reads back at exactly that version from every region.
+async fn assert_acked_everywhere<'a>(
+    c: &Cluster,
+    acked: impl Iterator<Item = (&'a String, &'a u64)> + Clone,
+) {
     for i in 0..REGIONS.len() {
         let client = c.client(i);
-        for (key, version) in acked.iter().step_by(97) {
+        for (key, version) in acked.clone() {
             let r = client
                 .get("c", key, &[("x-georep-consistency", "eventual")])
                 .await
                 .unwrap();
-            assert_eq!(r.status, 200, "{key} at {}", REGIONS[i]);
+            assert_eq!(r.status, 200, "acknowledged {key} lost at {}", REGIONS[i]);
             assert_eq!(
                 r.header("x-georep-version"),
-                Some(version.to_string().as_str())
+                Some(version.to_string().as_str()),
+                "{key} at {}",
+                REGIONS[i]
             );
         }
     }
@@ -212,22 +222,7 @@ async fn leader_kill_loop_loses_no_acknowledged_write() {
         acked.len()
     ));
     assert!(acked.len() > 100, "writers made progress: {}", acked.len());
-    for i in 0..REGIONS.len() {
-        let client = c.client(i);
-        for (key, version) in &acked {
-            let r = client
-                .get("c", key, &[("x-georep-consistency", "eventual")])
-                .await
-                .unwrap();
-            assert_eq!(r.status, 200, "acknowledged {key} lost at {}", REGIONS[i]);
-            assert_eq!(
-                r.header("x-georep-version"),
-                Some(version.to_string().as_str()),
-                "{key} at {}",
-                REGIONS[i]
-            );
-        }
-    }
+    assert_acked_everywhere(&c, acked.iter()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

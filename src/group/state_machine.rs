@@ -128,9 +128,9 @@ fn membership_of(
     }
 }
 
-impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        // Only the position matters here (see the module docs); the data is made on demand.
+impl StateMachine {
+    /// The applied state and membership as the store holds them now.
+    async fn head(&self) -> Result<SnapshotHead, StorageError> {
         let store = self.store.clone();
         let group = self.group;
         let (applied, membership) = tokio::task::spawn_blocking(move || {
@@ -139,10 +139,17 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         .await
         .map_err(sm_read_err)?
         .map_err(sm_read_err)?;
-        let head = SnapshotHead {
+        Ok(SnapshotHead {
             applied,
             membership,
-        };
+        })
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        // Only the position matters here (see the module docs); the data is made on demand.
+        let head = self.head().await?;
         Ok(Snapshot {
             meta: self.head_to_meta(&head)?,
             snapshot: Box::new(Cursor::new(Vec::new())),
@@ -154,16 +161,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = StateMachine;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
-        let store = self.store.clone();
-        let group = self.group;
-        let (a, m) = tokio::task::spawn_blocking(move || {
-            Ok::<_, crate::store::StoreError>((store.applied(group)?, store.membership(group)?))
-        })
-        .await
-        .map_err(sm_read_err)?
-        .map_err(sm_read_err)?;
+        let head = self.head().await?;
+        let a = head.applied;
         let last = (a.index > 0).then(|| raft_log_id(a.term, a.index));
-        Ok((last, membership_of(m.as_ref())?))
+        Ok((last, membership_of(head.membership.as_ref())?))
     }
 
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
