@@ -54,6 +54,8 @@ pub struct PeerCaller {
 pub enum CallError {
     #[error("region {0} is not in the topology")]
     UnknownRegion(String),
+    #[error("a single-region node has no peer transport (asked to reach {0})")]
+    NoTransport(String),
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error("no answer from {region} within {timeout:?}")]
@@ -79,7 +81,7 @@ impl PeerCaller {
         let transport = self
             .transport
             .as_ref()
-            .ok_or_else(|| CallError::UnknownRegion(region.to_string()))?;
+            .ok_or_else(|| CallError::NoTransport(region.to_string()))?;
         let answer = tokio::time::timeout(timeout, transport.call(region, addr, request))
             .await
             .map_err(|_| CallError::Timeout {
