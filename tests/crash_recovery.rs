@@ -29,7 +29,7 @@ async fn acknowledged_writes_survive_sigkill() {
         dir.path(),
         &["r1"],
         "[node]\nwal_segment_bytes = 262144\nmax_value_bytes = 65536\ncheckpoint_interval_ms = 200\n\
-         snapshot_every_entries = 10\nsnapshot_keep_entries = 1\n",
+         snapshot_every_entries = 10\nsnapshot_keep_entries = 1\nwal_segment_age_ms = 1000\n",
     );
     let data = dir.path().join("r1");
     let ledger = Arc::new(Mutex::new(Ledger::default()));
@@ -161,7 +161,12 @@ async fn acknowledged_writes_survive_sigkill() {
             segment_starts()
         );
         let r = client
-            .put("c", &format!("tail-{tail}"), Bytes::from("t"), &[])
+            .put(
+                "c",
+                &format!("tail-{tail}"),
+                Bytes::from(vec![b't'; 1024]),
+                &[],
+            )
             .await
             .unwrap();
         assert_eq!(r.status, 200);
