@@ -46,7 +46,7 @@ fn rendered_topology_passes_georep_validation() {
     );
     let archive = topology.archive.expect("archive section");
     assert_eq!(archive.url, "s3://acme-georep-prod-archive/georep");
-    assert_eq!(archive.retention_days, 7);
+    assert_eq!(archive.retention_days, 7.0);
     assert_eq!(
         topology.session_key_file.as_deref(),
         Some(Path::new("/etc/georep/session.key"))

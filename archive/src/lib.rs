@@ -7,6 +7,7 @@
 //! Azure, file) and the manifest arrive with the archiver.
 
 mod backend;
+mod cold;
 pub mod envelope;
 mod keyring;
 mod layout;
@@ -14,10 +15,12 @@ mod manifest;
 mod segment;
 
 pub use backend::{ArchiveBackend, BackendError, MULTIPART_ABOVE, ObjectInfo, ObjectVersion};
+pub use cold::{ColdError, S3ColdTier};
 pub use envelope::{EnvelopeError, EnvelopeInfo, inspect, open, seal};
 pub use keyring::{KeyRing, KeyringError};
 pub use layout::{ObjectKind, ObjectName, ParseNameError};
 pub use manifest::{
-    ArchivedSegment, FORMAT as MANIFEST_FORMAT, Manifest, ManifestError, manifest_name,
+    ArchivedSegment, ArchivedSnapshot, FORMAT as MANIFEST_FORMAT, Manifest, ManifestError,
+    PlanError, RestorePlan, manifest_name,
 };
 pub use segment::{IndexRange, SegmentMeta};

@@ -91,6 +91,11 @@ impl From<GroupError> for ApiError {
                 message: e.to_string(),
                 retry_after_s: 1,
             },
+            GroupError::ArchiveBacklog { .. } => ApiError::Unavailable {
+                code: "archive_backlog",
+                message: e.to_string(),
+                retry_after_s: 10,
+            },
             GroupError::SyncReplicasUnavailable { .. } => ApiError::Unavailable {
                 code: "sync_replicas_unavailable",
                 message: e.to_string(),

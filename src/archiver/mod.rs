@@ -12,17 +12,28 @@
 //! Replicas seal segments at their own boundaries, so a new leader may find the start of
 //! one of its segments already archived by its predecessor; it ships the rest as a segment
 //! of its own. Followers read the manifest and purge only what it covers.
+//!
+//! The leader also archives a base snapshot of the group's state every
+//! `snapshot_interval_s` (so a restore need not replay from the log's start), applies
+//! retention (drops what no restore point within `retention_days` needs), moves old objects
+//! to a cold S3 storage class, and closes the group to writes when more unarchived WAL than
+//! `wal_cap_mib` piles up (the object store is down): archive data is never dropped.
+
+mod backlog;
+mod maintenance;
+mod metrics;
+mod snapshot;
+
+pub use metrics::{ArchiveMetricFamilies, ArchiveMetrics};
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use georep_archive::{
     ArchiveBackend, ArchivedSegment, IndexRange, KeyRing, Manifest, ObjectKind, ObjectName,
     ObjectVersion, SegmentMeta,
-};
-use prometheus::{
-    Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 use crate::clock::{PhysicalClock, SystemClock};
@@ -42,96 +53,14 @@ pub enum ArchiverError {
     Gap { first: u64, archived: u64 },
     #[error("sealing failed: {0}")]
     Seal(String),
+    #[error("exporting the group's state: {0}")]
+    Export(String),
+    #[error(transparent)]
+    Cold(#[from] georep_archive::ColdError),
 }
 
-#[derive(Clone)]
-pub struct ArchiveMetrics {
-    pub lag_entries: IntGauge,
-    pub lag_seconds: Gauge,
-    pub segments: IntCounter,
-    pub plain_bytes: IntCounter,
-    pub sealed_bytes: IntCounter,
-    pub errors: IntCounter,
-}
-
-/// The archive metrics of a node, labelled by group; [`ArchiveMetricFamilies::for_group`]
-/// gives one archiver its handles.
-#[derive(Clone)]
-pub struct ArchiveMetricFamilies {
-    lag_entries: IntGaugeVec,
-    lag_seconds: GaugeVec,
-    segments: IntCounterVec,
-    plain_bytes: IntCounterVec,
-    sealed_bytes: IntCounterVec,
-    errors: IntCounterVec,
-}
-
-impl ArchiveMetricFamilies {
-    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
-        let opts = |name: &str, help: &str| Opts::new(name, help);
-        let g = &["group"];
-        let m = Self {
-            lag_entries: IntGaugeVec::new(
-                opts(
-                    "georep_archive_lag_entries",
-                    "Durable log entries not yet in the archive",
-                ),
-                g,
-            )?,
-            lag_seconds: GaugeVec::new(
-                opts(
-                    "georep_archive_lag_seconds",
-                    "Age of the oldest durable entry not yet in the archive (RPO)",
-                ),
-                g,
-            )?,
-            segments: IntCounterVec::new(
-                opts("georep_archive_segments_total", "Segments archived"),
-                g,
-            )?,
-            plain_bytes: IntCounterVec::new(
-                opts(
-                    "georep_archive_plain_bytes_total",
-                    "Segment bytes archived, before compression",
-                ),
-                g,
-            )?,
-            sealed_bytes: IntCounterVec::new(
-                opts(
-                    "georep_archive_uploaded_bytes_total",
-                    "Sealed bytes uploaded",
-                ),
-                g,
-            )?,
-            errors: IntCounterVec::new(
-                opts(
-                    "georep_archive_errors_total",
-                    "Failed archive rounds (retried)",
-                ),
-                g,
-            )?,
-        };
-        registry.register(Box::new(m.lag_entries.clone()))?;
-        registry.register(Box::new(m.lag_seconds.clone()))?;
-        registry.register(Box::new(m.segments.clone()))?;
-        registry.register(Box::new(m.plain_bytes.clone()))?;
-        registry.register(Box::new(m.sealed_bytes.clone()))?;
-        registry.register(Box::new(m.errors.clone()))?;
-        Ok(m)
-    }
-
-    pub fn for_group(&self, group: &str) -> ArchiveMetrics {
-        let l = &[group];
-        ArchiveMetrics {
-            lag_entries: self.lag_entries.with_label_values(l),
-            lag_seconds: self.lag_seconds.with_label_values(l),
-            segments: self.segments.with_label_values(l),
-            plain_bytes: self.plain_bytes.with_label_values(l),
-            sealed_bytes: self.sealed_bytes.with_label_values(l),
-            errors: self.errors.with_label_values(l),
-        }
-    }
-}
+/// The manifest as this archiver last wrote it, and the version to update it against.
+type Cached = Option<(Manifest, Option<ObjectVersion>)>;
 
 pub struct Archiver {
     pub cluster: String,
@@ -140,49 +69,101 @@ pub struct Archiver {
     pub level: i32,
     pub interval: Duration,
     pub metrics: ArchiveMetrics,
+    pub snapshot_interval: Duration,
+    pub retention: Duration,
+    pub wal_cap_bytes: u64,
+    pub cold: Option<crate::config::ColdTier>,
 }
 
 impl Archiver {
     pub fn spawn(self, group: Arc<LogGroup>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            // The manifest as last written; a failed round drops it so the next one reloads.
-            let mut cache = None;
-            loop {
-                if !group.is_leader() {
-                    // Only the leader ships; the others follow the manifest so that they, too,
-                    // purge only what the archive holds.
-                    cache = None;
-                    match Manifest::load(&self.backend, &self.cluster, group.id().0).await {
-                        Ok((m, _)) => {
-                            if let Some(last) = m.last_index() {
+            // Highest index known to be archived. Until the manifest is read, what the WAL
+            // has purged is a lower bound (only archived entries are ever purged).
+            let archived = Arc::new(AtomicU64::new(
+                group.wal().first_index().unwrap_or(1).saturating_sub(1),
+            ));
+            let watcher = backlog::Watcher {
+                group: group.clone(),
+                archived: archived.clone(),
+                cap_bytes: self.wal_cap_bytes,
+                metrics: self.metrics.clone(),
+            }
+            .run(self.interval);
+            let cold = match &self.cold {
+                None => None,
+                Some(c) => {
+                    match georep_archive::S3ColdTier::from_url(self.backend.url(), &c.storage_class)
+                        .await
+                    {
+                        Ok(t) => Some((t, c.after_days)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cold tier disabled");
+                            None
+                        }
+                    }
+                }
+            };
+            let mut cache: Cached = None;
+            let mut next_maintenance = Instant::now();
+            let main = async {
+                loop {
+                    if !group.is_leader() {
+                        // Only the leader ships; the others follow the manifest so that they, too,
+                        // purge only what the archive holds.
+                        cache = None;
+                        match Manifest::load(&self.backend, &self.cluster, group.id().0).await {
+                            Ok((m, _)) => {
+                                if let Some(last) = m.last_index() {
+                                    archived.store(last, Ordering::Relaxed);
+                                    purge(&group, last).await;
+                                }
+                            }
+                            Err(e) => {
+                                tracing::debug!(group = %group.id(), error = %e, "manifest not readable")
+                            }
+                        }
+                        tokio::time::sleep(self.interval * 4).await;
+                        continue;
+                    }
+                    match self.ship_pending(&group, &mut cache).await {
+                        Ok((shipped, last)) => {
+                            if shipped > 0 {
+                                tracing::info!(group = %group.id(), segments = shipped, "archived");
+                            }
+                            // only what the archive holds may leave the local log
+                            if let Some(last) = last {
+                                archived.store(last, Ordering::Relaxed);
                                 purge(&group, last).await;
                             }
                         }
-                        Err(e) => {
-                            tracing::debug!(group = %group.id(), error = %e, "manifest not readable")
+                        Err(e) => self.round_failed(&group, "segments", &e),
+                    }
+                    if cache.is_some() && Instant::now() >= next_maintenance {
+                        next_maintenance = Instant::now() + self.snapshot_interval.min(MAINTENANCE);
+                        if let Err(e) = self.ship_snapshot_if_due(&group, &mut cache).await {
+                            self.round_failed(&group, "base snapshot", &e);
+                        }
+                        if let Err(e) = self.apply_retention(&group, &mut cache).await {
+                            self.round_failed(&group, "retention", &e);
+                        }
+                        if let Some((tier, after_days)) = &cold
+                            && let Err(e) = self.move_to_cold(tier, *after_days, &mut cache).await
+                        {
+                            self.round_failed(&group, "cold tier", &e);
                         }
                     }
-                    tokio::time::sleep(self.interval * 4).await;
-                    continue;
+                    tokio::time::sleep(self.interval).await;
                 }
-                match self.ship_pending(&group, &mut cache).await {
-                    Ok((shipped, archived)) => {
-                        if shipped > 0 {
-                            tracing::info!(group = %group.id(), segments = shipped, "archived");
-                        }
-                        // only what the archive holds may leave the local log
-                        if let Some(last) = archived {
-                            purge(&group, last).await;
-                        }
-                    }
-                    Err(e) => {
-                        self.metrics.errors.inc();
-                        tracing::warn!(group = %group.id(), error = %e, "archive round failed; retrying");
-                    }
-                }
-                tokio::time::sleep(self.interval).await;
-            }
+            };
+            // both run until the node stops and aborts this task
+            tokio::join!(watcher, main);
         })
+    }
+
+    fn round_failed(&self, group: &LogGroup, what: &str, e: &ArchiverError) {
+        self.metrics.errors.inc();
+        tracing::warn!(group = %group.id(), error = %e, "archive {what} round failed; retrying");
     }
 
     /// Archives every sealed segment past the manifest; returns how many, and the highest
@@ -191,7 +172,7 @@ impl Archiver {
     pub async fn ship_pending(
         &self,
         group: &LogGroup,
-        cache: &mut Option<(Manifest, Option<ObjectVersion>)>,
+        cache: &mut Cached,
     ) -> Result<(usize, Option<u64>), ArchiverError> {
         let gid = group.id().0;
         let (mut manifest, mut version) = match cache.take() {
@@ -279,6 +260,7 @@ impl Archiver {
                 sealed_bytes: sealed_len,
                 key_id: self.ring.current().0.to_string(),
                 archived_at_ms: SystemClock.now_ms(),
+                storage_class: None,
             });
             version = Some(manifest.store(&self.backend, version.as_ref()).await?);
             self.metrics.segments.inc();
@@ -308,6 +290,9 @@ impl Archiver {
         Ok(())
     }
 }
+
+/// How often, at most, the leader checks for a due snapshot, retention and cold-tier moves.
+const MAINTENANCE: Duration = Duration::from_secs(60);
 
 /// Purges the group's WAL up to `up_to` (and never past the store's durable checkpoint).
 pub async fn purge(group: &Arc<LogGroup>, up_to: u64) {

@@ -69,55 +69,78 @@ async fn list(a: ListArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     for m in all {
-        let (Some(first), Some(last)) = (m.segments.first(), m.segments.last()) else {
+        let (Some(from), Some(to)) = (m.earliest_restorable_ms(), m.latest_restorable_ms()) else {
             continue;
         };
-        let plain: u64 = m.segments.iter().map(|s| s.meta.plain_bytes).sum();
-        let sealed: u64 = m.segments.iter().map(|s| s.sealed_bytes).sum();
-        let mut keys: Vec<&str> = m.segments.iter().map(|s| s.key_id.as_str()).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        // entries before a group's first write (its initial membership) carry no time
-        let earliest = m
+        let plain: u64 = m.segments.iter().map(|s| s.meta.plain_bytes).sum::<u64>()
+            + m.snapshots.iter().map(|s| s.plain_bytes).sum::<u64>();
+        let sealed: u64 = m.segments.iter().map(|s| s.sealed_bytes).sum::<u64>()
+            + m.snapshots.iter().map(|s| s.sealed_bytes).sum::<u64>();
+        let mut keys: Vec<&str> = m
             .segments
             .iter()
-            .map(|s| s.meta.first_hlc)
-            .find(|&h| h != 0)
-            .unwrap_or(first.meta.first_hlc);
+            .map(|s| s.key_id.as_str())
+            .chain(m.snapshots.iter().map(|s| s.key_id.as_str()))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let indexes = match (m.segments.first(), m.segments.last()) {
+            (Some(a), Some(b)) => format!("{}..={}", a.meta.indexes.first, b.meta.indexes.last),
+            _ => "none".to_string(),
+        };
         println!(
-            "cluster {} group g{}: indexes {}..={}, restorable from {} to {}, {} segments, {} bytes ({} sealed), keys {}",
+            "cluster {} group g{}: segment indexes {}, restorable from {} to {}, {} segments, {} snapshots, {} bytes ({} sealed), keys {}",
             m.cluster,
             m.group,
-            first.meta.indexes.first,
-            last.meta.indexes.last,
-            rfc3339(earliest >> 16),
-            rfc3339(last.meta.last_hlc >> 16),
+            indexes,
+            rfc3339(from),
+            rfc3339(to),
             m.segments.len(),
+            m.snapshots.len(),
             plain,
             sealed,
             keys.join(",")
         );
-        for s in &m.segments {
-            let missing = ring.as_ref().is_some_and(|r| r.get(&s.key_id).is_none());
-            unreadable += usize::from(missing);
-            println!(
-                "  {}  {}..{}  {} bytes  key {}{}",
-                s.object,
-                rfc3339(s.meta.first_hlc >> 16),
-                rfc3339(s.meta.last_hlc >> 16),
+        let mut show =
+            |object: &str, span: String, bytes: u64, key: &str, class: &Option<String>| {
+                let missing = ring.as_ref().is_some_and(|r| r.get(key).is_none());
+                unreadable += usize::from(missing);
+                println!(
+                    "  {object}  {span}  {bytes} bytes  key {key}{}{}",
+                    class.as_ref().map(|c| format!("  {c}")).unwrap_or_default(),
+                    if missing {
+                        "  (key not in --key-file)"
+                    } else {
+                        ""
+                    }
+                );
+            };
+        for s in &m.snapshots {
+            show(
+                &s.object,
+                format!("state at {}", rfc3339(s.physical_ms())),
                 s.sealed_bytes,
-                s.key_id,
-                if missing {
-                    "  (key not in --key-file)"
-                } else {
-                    ""
-                }
+                &s.key_id,
+                &s.storage_class,
+            );
+        }
+        for s in &m.segments {
+            show(
+                &s.object,
+                format!(
+                    "{}..{}",
+                    rfc3339(s.meta.first_hlc >> 16),
+                    rfc3339(s.meta.last_hlc >> 16)
+                ),
+                s.sealed_bytes,
+                &s.key_id,
+                &s.storage_class,
             );
         }
     }
     anyhow::ensure!(
         unreadable == 0,
-        "{unreadable} segments use keys that --key-file lacks"
+        "{unreadable} objects use keys that --key-file lacks"
     );
     Ok(())
 }
@@ -130,21 +153,28 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
         .map_err(|e| UsageError(format!("--key-file {}: {e}", a.key_file.display())))?;
     let (mut good, mut bad) = (0usize, 0usize);
     for m in Manifest::list_all(&b).await? {
-        for s in &m.segments {
+        let objects = m
+            .segments
+            .iter()
+            .map(|s| (&s.object, s.meta.plain_bytes, s.meta.plain_crc32c))
+            .chain(
+                m.snapshots
+                    .iter()
+                    .map(|s| (&s.object, s.plain_bytes, s.plain_crc32c)),
+            );
+        for (object, plain_bytes, plain_crc32c) in objects {
             let check = async {
-                let (bytes, _) = b.get(&s.object).await?;
+                let (bytes, _) = b.get(object).await?;
                 let plain = georep_archive::open(&bytes, &ring)?;
                 anyhow::ensure!(
-                    plain.len() as u64 == s.meta.plain_bytes,
-                    "{} bytes, manifest says {}",
+                    plain.len() as u64 == plain_bytes,
+                    "{} bytes, manifest says {plain_bytes}",
                     plain.len(),
-                    s.meta.plain_bytes
                 );
                 let crc = crc32c::crc32c(&plain);
                 anyhow::ensure!(
-                    crc == s.meta.plain_crc32c,
-                    "CRC32C {crc:08x}, manifest says {:08x}",
-                    s.meta.plain_crc32c
+                    crc == plain_crc32c,
+                    "CRC32C {crc:08x}, manifest says {plain_crc32c:08x}",
                 );
                 Ok(())
             };
@@ -152,7 +182,7 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
                 Ok(()) => good += 1,
                 Err(e) => {
                     bad += 1;
-                    println!("BAD {}: {e:#}", s.object);
+                    println!("BAD {object}: {e:#}");
                 }
             }
         }

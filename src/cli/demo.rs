@@ -76,10 +76,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let archive_dir = std::path::absolute(args.dir.join("archive"))
         .with_context(|| format!("resolving {}", args.dir.display()))?;
-    topology.archive = Some(georep::config::Archive {
-        url: format!("file://{}", archive_dir.display()),
-        key: georep::config::ArchiveKey::File(archive_key),
-        retention_days: topology.archive.as_ref().map_or(7, |a| a.retention_days),
+    let url = format!("file://{}", archive_dir.display());
+    let key = georep::config::ArchiveKey::File(archive_key);
+    topology.archive = Some(match topology.archive.take() {
+        Some(a) => georep::config::Archive { url, key, ..a },
+        None => georep::config::Archive::new(url, key),
     });
 
     println!(

@@ -9,7 +9,7 @@ mod topology;
 pub use error::ConfigError;
 pub use placement::{AckMode, CollectionSpec, Placement, Tier};
 pub use settings::{DEFAULT_MAX_VALUE_BYTES, MAX_KEY_BYTES, NodeSettings};
-pub use topology::{Archive, ArchiveKey, Link, Region, Topology};
+pub use topology::{Archive, ArchiveKey, COLD_STORAGE_CLASSES, ColdTier, Link, Region, Topology};
 
 /// The embedded default topology (`regions/local.toml`), used by `georep demo`.
 pub const LOCAL_TOPOLOGY: &str = include_str!("../../regions/local.toml");

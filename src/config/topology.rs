@@ -69,12 +69,41 @@ struct ArchiveSpec {
     key_file: Option<PathBuf>,
     key_env: Option<String>,
     #[serde(default = "default_retention_days")]
-    retention_days: u32,
+    retention_days: f64,
+    #[serde(default = "default_snapshot_interval_s")]
+    snapshot_interval_s: u64,
+    #[serde(default = "default_wal_cap_mib")]
+    wal_cap_mib: u64,
+    #[serde(default = "default_zstd_level")]
+    zstd_level: i32,
+    cold_after_days: Option<f64>,
+    cold_storage_class: Option<String>,
 }
 
-fn default_retention_days() -> u32 {
-    7
+fn default_retention_days() -> f64 {
+    7.0
 }
+
+fn default_snapshot_interval_s() -> u64 {
+    3600
+}
+
+fn default_wal_cap_mib() -> u64 {
+    4096
+}
+
+fn default_zstd_level() -> i32 {
+    3
+}
+
+/// S3 storage classes an object can be read from at once. Archive classes (GLACIER,
+/// DEEP_ARCHIVE) need a thaw request before each GET, which a restore cannot wait for.
+pub const COLD_STORAGE_CLASSES: &[&str] = &[
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Region {
@@ -98,11 +127,40 @@ pub enum ArchiveKey {
     Env(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Archive {
     pub url: String,
     pub key: ArchiveKey,
-    pub retention_days: u32,
+    /// Restore points are kept this long (fractions allowed: 0.5 is 12 hours).
+    pub retention_days: f64,
+    /// How often the leader of each group archives a base snapshot.
+    pub snapshot_interval_s: u64,
+    /// Unarchived WAL a group may hold before its leader refuses writes.
+    pub wal_cap_bytes: u64,
+    pub zstd_level: i32,
+    /// S3 only: archived objects older than this move to `cold_storage_class`.
+    pub cold: Option<ColdTier>,
+}
+
+impl Archive {
+    /// An archive at `url` with every other setting at its default.
+    pub fn new(url: String, key: ArchiveKey) -> Archive {
+        Archive {
+            url,
+            key,
+            retention_days: default_retention_days(),
+            snapshot_interval_s: default_snapshot_interval_s(),
+            wal_cap_bytes: default_wal_cap_mib() << 20,
+            zstd_level: default_zstd_level(),
+            cold: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColdTier {
+    pub after_days: f64,
+    pub storage_class: String,
 }
 
 /// A validated topology.
@@ -294,13 +352,85 @@ impl TopologyFile {
                         ));
                     }
                 };
-                if a.retention_days == 0 {
-                    return Err(invalid("archive.retention_days", "must be at least 1"));
+                if !(a.retention_days.is_finite() && a.retention_days > 0.0) {
+                    return Err(invalid(
+                        "archive.retention_days",
+                        "must be a positive number of days",
+                    ));
                 }
+                if a.snapshot_interval_s == 0 {
+                    return Err(invalid("archive.snapshot_interval_s", "must be at least 1"));
+                }
+                // Only sealed segments ship: a cap under two segments could hold writes
+                // until the active segment seals by age.
+                if (a.wal_cap_mib << 20) < 2 * self.node.wal_segment_bytes {
+                    return Err(invalid(
+                        "archive.wal_cap_mib",
+                        format!(
+                            "{} MiB is less than two WAL segments (node.wal_segment_bytes = {})",
+                            a.wal_cap_mib, self.node.wal_segment_bytes
+                        ),
+                    ));
+                }
+                if !(1..=19).contains(&a.zstd_level) {
+                    return Err(invalid("archive.zstd_level", "must be 1 to 19"));
+                }
+                let cold = match (a.cold_after_days, a.cold_storage_class) {
+                    (None, None) => None,
+                    (None, Some(_)) => {
+                        return Err(invalid(
+                            "archive.cold_storage_class",
+                            "needs cold_after_days",
+                        ));
+                    }
+                    (Some(days), class) => {
+                        if scheme != Some("s3") {
+                            return Err(invalid(
+                                "archive.cold_after_days",
+                                "storage-class transitions are S3 only; for gs:// and az:// set \
+                                 the bucket's lifecycle rules (terraform/modules/archive_bucket_*)",
+                            ));
+                        }
+                        if !(days.is_finite() && days >= 0.0) {
+                            return Err(invalid(
+                                "archive.cold_after_days",
+                                "must be zero or a positive number of days",
+                            ));
+                        }
+                        if days >= a.retention_days {
+                            return Err(invalid(
+                                "archive.cold_after_days",
+                                format!(
+                                    "{days} must be less than retention_days ({})",
+                                    a.retention_days
+                                ),
+                            ));
+                        }
+                        let class = class.unwrap_or_else(|| "STANDARD_IA".to_string());
+                        if !COLD_STORAGE_CLASSES.contains(&class.as_str()) {
+                            return Err(invalid(
+                                "archive.cold_storage_class",
+                                format!(
+                                    "{class:?} is not one of {} (archive classes need a thaw \
+                                     before every read, which a restore cannot wait for)",
+                                    COLD_STORAGE_CLASSES.join(", ")
+                                ),
+                            ));
+                        }
+                        Some(ColdTier {
+                            after_days: days,
+                            storage_class: class,
+                        })
+                    }
+                };
                 Some(Archive {
                     url: a.url,
                     key,
                     retention_days: a.retention_days,
+                    snapshot_interval_s: a.snapshot_interval_s,
+                    wal_cap_bytes: a.wal_cap_mib << 20,
+                    zstd_level: a.zstd_level,
+                    cold,
                 })
             }
         };

@@ -52,6 +52,17 @@ pub enum GroupError {
         "index not committed within {waited_ms} ms (no quorum reachable); the outcome is unknown"
     )]
     CommitTimeout { waited_ms: u64 },
+    /// The object store has been unreachable long enough that the group's unarchived WAL
+    /// passed `[archive] wal_cap_mib`; writes resume once the archive catches up.
+    #[error(
+        "log group {group} refuses writes: {unarchived_bytes} bytes of WAL are not archived yet \
+         (cap {cap_bytes}); the archive store is unreachable or slow"
+    )]
+    ArchiveBacklog {
+        group: String,
+        unarchived_bytes: u64,
+        cap_bytes: u64,
+    },
     #[error("log group stopped after an earlier failure: {0}")]
     Failed(String),
     #[error("log group is shutting down")]
@@ -76,6 +87,11 @@ pub enum WireError {
     CommitTimeout {
         waited_ms: u64,
     },
+    ArchiveBacklog {
+        group: String,
+        unarchived_bytes: u64,
+        cap_bytes: u64,
+    },
     Failed(String),
 }
 
@@ -96,6 +112,15 @@ impl From<GroupError> for WireError {
                 waited_ms,
             },
             GroupError::CommitTimeout { waited_ms } => WireError::CommitTimeout { waited_ms },
+            GroupError::ArchiveBacklog {
+                group,
+                unarchived_bytes,
+                cap_bytes,
+            } => WireError::ArchiveBacklog {
+                group,
+                unarchived_bytes,
+                cap_bytes,
+            },
             other => WireError::Failed(other.to_string()),
         }
     }
@@ -118,6 +143,15 @@ impl From<WireError> for GroupError {
                 waited_ms,
             },
             WireError::CommitTimeout { waited_ms } => GroupError::CommitTimeout { waited_ms },
+            WireError::ArchiveBacklog {
+                group,
+                unarchived_bytes,
+                cap_bytes,
+            } => GroupError::ArchiveBacklog {
+                group,
+                unarchived_bytes,
+                cap_bytes,
+            },
             WireError::Failed(m) => GroupError::Failed(m),
         }
     }

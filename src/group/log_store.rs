@@ -58,6 +58,19 @@ fn write_err(e: impl std::fmt::Display) -> StorageError {
     StorageIOError::write_logs(openraft::AnyError::error(e.to_string())).into()
 }
 
+/// Records in the group directory `dir`, assembled offline by a restore, that the log begins
+/// after WAL index `index` (of `term`): a snapshot covers everything up to it.
+pub fn record_log_start(
+    dir: &std::path::Path,
+    index: u64,
+    term: u64,
+) -> Result<(), atomic_file::AtomicFileError> {
+    let mut body = Vec::with_capacity(16);
+    body.extend_from_slice(&index.to_le_bytes());
+    body.extend_from_slice(&term.to_le_bytes());
+    atomic_file::write(&dir.join(PURGED_FILE), FILE_VERSION, &body)
+}
+
 impl LogStore {
     /// Wraps an open WAL; `dir` holds the vote and purge marker files.
     pub fn new(wal: Wal, dir: PathBuf) -> Result<LogStore, WalError> {
@@ -105,11 +118,8 @@ impl LogStore {
     }
 
     fn write_purged_marker(&self, id: LogId) -> Result<(), StorageError> {
-        let mut body = Vec::with_capacity(16);
-        body.extend_from_slice(&(id.index + 1).to_le_bytes());
-        body.extend_from_slice(&id.leader_id.term.to_le_bytes());
-        atomic_file::write(&self.inner.dir.join(PURGED_FILE), FILE_VERSION, &body)
-            .map_err(write_err)
+        // the marker holds the WAL index (Raft index + 1)
+        record_log_start(&self.inner.dir, id.index + 1, id.leader_id.term).map_err(write_err)
     }
 
     /// Deletes sealed segments entirely at or below `up_to`; first records the id of the

@@ -20,8 +20,10 @@ mod ack;
 mod batcher;
 mod entry_codec;
 mod error;
+mod gate;
 mod id;
 mod log_store;
+pub use log_store::record_log_start;
 pub mod network;
 pub mod rpc;
 mod server;
@@ -101,6 +103,8 @@ pub struct LogGroup {
     config_loaded: AtomicU64,
     /// Writes this replica commits as leader, gathered into log entries.
     proposals: tokio::sync::mpsc::UnboundedSender<batcher::Proposal>,
+    /// Closed by the archiver while too much WAL waits for the archive.
+    write_gate: gate::WriteGate,
 }
 
 impl LogGroup {
@@ -211,6 +215,7 @@ impl LogGroup {
             config_applied,
             config_loaded: AtomicU64::new(0),
             proposals,
+            write_gate: gate::WriteGate::default(),
         });
         if spec.voters.iter().any(|v| **v == *region) {
             group.bootstrap(&spec).await?;
@@ -406,6 +411,7 @@ impl LogGroup {
         origin: &str,
         command: bytes::Bytes,
     ) -> Result<Committed, GroupError> {
+        self.write_gate.check(&self.id.to_string())?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.proposals
             .send(batcher::Proposal {
@@ -578,6 +584,18 @@ impl LogGroup {
 
     pub fn digest(&self) -> Result<[u8; 32], StoreError> {
         self.store.digest(self.id.0)
+    }
+
+    /// Records the archive backlog; while it is over `cap_bytes` this replica refuses
+    /// writes as leader. Returns whether it now refuses.
+    pub fn set_archive_backlog(&self, unarchived_bytes: u64, cap_bytes: u64) -> bool {
+        self.write_gate.update(unarchived_bytes, cap_bytes)
+    }
+
+    /// The group's state as one byte string (see `store::snapshot`), with what it covers.
+    /// Blocking: reads every document.
+    pub fn export_state(&self) -> Result<(crate::store::SnapshotHead, Vec<u8>), StoreError> {
+        self.store.export_snapshot(self.id.0)
     }
 
     pub fn wal(&self) -> &Wal {

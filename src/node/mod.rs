@@ -363,9 +363,13 @@ fn archive_task(
         cluster: topology.cluster.clone(),
         backend,
         ring,
-        level: georep_archive::envelope::DEFAULT_LEVEL,
+        level: archive.zstd_level,
         interval: Duration::from_millis(500),
         metrics: archive_metrics,
+        snapshot_interval: Duration::from_secs(archive.snapshot_interval_s),
+        retention: Duration::from_secs_f64(archive.retention_days * 86_400.0),
+        wal_cap_bytes: archive.wal_cap_bytes,
+        cold: archive.cold.clone(),
     };
     tracing::info!(url = %archive.url, "archiving sealed segments");
     Ok(archiver.spawn(group))

@@ -1,10 +1,11 @@
 //! Point-in-time restore from the archive alone.
 //!
-//! For each group in the archive: take the archived segments from the start of the log up to
-//! the one holding the target time, download each, decrypt and verify it (length and CRC32C
-//! against the manifest), and write it as a WAL segment. Then cut the log after the last
-//! entry at or before the target. The node that starts on the directory replays the WAL into
-//! a fresh store, so its state is the cluster's state at that instant.
+//! For each group in the archive: take the newest base snapshot at or before the target time
+//! (if any) and install it into a fresh store, then the archived segments after it up to the
+//! one holding the target time. Every object is downloaded, decrypted and verified (length
+//! and CRC32C against the manifest) before it is written. Then the log is cut after the last
+//! entry at or before the target. The node that starts on the directory replays the WAL past
+//! the snapshot, so its state is the cluster's state at that instant.
 //!
 //! Everything is written into `<dir>.restoring` and renamed into place only when every group
 //! is complete. A failure (a bad object, a missing segment, a wrong key) leaves no directory
@@ -14,11 +15,12 @@ mod time;
 
 use std::path::{Path, PathBuf};
 
-use georep_archive::{ArchiveBackend, KeyRing, Manifest};
+use georep_archive::{ArchiveBackend, KeyRing, Manifest, PlanError};
 
 pub use time::{RestoreTarget, rfc3339};
 
-use crate::group::{GroupId, LogGroup};
+use crate::group::{GroupId, LogGroup, record_log_start};
+use crate::store::Store;
 use crate::util::atomic_file::sync_dir;
 use crate::wal::{Wal, WalOptions};
 
@@ -29,11 +31,12 @@ pub enum RestoreError {
     #[error("no manifests in the archive: nothing to restore")]
     EmptyArchive,
     #[error(
-        "group g{group}: the archive starts at index {first}; restoring it needs base snapshots, which are not built yet"
+        "group g{group}: the archive has no segment after index {after} (the next starts at {next}); a segment is missing"
     )]
-    NoStart { group: u32, first: u64 },
+    Gap { group: u32, after: u64, next: u64 },
     #[error(
-        "group g{group}: nothing archived at or before the target (earliest entry at {earliest_ms} ms)"
+        "group g{group}: nothing archived at or before the target; the earliest restorable instant is {}",
+        rfc3339(*earliest_ms)
     )]
     TooEarly { group: u32, earliest_ms: u64 },
     #[error("archive object {object}: {reason}")]
@@ -42,6 +45,8 @@ pub enum RestoreError {
     Manifest(#[from] georep_archive::ManifestError),
     #[error(transparent)]
     Wal(#[from] crate::wal::WalError),
+    #[error("installing the snapshot of group g{group}: {reason}")]
+    Install { group: u32, reason: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -122,51 +127,96 @@ async fn restore_into(
     // Choose first, so progress knows the total and nothing is downloaded for an impossible restore.
     let mut plan = Vec::new();
     for m in &manifests {
-        let Some(first) = m.segments.first() else {
-            continue;
-        };
-        if first.meta.indexes.first != 1 {
-            return Err(RestoreError::NoStart {
-                group: m.group,
-                first: first.meta.indexes.first,
-            });
-        }
-        let chosen: Vec<_> = m
-            .segments
-            .iter()
-            .take_while(|s| s.meta.first_hlc >> 16 <= cutoff)
-            .collect();
-        if chosen.is_empty() {
-            return Err(RestoreError::TooEarly {
-                group: m.group,
-                earliest_ms: first.meta.first_hlc >> 16,
-            });
-        }
-        plan.push((m, chosen));
-    }
-    let total: usize = plan.iter().map(|(_, c)| c.len()).sum();
-    let (mut done, mut bytes_done) = (0usize, 0u64);
-    let mut restored = Vec::new();
-    for (m, chosen) in plan {
-        let wal_dir = LogGroup::data_dir_of(staging, GroupId(m.group)).join("wal");
-        std::fs::create_dir_all(&wal_dir).map_err(io(&wal_dir))?;
-        for seg in &chosen {
-            let bad = |reason: String| RestoreError::BadObject {
-                object: seg.object.clone(),
-                reason,
-            };
-            let (sealed, _) = backend
-                .get(&seg.object)
-                .await
-                .map_err(|e| bad(e.to_string()))?;
-            let plain = georep_archive::open(&sealed, ring).map_err(|e| bad(e.to_string()))?;
-            if plain.len() as u64 != seg.meta.plain_bytes
-                || crc32c::crc32c(&plain) != seg.meta.plain_crc32c
-            {
-                return Err(bad(
-                    "contents do not match the manifest's length and CRC32C".into(),
-                ));
+        match m.plan(cutoff) {
+            Ok(p) => plan.push((m, p)),
+            Err(PlanError::Empty) => continue,
+            Err(PlanError::TooEarly { earliest_ms }) => {
+                return Err(RestoreError::TooEarly {
+                    group: m.group,
+                    earliest_ms,
+                });
             }
+            Err(PlanError::Gap { after, next }) => {
+                return Err(RestoreError::Gap {
+                    group: m.group,
+                    after,
+                    next,
+                });
+            }
+        }
+    }
+    let total: usize = plan
+        .iter()
+        .map(|(_, p)| p.segments.len() + usize::from(p.snapshot.is_some()))
+        .sum();
+    let (mut done, mut bytes_done) = (0usize, 0u64);
+    let mut store: Option<Store> = None;
+    let mut restored = Vec::new();
+    for (m, p) in plan {
+        let group_dir = LogGroup::data_dir_of(staging, GroupId(m.group));
+        let wal_dir = group_dir.join("wal");
+        std::fs::create_dir_all(&wal_dir).map_err(io(&wal_dir))?;
+        let mut base = None;
+        if let Some(snap) = p.snapshot {
+            let plain = fetch(
+                backend,
+                ring,
+                &snap.object,
+                snap.plain_bytes,
+                snap.plain_crc32c,
+            )
+            .await?;
+            let store = match &mut store {
+                Some(s) => s,
+                None => {
+                    let path = staging.join("store.redb");
+                    store.insert(Store::open(&path).map_err(|e| RestoreError::Install {
+                        group: m.group,
+                        reason: e.to_string(),
+                    })?)
+                }
+            };
+            let head =
+                store
+                    .install_snapshot(m.group, &plain)
+                    .map_err(|e| RestoreError::BadObject {
+                        object: snap.object.clone(),
+                        reason: e.to_string(),
+                    })?;
+            if head.applied.index != snap.index {
+                return Err(RestoreError::BadObject {
+                    object: snap.object.clone(),
+                    reason: format!(
+                        "holds index {}, the manifest says {}",
+                        head.applied.index, snap.index
+                    ),
+                });
+            }
+            // the log resumes after the snapshot
+            record_log_start(&group_dir, head.applied.index, head.applied.term).map_err(|e| {
+                RestoreError::Install {
+                    group: m.group,
+                    reason: e.to_string(),
+                }
+            })?;
+            base = Some((head.applied.index, snap.physical_ms()));
+            done += 1;
+            bytes_done += plain.len() as u64;
+            progress(Progress {
+                segments_done: done,
+                segments_total: total,
+                bytes_done,
+            });
+        }
+        for seg in &p.segments {
+            let plain = fetch(
+                backend,
+                ring,
+                &seg.object,
+                seg.meta.plain_bytes,
+                seg.meta.plain_crc32c,
+            )
+            .await?;
             let path = wal_dir.join(format!("{:020}.wal", seg.meta.indexes.first));
             write_synced(&path, &plain)?;
             done += 1;
@@ -178,9 +228,32 @@ async fn restore_into(
             });
         }
         sync_dir(&wal_dir).map_err(io(&wal_dir))?;
-        restored.push(cut_log(&wal_dir, m, cutoff)?);
+        restored.push(cut_log(&wal_dir, m, cutoff, base)?);
     }
     Ok(restored)
+}
+
+/// Downloads one object and checks it against the manifest: the envelope's tags, then the
+/// plain length and CRC32C.
+async fn fetch(
+    backend: &ArchiveBackend,
+    ring: &KeyRing,
+    object: &str,
+    plain_bytes: u64,
+    plain_crc32c: u32,
+) -> Result<Vec<u8>, RestoreError> {
+    let bad = |reason: String| RestoreError::BadObject {
+        object: object.to_string(),
+        reason,
+    };
+    let (sealed, _) = backend.get(object).await.map_err(|e| bad(e.to_string()))?;
+    let plain = georep_archive::open(&sealed, ring).map_err(|e| bad(e.to_string()))?;
+    if plain.len() as u64 != plain_bytes || crc32c::crc32c(&plain) != plain_crc32c {
+        return Err(bad(
+            "contents do not match the manifest's length and CRC32C".into(),
+        ));
+    }
+    Ok(plain)
 }
 
 /// The directory holding `path` (`.` for a bare relative name, whose `parent()` is empty).
@@ -200,15 +273,23 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RestoreError> {
 }
 
 /// Opens the restored WAL (which verifies every frame) and removes entries after `cutoff`.
-fn cut_log(wal_dir: &Path, m: &Manifest, cutoff: u64) -> Result<GroupRestored, RestoreError> {
+/// `base` is the index and time of the installed snapshot, if any: entries up to it are
+/// already in the store.
+fn cut_log(
+    wal_dir: &Path,
+    m: &Manifest,
+    cutoff: u64,
+    base: Option<(u64, u64)>,
+) -> Result<GroupRestored, RestoreError> {
     let options = WalOptions {
         segment_bytes: 1 << 20,
         ..WalOptions::new(wal_dir, m.group)
     };
     let (wal, _) = Wal::open(options, None)?;
-    let last = wal.last_index().unwrap_or(0);
+    let (base_index, base_ms) = base.unwrap_or((0, 0));
+    let last = wal.last_index().unwrap_or(0).max(base_index);
     // The HLC is monotonic along the log, so the cut is the first entry past the cutoff.
-    let (mut lo, mut hi) = (1u64, last + 1);
+    let (mut lo, mut hi) = (base_index + 1, last + 1);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         if wal.read(mid)?.hlc.physical_ms() <= cutoff {
@@ -221,8 +302,8 @@ fn cut_log(wal_dir: &Path, m: &Manifest, cutoff: u64) -> Result<GroupRestored, R
         wal.truncate(lo)?;
     }
     let kept = lo - 1;
-    let last_entry_ms = if kept == 0 {
-        0
+    let last_entry_ms = if kept == base_index {
+        base_ms
     } else {
         wal.read(kept)?.hlc.physical_ms()
     };

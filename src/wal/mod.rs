@@ -284,6 +284,26 @@ impl Wal {
         self.control(|done| Request::Seal { done })
     }
 
+    /// Bytes of log (records and frame overhead) holding entries after `index`, durable or
+    /// not: how much an archive at `index` is behind.
+    pub fn bytes_after(&self, index: u64) -> u64 {
+        self.read_index()
+            .segments
+            .iter()
+            .map(|s| match s.last_index() {
+                Some(last) if last > index => {
+                    let from = if s.contains(index + 1) {
+                        s.record_span(index + 1).0
+                    } else {
+                        s.records[0]
+                    };
+                    s.data_end.saturating_sub(from)
+                }
+                _ => 0,
+            })
+            .sum()
+    }
+
     pub fn sealed_segments(&self) -> Vec<SealedSegment> {
         self.read_index()
             .segments

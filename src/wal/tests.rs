@@ -367,3 +367,20 @@ fn a_built_segment_is_a_sealed_segment_the_wal_opens_and_continues() {
     let wal = open(dir.path(), 1 << 20);
     assert_eq!(wal.last_index(), Some(61));
 }
+
+#[test]
+fn bytes_after_counts_the_unarchived_tail_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = open(dir.path(), 8 << 10);
+    for i in 1..=100 {
+        wal.append_blocking(vec![entry(i, 500)]).unwrap();
+    }
+    assert!(wal.sealed_segments().len() >= 3, "spans several segments");
+    let all = wal.bytes_after(0);
+    assert!(all >= 100 * 500, "{all}");
+    assert_eq!(wal.bytes_after(100), 0);
+    let tail = wal.bytes_after(60);
+    // 40 records of at least 500 bytes; frame overhead is small
+    assert!((40 * 500..40 * 600).contains(&tail), "{tail}");
+    assert!(wal.bytes_after(59) > tail);
+}
