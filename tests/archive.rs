@@ -260,6 +260,33 @@ fn archive_misconfiguration_exits_2_naming_the_field() {
             ),
             "archive.key_env",
         ),
+        (
+            format!(
+                "[archive]\nurl = \"file://{}/a\"\nkey_env = \"K\"\ncold_after_days = 1\n",
+                dir.path().display()
+            ),
+            "archive.cold_after_days",
+        ),
+        (
+            "[archive]\nurl = \"s3://b/p\"\nkey_env = \"K\"\ncold_after_days = 1\ncold_storage_class = \"GLACIER\"\n".to_string(),
+            "archive.cold_storage_class",
+        ),
+        (
+            "[archive]\nurl = \"s3://b/p\"\nkey_env = \"K\"\nretention_days = 7\ncold_after_days = 9\n".to_string(),
+            "archive.cold_after_days",
+        ),
+        (
+            "[archive]\nurl = \"s3://b/p\"\nkey_env = \"K\"\nwal_cap_mib = 64\n".to_string(),
+            "archive.wal_cap_mib",
+        ),
+        (
+            "[archive]\nurl = \"s3://b/p\"\nkey_env = \"K\"\nzstd_level = 0\n".to_string(),
+            "archive.zstd_level",
+        ),
+        (
+            "[archive]\nurl = \"s3://b/p\"\nkey_env = \"K\"\nretention_days = -1\n".to_string(),
+            "archive.retention_days",
+        ),
     ];
     for (extra, field) in cases {
         let (topo, _) = topology(dir.path(), &["r1"], &extra);

@@ -1,4 +1,7 @@
-//! The WAL cap. While the object store is unreachable, sealed segments cannot leave the
+//! Archive lag and the WAL cap, measured every tick from the highest archived index, so
+//! they keep moving while upload rounds are stuck in retries.
+//!
+//! While the object store is unreachable, sealed segments cannot leave the
 //! disk (they are not archived yet), so the leader's WAL grows. This watcher measures the
 //! unarchived bytes every tick, independently of upload rounds that may be stuck in
 //! retries, warns as the backlog nears `wal_cap_mib`, and closes the group to writes past it
@@ -10,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::ArchiveMetrics;
+use crate::clock::{PhysicalClock, SystemClock};
 use crate::group::LogGroup;
 
 pub struct Watcher {
@@ -27,6 +31,22 @@ enum Level {
 }
 
 impl Watcher {
+    /// Entries and seconds (the RPO) between the archive and this replica's durable log.
+    fn update_lag(&self) {
+        let wal = self.group.wal();
+        let archived = self.archived.load(Ordering::Relaxed);
+        self.metrics.archived_index.set(archived as i64);
+        let behind = wal.durable_index().saturating_sub(archived);
+        self.metrics.lag_entries.set(behind as i64);
+        let seconds = match behind {
+            0 => 0.0,
+            _ => wal.read(archived + 1).map_or(0.0, |e| {
+                SystemClock.now_ms().saturating_sub(e.hlc.physical_ms()) as f64 / 1000.0
+            }),
+        };
+        self.metrics.lag_seconds.set(seconds);
+    }
+
     pub async fn run(self, every: Duration) {
         let mut level = Level::Normal;
         loop {
@@ -37,6 +57,7 @@ impl Watcher {
             } else {
                 0
             };
+            self.update_lag();
             let refusing = self.group.set_archive_backlog(bytes, self.cap_bytes);
             self.metrics.backlog_bytes.set(bytes as i64);
             self.metrics.writes_refused.set(i64::from(refusing));

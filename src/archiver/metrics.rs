@@ -6,6 +6,7 @@ use prometheus::{
 
 #[derive(Clone)]
 pub struct ArchiveMetrics {
+    pub archived_index: IntGauge,
     pub lag_entries: IntGauge,
     pub lag_seconds: Gauge,
     pub backlog_bytes: IntGauge,
@@ -23,6 +24,7 @@ pub struct ArchiveMetrics {
 /// gives one archiver its handles.
 #[derive(Clone)]
 pub struct ArchiveMetricFamilies {
+    archived_index: IntGaugeVec,
     lag_entries: IntGaugeVec,
     lag_seconds: GaugeVec,
     backlog_bytes: IntGaugeVec,
@@ -42,6 +44,10 @@ impl ArchiveMetricFamilies {
         let gauge = |name: &str, help: &str| IntGaugeVec::new(Opts::new(name, help), g);
         let counter = |name: &str, help: &str| IntCounterVec::new(Opts::new(name, help), g);
         let m = Self {
+            archived_index: gauge(
+                "georep_archive_archived_index",
+                "Highest log index the archive holds",
+            )?,
             lag_entries: gauge(
                 "georep_archive_lag_entries",
                 "Durable log entries not yet in the archive",
@@ -84,6 +90,7 @@ impl ArchiveMetricFamilies {
                 "Failed archive rounds (retried)",
             )?,
         };
+        registry.register(Box::new(m.archived_index.clone()))?;
         registry.register(Box::new(m.lag_entries.clone()))?;
         registry.register(Box::new(m.lag_seconds.clone()))?;
         registry.register(Box::new(m.backlog_bytes.clone()))?;
@@ -101,6 +108,7 @@ impl ArchiveMetricFamilies {
     pub fn for_group(&self, group: &str) -> ArchiveMetrics {
         let l = &[group];
         ArchiveMetrics {
+            archived_index: self.archived_index.with_label_values(l),
             lag_entries: self.lag_entries.with_label_values(l),
             lag_seconds: self.lag_seconds.with_label_values(l),
             backlog_bytes: self.backlog_bytes.with_label_values(l),

@@ -268,26 +268,9 @@ impl Archiver {
             self.metrics.sealed_bytes.inc_by(sealed_len);
             shipped += 1;
         }
-        self.update_lag(group, &manifest)?;
         let last = manifest.last_index();
         *cache = Some((manifest, version));
         Ok((shipped, last))
-    }
-
-    fn update_lag(&self, group: &LogGroup, manifest: &Manifest) -> Result<(), ArchiverError> {
-        let wal = group.wal();
-        let durable = wal.durable_index();
-        let archived = manifest.last_index().unwrap_or(0);
-        let behind = durable.saturating_sub(archived);
-        self.metrics.lag_entries.set(behind as i64);
-        let seconds = if behind == 0 {
-            0.0
-        } else {
-            let oldest = wal.read(archived + 1)?.hlc.physical_ms();
-            SystemClock.now_ms().saturating_sub(oldest) as f64 / 1000.0
-        };
-        self.metrics.lag_seconds.set(seconds);
-        Ok(())
     }
 }
 

@@ -162,6 +162,7 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
                     .iter()
                     .map(|s| (&s.object, s.plain_bytes, s.plain_crc32c)),
             );
+        let bad_before = bad;
         for (object, plain_bytes, plain_crc32c) in objects {
             let check = async {
                 let (bytes, _) = b.get(object).await?;
@@ -186,6 +187,14 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
                 }
             }
         }
+        println!(
+            "cluster {} group g{}: {} segments and {} snapshots checked, {} bad",
+            m.cluster,
+            m.group,
+            m.segments.len(),
+            m.snapshots.len(),
+            (bad - bad_before),
+        );
     }
     println!("{good} objects verified, {bad} bad");
     anyhow::ensure!(bad == 0, "{bad} archive objects failed verification");

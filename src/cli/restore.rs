@@ -33,7 +33,7 @@ pub async fn run(a: RestoreArgs) -> anyhow::Result<()> {
     let groups = restore::restore(&backend, &ring, a.to, &a.data_dir, |p| {
         let secs = started.elapsed().as_secs_f64().max(1e-3);
         eprintln!(
-            "restoring: {}/{} segments, {:.1} MiB, {:.1} MiB/s",
+            "restoring: {}/{} objects, {:.1} MiB, {:.1} MiB/s",
             p.segments_done,
             p.segments_total,
             p.bytes_done as f64 / 1048576.0,
@@ -43,9 +43,12 @@ pub async fn run(a: RestoreArgs) -> anyhow::Result<()> {
     .await?;
     for g in &groups {
         println!(
-            "restored cluster {} group g{}: {} segment file(s), log up to index {} (last entry {})",
+            "restored cluster {} group g{}: {}{} segment file(s), log up to index {} (last entry {})",
             g.cluster,
             g.group,
+            g.snapshot_index
+                .map(|i| format!("base snapshot at index {i}, "))
+                .unwrap_or_default(),
             g.segments,
             g.last_index,
             restore::rfc3339(g.last_entry_ms)

@@ -278,14 +278,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         match atomic_file::read(&self.inner.dir.join(VOTE_FILE)) {
             // A log without a vote is a restored data dir (a live replica writes its vote
             // before any entry of that term). Raft needs the vote's term to be at least the
-            // log's last; voting for nobody in that term is what such a replica may do.
-            Ok(None) => Ok(self.last_log_id()?.map(|last| Vote {
-                leader_id: openraft::LeaderId {
-                    term: last.leader_id.term,
-                    voted_for: None,
-                },
-                committed: false,
-            })),
+            // log's last; voting for nobody in that term is what such a replica may do. A
+            // restore from a base snapshot alone has an empty log: its purge marker is last.
+            Ok(None) => Ok(self
+                .last_log_id()?
+                .or(self.purged_marker()?)
+                .map(|last| Vote {
+                    leader_id: openraft::LeaderId {
+                        term: last.leader_id.term,
+                        voted_for: None,
+                    },
+                    committed: false,
+                })),
             Ok(Some((_, body))) => serde_json::from_slice(&body)
                 .map(Some)
                 .map_err(|e| vote_err(format!("vote file: {e}"))),
@@ -375,5 +379,30 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(write_err)??;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wal::WalOptions;
+
+    /// A data dir restored from a base snapshot alone: no vote, no entries, a purge marker.
+    /// The vote must carry the marker's term, or openraft would elect itself in an older
+    /// term than its own log's and stop.
+    #[tokio::test]
+    async fn a_snapshot_only_restore_votes_in_the_snapshot_term() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal_dir = dir.path().join("wal");
+        std::fs::create_dir_all(&wal_dir).unwrap();
+        record_log_start(dir.path(), 42, 7).unwrap();
+        let (wal, _) = Wal::open(WalOptions::new(&wal_dir, 3), None).unwrap();
+        let mut store = LogStore::new(wal, dir.path().to_path_buf()).unwrap();
+        let vote = store.read_vote().await.unwrap().expect("a vote");
+        assert_eq!(vote.leader_id.term, 7);
+        assert_eq!(vote.leader_id.voted_for, None);
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(raft_log_id(7, 42)));
+        assert_eq!(state.last_log_id, Some(raft_log_id(7, 42)));
     }
 }

@@ -66,6 +66,8 @@ pub struct Progress {
 pub struct GroupRestored {
     pub cluster: String,
     pub group: u32,
+    /// Index of the base snapshot the restore started from, if any.
+    pub snapshot_index: Option<u64>,
     pub segments: usize,
     pub last_index: u64,
     pub last_entry_ms: u64,
@@ -317,6 +319,7 @@ fn cut_log(
     Ok(GroupRestored {
         cluster: m.cluster.clone(),
         group: m.group,
+        snapshot_index: base.map(|(i, _)| i),
         segments: std::fs::read_dir(wal_dir).map_err(io(wal_dir))?.count(),
         last_index: kept,
         last_entry_ms,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use georep::client::Client;
 
 pub mod cluster;
+pub mod tcp_proxy;
 pub mod tftpl;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_georep");
@@ -75,6 +76,18 @@ impl NodeProcess {
         api: SocketAddr,
         extra: &[String],
     ) -> NodeProcess {
+        Self::start_env(topology, region, data_dir, api, extra, &[]).await
+    }
+
+    /// As [`NodeProcess::start_with`], with environment variables set for the node.
+    pub async fn start_env(
+        topology: &Path,
+        region: &str,
+        data_dir: &Path,
+        api: SocketAddr,
+        extra: &[String],
+        env: &[(&str, String)],
+    ) -> NodeProcess {
         let log = data_dir.with_extension(format!("log.{}", std::process::id()));
         let stderr = File::options()
             .create(true)
@@ -87,6 +100,7 @@ impl NodeProcess {
             .args(["--region", region, "--data-dir"])
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
