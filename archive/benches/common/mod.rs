@@ -2,6 +2,11 @@
 //! and free text vary (drawn from a `vocabulary`-word list), so they compress like real logs.
 
 pub fn order_documents(vocabulary: usize) -> Vec<u8> {
+    order_documents_seeded(vocabulary, 0x2545_F491_4F6C_DD1D)
+}
+
+/// As [`order_documents`], from another seed: different documents (no two files dedupe).
+pub fn order_documents_seeded(vocabulary: usize, seed: u64) -> Vec<u8> {
     const WORDS: [&str; 16] = [
         "order",
         "shipped",
@@ -21,7 +26,7 @@ pub fn order_documents(vocabulary: usize) -> Vec<u8> {
         "carrier",
     ];
     let vocabulary = vocabulary.clamp(1, WORDS.len());
-    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut rng = seed | 1;
     let mut next = move || {
         rng ^= rng << 13;
         rng ^= rng >> 7;
