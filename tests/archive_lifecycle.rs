@@ -267,6 +267,49 @@ async fn pitr_across_three_groups_from_base_snapshots_then_retention() {
         "later restores start from base snapshots ({used_snapshot} groups did)"
     );
 
+    phase("one group alone");
+    let one = manifests(&root)
+        .into_iter()
+        .find(|(_, m)| !m["snapshots"].as_array().unwrap().is_empty())
+        .unwrap()
+        .0;
+    let only = dir.path().join("restored-one-group");
+    let (code, out, err) = run(&[
+        "restore",
+        "--archive",
+        &archive,
+        "--to",
+        "latest",
+        "--data-dir",
+        only.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+        "--group",
+        &one,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.matches("restored cluster test group").count(),
+        1,
+        "{out}"
+    );
+    assert!(out.contains(&format!("group {one}:")), "{out}");
+    let (code, _, err) = run(&[
+        "restore",
+        "--archive",
+        &archive,
+        "--to",
+        "latest",
+        "--data-dir",
+        dir.path().join("x").to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+        "--group",
+        "g7",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no group g7"), "{err}");
+
     phase("retention of ~3 s: segments and snapshots no restore point needs are deleted");
     let first_target = targets[0].0;
     std::fs::write(
@@ -354,6 +397,59 @@ async fn pitr_across_three_groups_from_base_snapshots_then_retention() {
     let mut node = NodeProcess::start(&topo, "r1", &restored, apis[0]).await;
     assert_eq!(read_state(&node).await, expected, "latest after retention");
     assert!(node.stop().success());
+
+    phase("damage: a truncated snapshot, two swapped segments, a wrong key");
+    let verify = |key: &Path| {
+        run(&[
+            "archive",
+            "verify",
+            "--archive",
+            &archive,
+            "--key-file",
+            key.to_str().unwrap(),
+        ])
+    };
+    let m = manifests(&root);
+    let (_, group) = m
+        .iter()
+        .find(|(_, m)| m["segments"].as_array().unwrap().len() >= 2)
+        .expect("a group with two segments");
+    let snap = group["snapshots"].as_array().unwrap().last().unwrap()["object"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let snap_path = root.join(&snap);
+    let whole = std::fs::read(&snap_path).unwrap();
+    std::fs::write(&snap_path, &whole[..whole.len() - 100]).unwrap();
+    let seg = |i: usize| group["segments"][i]["object"].as_str().unwrap().to_string();
+    let (a, b) = (root.join(seg(0)), root.join(seg(1)));
+    let (bytes_a, bytes_b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    std::fs::write(&a, &bytes_b).unwrap();
+    std::fs::write(&b, &bytes_a).unwrap();
+    let (code, out, _) = verify(&key);
+    assert_eq!(code, 1, "{out}");
+    for bad in [&snap, &seg(0), &seg(1)] {
+        assert!(out.contains(&format!("BAD {bad}")), "names {bad}: {out}");
+    }
+    let failed = dir.path().join("restored-damaged");
+    let (code, _, err) = restore(&archive, &key, "latest", &failed);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&snap), "names the truncated snapshot: {err}");
+    assert!(!failed.exists(), "no partial data dir");
+    std::fs::write(&snap_path, &whole).unwrap();
+    std::fs::write(&a, &bytes_a).unwrap();
+    std::fs::write(&b, &bytes_b).unwrap();
+    let wrong = dir.path().join("wrong.key");
+    std::fs::write(&wrong, KEY.replace('4', "5")).unwrap();
+    let (code, _, err) = restore(&archive, &wrong, "latest", &failed);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("archive object test/g"),
+        "names the object: {err}"
+    );
+    assert!(!failed.exists(), "no partial data dir");
+    let (code, out, err) = verify(&key);
+    assert_eq!(code, 0, "repaired: {out}{err}");
 }
 
 fn s3_base() -> Option<String> {

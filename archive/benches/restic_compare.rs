@@ -95,11 +95,19 @@ fn main() {
 
         let mut restic_runs = Vec::new();
         for (label, procs) in [("1 core", Some("1")), ("all cores", None)] {
-            let repo = dir.path().join(format!("restic-{run}-{}", procs.unwrap_or("all")));
+            let repo = dir
+                .path()
+                .join(format!("restic-{run}-{}", procs.unwrap_or("all")));
             restic(&repo, &["init", "--repository-version", "2"], procs);
             let secs = restic(
                 &repo,
-                &["backup", "--compression", "auto", "--quiet", segs.to_str().unwrap()],
+                &[
+                    "backup",
+                    "--compression",
+                    "auto",
+                    "--quiet",
+                    segs.to_str().unwrap(),
+                ],
                 procs,
             );
             restic_runs.push((label, mib_per_s(total, secs)));

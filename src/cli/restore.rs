@@ -20,6 +20,17 @@ pub struct RestoreArgs {
     /// Archive key file (`<id> <64 hex>` per line, or one bare 64-hex key)
     #[arg(long, env = "GEOREP_ARCHIVE_KEY_FILE")]
     pub key_file: PathBuf,
+    /// Restore only this group (`g<N>` as `georep archive list` names it); repeat for more.
+    /// Default: every group in the archive, i.e. the whole region
+    #[arg(long = "group", value_parser = parse_group)]
+    pub groups: Vec<u32>,
+}
+
+fn parse_group(s: &str) -> Result<u32, String> {
+    s.strip_prefix('g')
+        .unwrap_or(s)
+        .parse()
+        .map_err(|_| format!("{s:?} is not a group id (g<number>, as `georep archive list` shows)"))
 }
 
 pub async fn run(a: RestoreArgs) -> anyhow::Result<()> {
@@ -30,7 +41,7 @@ pub async fn run(a: RestoreArgs) -> anyhow::Result<()> {
     let ring = KeyRing::parse(&text)
         .map_err(|e| UsageError(format!("--key-file {}: {e}", a.key_file.display())))?;
     let started = Instant::now();
-    let groups = restore::restore(&backend, &ring, a.to, &a.data_dir, |p| {
+    let groups = restore::restore(&backend, &ring, a.to, &a.groups, &a.data_dir, |p| {
         let secs = started.elapsed().as_secs_f64().max(1e-3);
         eprintln!(
             "restoring: {}/{} objects, {:.1} MiB, {:.1} MiB/s",

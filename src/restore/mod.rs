@@ -30,6 +30,8 @@ pub enum RestoreError {
     NotEmpty(PathBuf),
     #[error("no manifests in the archive: nothing to restore")]
     EmptyArchive,
+    #[error("the archive has no group g{0}")]
+    NoSuchGroup(u32),
     #[error(
         "group g{group}: the archive has no segment after index {after} (the next starts at {next}); a segment is missing"
     )]
@@ -84,6 +86,7 @@ pub async fn restore(
     backend: &ArchiveBackend,
     ring: &KeyRing,
     target: RestoreTarget,
+    only: &[u32],
     dir: &Path,
     mut progress: impl FnMut(Progress),
 ) -> Result<Vec<GroupRestored>, RestoreError> {
@@ -94,7 +97,7 @@ pub async fn restore(
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
     }
-    let result = restore_into(backend, ring, target, &staging, &mut progress).await;
+    let result = restore_into(backend, ring, target, only, &staging, &mut progress).await;
     match result {
         Ok(groups) => {
             if dir.exists() {
@@ -115,12 +118,22 @@ async fn restore_into(
     backend: &ArchiveBackend,
     ring: &KeyRing,
     target: RestoreTarget,
+    only: &[u32],
     staging: &Path,
     progress: &mut impl FnMut(Progress),
 ) -> Result<Vec<GroupRestored>, RestoreError> {
-    let manifests = Manifest::list_all(backend).await?;
+    let mut manifests = Manifest::list_all(backend).await?;
     if manifests.is_empty() {
         return Err(RestoreError::EmptyArchive);
+    }
+    if !only.is_empty() {
+        if let Some(&g) = only
+            .iter()
+            .find(|g| !manifests.iter().any(|m| m.group == **g))
+        {
+            return Err(RestoreError::NoSuchGroup(g));
+        }
+        manifests.retain(|m| only.contains(&m.group));
     }
     let cutoff = match target {
         RestoreTarget::Latest => u64::MAX,
