@@ -36,6 +36,18 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Listing commands end quietly when their reader goes away (`| head`), like other Unix
+    // tools. Servers keep Rust's default (SIGPIPE ignored): a vanished client is an error
+    // on one connection, not the end of the process.
+    if matches!(
+        cli.command,
+        Command::Archive(_) | Command::Get(_) | Command::Restore(_)
+    ) {
+        // SAFETY: called before any thread of ours writes to a pipe; SIG_DFL is always valid.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Demo(a) => cli::demo::run(a).await,
