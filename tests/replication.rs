@@ -144,7 +144,11 @@ async fn leader_kill_loop_loses_no_acknowledged_write() {
                     eprintln!(
                         "{:?} w{w} -> {:?}",
                         Instant::now(),
-                        r.as_ref().map(|r| (r.status.as_u16(), r.error_code()))
+                        r.as_ref().map(|r| (
+                            r.status.as_u16(),
+                            r.error_code(),
+                            r.json().map(|j| j["error"]["message"].to_string())
+                        ))
                     );
                 }
                 if let Ok(r) = r
@@ -295,7 +299,7 @@ async fn partitioned_leader_stops_acknowledging_and_the_majority_takes_over() {
         .get("c", "during", &[("x-georep-consistency", "strong")])
         .await
         .unwrap();
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let aside = c.data_dir(old).join("groups/g1/truncated");
     let kept: Vec<_> = std::fs::read_dir(&aside)
         .map(|d| d.filter_map(|e| e.ok()).collect())

@@ -205,6 +205,15 @@ impl Cluster {
 impl Drop for Cluster {
     /// On a failing test, the tail of every node's log: what the cluster saw.
     fn drop(&mut self) {
+        // GEOREP_KEEP_LOGS=DIR keeps every node's whole log, for studying a run
+        if let Ok(dir) = std::env::var("GEOREP_KEEP_LOGS") {
+            for (i, n) in self.nodes.iter().enumerate() {
+                if let Some(n) = n {
+                    let _ = std::fs::create_dir_all(&dir);
+                    let _ = std::fs::copy(&n.log, format!("{dir}/{}.log", REGIONS[i]));
+                }
+            }
+        }
         if !std::thread::panicking() {
             return;
         }
