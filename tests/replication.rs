@@ -204,19 +204,22 @@ async fn leader_kill_loop_loses_no_acknowledged_write() {
     let mut sorted = failovers.clone();
     sorted.sort();
     eprintln!("failover times (kill to first acknowledged write): {sorted:?}");
-    // The bound is 10 s. Most failovers take 5-6 s (election timeout 3-6 s); an
-    // occasional one takes two or three election rounds, when the two survivors' logs differ
-    // and the shorter one stands first (openraft 0.9 has no pre-vote). README reports the
-    // distribution (medians of 6-13 s across runs); this asserts a bound on the median that
-    // holds across runs, that every round recovers, and, below, that nothing acknowledged is lost.
-    let median = sorted[sorted.len() / 2];
+    // The bound is 10 s per failover. With the pre-vote election driver (election.rs)
+    // a stale survivor no longer wins the race to stand, and 30 of 30 rounds in three runs
+    // took 4.0-9.0 s (README). The first standing happens at 3.2-6 s of silence; the rest is
+    // clients' forwards to the dead leader timing out. Nine rounds of ten must meet the bound
+    // and none may exceed 15 s, so one round slowed by a busy CI machine does not fail it.
+    let within = sorted
+        .iter()
+        .filter(|&&t| t <= Duration::from_secs(10))
+        .count();
     assert!(
-        median <= Duration::from_secs(15),
-        "median failover {median:?}"
+        within >= 9,
+        "only {within} of 10 failovers within 10 s: {sorted:?}"
     );
     let worst = *sorted.last().unwrap();
     assert!(
-        worst <= Duration::from_secs(30),
+        worst <= Duration::from_secs(15),
         "a failover took {worst:?}"
     );
 
@@ -404,6 +407,9 @@ async fn a_node_with_a_certificate_from_another_ca_cannot_join() {
     assert_eq!(code, 0, "{err}");
     let impostor = c.spawn(2, Some(&other)).await;
     c.nodes[2] = Some(impostor);
+    // if r3 led, r1 and r2 elect one of themselves first
+    let leader = c.leader("default", Duration::from_secs(20)).await;
+    assert_ne!(leader, 2, "the impostor cannot lead");
     let acked = write_many(&c, 50, 2, "x").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let r3 = c.group_status(2, "default").await.unwrap();

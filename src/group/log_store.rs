@@ -200,6 +200,11 @@ impl LogStore {
         Ok(out)
     }
 
+    /// The id of the newest entry, or of the last purged one if the log is empty.
+    pub(crate) fn last_log_id_or_purged(&self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.last_log_id()?.or(self.purged_marker()?))
+    }
+
     fn last_log_id(&self) -> Result<Option<LogId>, StorageError> {
         if let Some((_, e)) = self.inner.pending.lock().expect("pending").entries.back() {
             return Ok(Some(raft_log_id(e.term, e.index)));

@@ -18,6 +18,7 @@
 
 mod ack;
 mod batcher;
+mod election;
 mod entry_codec;
 mod error;
 mod gate;
@@ -96,6 +97,10 @@ pub struct LogGroup {
     /// out, which replicas must hold before waiting resumes.
     degraded_at: AtomicU64,
     election_timeout_max: Duration,
+    /// openraft's leader lease: a replica that heard from a leader more recently refuses votes.
+    vote_lease: Duration,
+    /// When this replica last said yes to another candidate's pre-vote.
+    pre_vote_granted_at: Mutex<Option<Instant>>,
     metrics: Option<AckMetrics>,
     /// Settings writes applied so far, and how many of them `spec` reflects (+1: 0 means
     /// "never loaded").
@@ -167,6 +172,8 @@ impl LogGroup {
             max_payload_entries: 4096,
             // a reply slower than this is a dead peer, not a slow one
             install_snapshot_timeout: 30_000,
+            // elections are ours, with a pre-vote (election.rs)
+            enable_elect: false,
             ..Default::default()
         }
         .validate()
@@ -210,6 +217,8 @@ impl LogGroup {
             last_leader_contact: Mutex::new(Instant::now()),
             degraded_at: AtomicU64::new(0),
             election_timeout_max: Duration::from_millis(s.election_timeout_max_ms),
+            vote_lease: Duration::from_millis(election_max),
+            pre_vote_granted_at: Mutex::new(None),
             metrics: ack_metrics,
             spec: Mutex::new(spec.clone()),
             config_applied,
@@ -228,6 +237,11 @@ impl LogGroup {
             }
         }
         tokio::spawn(membership_keeper(Arc::downgrade(&group)));
+        // Stand only after silence longer than the lease, or peers would refuse the vote.
+        let lease = Duration::from_millis(election_max);
+        let floor = Duration::from_millis(s.election_timeout_min_ms).max(lease + TICK_MARGIN);
+        let ceiling = Duration::from_millis(s.election_timeout_max_ms).max(floor);
+        tokio::spawn(election::driver(Arc::downgrade(&group), floor, ceiling));
         Ok((group, report))
     }
 
@@ -612,6 +626,9 @@ impl LogGroup {
         }
     }
 }
+
+/// Margin above the leader lease before a replica stands or grants a pre-vote.
+const TICK_MARGIN: Duration = Duration::from_millis(200);
 
 /// openraft 0.9's follower, once it has known a leader, stands for election only after the
 /// leader lease (its `election_timeout_max`) plus a random `election_timeout_min..max`, so

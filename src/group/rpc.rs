@@ -28,6 +28,8 @@ pub enum Kind {
     Propose = 4,
     /// "What must I have applied to read linearizably?" (ReadIndex through the leader).
     ReadIndex = 5,
+    /// "Would you vote for me?", asked before an election (see `election.rs`).
+    PreVote = 6,
 }
 
 impl Kind {
@@ -38,6 +40,7 @@ impl Kind {
             3 => Kind::Snapshot,
             4 => Kind::Propose,
             5 => Kind::ReadIndex,
+            6 => Kind::PreVote,
             _ => return None,
         })
     }
@@ -220,6 +223,13 @@ pub fn decode_propose(body: &[u8]) -> Result<(String, Bytes), RpcDecodeError> {
 
 pub fn encode_read_index(group: GroupId) -> Vec<u8> {
     header(Kind::ReadIndex, group, 0)
+}
+
+/// A pre-vote carries the candidate's last log id (JSON).
+pub fn encode_pre_vote(group: GroupId, last_log: Option<LogId>) -> Vec<u8> {
+    let mut out = header(Kind::PreVote, group, 64);
+    out.extend_from_slice(&serde_json::to_vec(&last_log).expect("log ids serialize"));
+    out
 }
 
 pub fn encode_json_response<T: Serialize>(r: &T) -> Bytes {

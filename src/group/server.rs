@@ -57,6 +57,12 @@ async fn serve(groups: &Groups, peer: &str, request: &[u8]) -> Result<Bytes, Str
     Ok(match kind {
         Kind::Append => {
             let req = rpc::decode_append(body).map_err(|e| e.to_string())?;
+            // A leader of the current term or later is alive, whatever the append's fate:
+            // count the contact now, not after its entries are flushed (a slow flush must
+            // not look like a dead leader to the election driver).
+            if req.vote.leader_id().term >= raft.metrics().borrow().current_term {
+                group.heard_from_leader();
+            }
             let r = raft.append_entries(req).await;
             if r.is_ok() {
                 group.heard_from_leader();
@@ -94,6 +100,10 @@ async fn serve(groups: &Groups, peer: &str, request: &[u8]) -> Result<Bytes, Str
         Kind::ReadIndex => {
             let r: Result<u64, WireError> = group.read_index_here().await.map_err(Into::into);
             rpc::encode_json_response(&r)
+        }
+        Kind::PreVote => {
+            let last = rpc::json(body, "pre-vote").map_err(|e| e.to_string())?;
+            rpc::encode_json_response(&group.grants_pre_vote(last))
         }
     })
 }
