@@ -99,6 +99,9 @@ pub struct LogGroup {
     election_timeout_max: Duration,
     /// openraft's leader lease: a replica that heard from a leader more recently refuses votes.
     vote_lease: Duration,
+    /// Silence after which a follower stops forwarding writes to its leader (2.5 heartbeats,
+    /// at least 1.5 s).
+    leader_silence_limit: Duration,
     /// When this replica last said yes to another candidate's pre-vote.
     pre_vote_granted_at: Mutex<Option<Instant>>,
     metrics: Option<AckMetrics>,
@@ -218,6 +221,9 @@ impl LogGroup {
             degraded_at: AtomicU64::new(0),
             election_timeout_max: Duration::from_millis(s.election_timeout_max_ms),
             vote_lease: Duration::from_millis(election_max),
+            leader_silence_limit: Duration::from_millis(
+                (s.heartbeat_interval_ms * 5 / 2).max(1500),
+            ),
             pre_vote_granted_at: Mutex::new(None),
             metrics: ack_metrics,
             spec: Mutex::new(spec.clone()),
@@ -380,6 +386,16 @@ impl LogGroup {
                     r => return r,
                 }
             }
+            // A leader silent for several heartbeats is probably dead: a forward would only
+            // wait for the transport's idle timeout. Answer now; the client retries and
+            // finds the next leader as soon as one is elected.
+            let silent = self.last_leader_contact.lock().expect("contact").elapsed();
+            if silent > self.leader_silence_limit {
+                return Err(GroupError::Forward {
+                    leader: leader.clone(),
+                    reason: format!("no word from it for {} ms", silent.as_millis()),
+                });
+            }
             let request = rpc::encode_propose(self.id, &origin, &command);
             // Give up as soon as this replica sees another leader: a dead leader's
             // connection would otherwise hold the client until the transport times out.
@@ -393,9 +409,22 @@ impl LogGroup {
             let call = self
                 .caller
                 .call(&leader, &request, self.election_timeout_max * 3);
+            let went_silent = async {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let silent = self.last_leader_contact.lock().expect("contact").elapsed();
+                    if silent > self.leader_silence_limit {
+                        return silent;
+                    }
+                }
+            };
             let r: Result<Result<Committed, error::WireError>, _> = tokio::select! {
                 r = call => r,
                 () = moved => Err(network::CallError::LeaderChanged { region: leader.clone() }),
+                silent = went_silent => Err(network::CallError::LeaderSilent {
+                    region: leader.clone(),
+                    silent_ms: silent.as_millis() as u64,
+                }),
             };
             match r.map(|x| x.map_err(GroupError::from)) {
                 Ok(Err(GroupError::NotLeader { .. })) => {

@@ -62,6 +62,10 @@ pub enum CallError {
     Timeout { region: String, timeout: Duration },
     #[error("{region} stopped leading while the request was in flight")]
     LeaderChanged { region: String },
+    #[error(
+        "{region} has sent nothing for {silent_ms} ms (it is probably down; an election follows)"
+    )]
+    LeaderSilent { region: String, silent_ms: u64 },
     #[error("undecodable answer from {region}: {reason}")]
     BadAnswer { region: String, reason: String },
 }

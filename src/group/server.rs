@@ -57,17 +57,13 @@ async fn serve(groups: &Groups, peer: &str, request: &[u8]) -> Result<Bytes, Str
     Ok(match kind {
         Kind::Append => {
             let req = rpc::decode_append(body).map_err(|e| e.to_string())?;
-            // A leader of the current term or later is alive, whatever the append's fate:
-            // count the contact now, not after its entries are flushed (a slow flush must
-            // not look like a dead leader to the election driver).
+            // A leader of the current term or later is alive: count the contact when its
+            // message arrives, never when a slow flush of it completes (that would stamp a
+            // dead leader as alive seconds after it died, and delay the election).
             if req.vote.leader_id().term >= raft.metrics().borrow().current_term {
                 group.heard_from_leader();
             }
-            let r = raft.append_entries(req).await;
-            if r.is_ok() {
-                group.heard_from_leader();
-            }
-            rpc::encode_json_response(&r)
+            rpc::encode_json_response(&raft.append_entries(req).await)
         }
         Kind::Vote => {
             let req = rpc::json(body, "vote request").map_err(|e| e.to_string())?;
@@ -75,11 +71,10 @@ async fn serve(groups: &Groups, peer: &str, request: &[u8]) -> Result<Bytes, Str
         }
         Kind::Snapshot => {
             let req = rpc::decode_snapshot(body).map_err(|e| e.to_string())?;
-            let r = raft.install_snapshot(req).await;
-            if r.is_ok() {
+            if req.vote.leader_id().term >= raft.metrics().borrow().current_term {
                 group.heard_from_leader();
             }
-            rpc::encode_json_response(&r)
+            rpc::encode_json_response(&raft.install_snapshot(req).await)
         }
         Kind::Propose => {
             let (origin, command) = rpc::decode_propose(body).map_err(|e| e.to_string())?;
