@@ -166,6 +166,15 @@ impl Archiver {
         tracing::warn!(group = %group.id(), error = %e, "archive {what} round failed; retrying");
     }
 
+    /// Compresses and encrypts `plain` off the async runtime (it is CPU-bound).
+    async fn seal(&self, plain: Vec<u8>) -> Result<Vec<u8>, ArchiverError> {
+        let (ring, level) = (self.ring.clone(), self.level);
+        tokio::task::spawn_blocking(move || georep_archive::seal(&plain, &ring, level))
+            .await
+            .map_err(|e| ArchiverError::Seal(e.to_string()))?
+            .map_err(|e| ArchiverError::Seal(e.to_string()))
+    }
+
     /// Archives every sealed segment past the manifest; returns how many, and the highest
     /// archived index. `cache` carries the manifest and its version between rounds, so an
     /// idle archiver reads nothing from the store; it is left empty after any error.
@@ -239,12 +248,7 @@ impl Archiver {
                 plain_bytes: plain.len() as u64,
                 plain_crc32c: crc32c::crc32c(&plain),
             };
-            let (ring, level) = (self.ring.clone(), self.level);
-            let sealed =
-                tokio::task::spawn_blocking(move || georep_archive::seal(&plain, &ring, level))
-                    .await
-                    .map_err(|e| ArchiverError::Seal(e.to_string()))?
-                    .map_err(|e| ArchiverError::Seal(e.to_string()))?;
+            let sealed = self.seal(plain).await?;
             let object = ObjectName {
                 prefix: String::new(),
                 cluster: self.cluster.clone(),

@@ -55,12 +55,7 @@ impl Archiver {
         }
         let plain_bytes = plain.len() as u64;
         let plain_crc32c = crc32c::crc32c(&plain);
-        let (ring, level) = (self.ring.clone(), self.level);
-        let sealed =
-            tokio::task::spawn_blocking(move || georep_archive::seal(&plain, &ring, level))
-                .await
-                .map_err(|e| ArchiverError::Seal(e.to_string()))?
-                .map_err(|e| ArchiverError::Seal(e.to_string()))?;
+        let sealed = self.seal(plain).await?;
         let object = ObjectName {
             prefix: String::new(),
             cluster: self.cluster.clone(),

@@ -165,6 +165,16 @@ async fn restore_into(
         .map(|(_, p)| p.segments.len() + usize::from(p.snapshot.is_some()))
         .sum();
     let (mut done, mut bytes_done) = (0usize, 0u64);
+    // one restored object: count it and report progress
+    let mut step = |bytes: usize| {
+        done += 1;
+        bytes_done += bytes as u64;
+        progress(Progress {
+            segments_done: done,
+            segments_total: total,
+            bytes_done,
+        });
+    };
     let mut store: Option<Store> = None;
     let mut restored = Vec::new();
     for (m, p) in plan {
@@ -215,13 +225,7 @@ async fn restore_into(
                 }
             })?;
             base = Some((head.applied.index, snap.physical_ms()));
-            done += 1;
-            bytes_done += plain.len() as u64;
-            progress(Progress {
-                segments_done: done,
-                segments_total: total,
-                bytes_done,
-            });
+            step(plain.len());
         }
         for seg in &p.segments {
             let plain = fetch(
@@ -234,13 +238,7 @@ async fn restore_into(
             .await?;
             let path = wal_dir.join(format!("{:020}.wal", seg.meta.indexes.first));
             write_synced(&path, &plain)?;
-            done += 1;
-            bytes_done += plain.len() as u64;
-            progress(Progress {
-                segments_done: done,
-                segments_total: total,
-                bytes_done,
-            });
+            step(plain.len());
         }
         sync_dir(&wal_dir).map_err(io(&wal_dir))?;
         restored.push(cut_log(&wal_dir, m, cutoff, base)?);
