@@ -13,7 +13,7 @@ use bytes::Bytes;
 use georep::client::Client;
 use georep::restore::rfc3339;
 use support::tcp_proxy::TcpProxy;
-use support::{NodeProcess, phase, run, topology};
+use support::{NodeProcess, archive_verify, phase, run, topology};
 
 const KEY: &str = "k1 4444444444444444444444444444444444444444444444444444444444444444\n";
 const COLLECTIONS: [&str; 3] = ["orders", "carts", "events"];
@@ -229,14 +229,7 @@ async fn pitr_across_three_groups_from_base_snapshots_then_retention() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(node.stop().success());
-    let (code, out, err) = run(&[
-        "archive",
-        "verify",
-        "--archive",
-        &archive,
-        "--key-file",
-        key.to_str().unwrap(),
-    ]);
+    let (code, out, err) = archive_verify(&archive, &key);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.lines()
@@ -360,14 +353,7 @@ async fn pitr_across_three_groups_from_base_snapshots_then_retention() {
     assert!(node.stop().success());
 
     // nothing the manifests name is missing, and what they dropped is gone from the store
-    let (code, out, err) = run(&[
-        "archive",
-        "verify",
-        "--archive",
-        &archive,
-        "--key-file",
-        key.to_str().unwrap(),
-    ]);
+    let (code, out, err) = archive_verify(&archive, &key);
     assert_eq!(code, 0, "{out}{err}");
     for (g, m) in manifests(&root) {
         let first = m["segments"][0]["meta"]["indexes"]["first"]
@@ -399,16 +385,6 @@ async fn pitr_across_three_groups_from_base_snapshots_then_retention() {
     assert!(node.stop().success());
 
     phase("damage: a truncated snapshot, two swapped segments, a wrong key");
-    let verify = |key: &Path| {
-        run(&[
-            "archive",
-            "verify",
-            "--archive",
-            &archive,
-            "--key-file",
-            key.to_str().unwrap(),
-        ])
-    };
     let m = manifests(&root);
     let (_, group) = m
         .iter()
@@ -426,7 +402,7 @@ async fn pitr_across_three_groups_from_base_snapshots_then_retention() {
     let (bytes_a, bytes_b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     std::fs::write(&a, &bytes_b).unwrap();
     std::fs::write(&b, &bytes_a).unwrap();
-    let (code, out, _) = verify(&key);
+    let (code, out, _) = archive_verify(&archive, &key);
     assert_eq!(code, 1, "{out}");
     for bad in [&snap, &seg(0), &seg(1)] {
         assert!(out.contains(&format!("BAD {bad}")), "names {bad}: {out}");
@@ -448,7 +424,7 @@ async fn pitr_across_three_groups_from_base_snapshots_then_retention() {
         "names the object: {err}"
     );
     assert!(!failed.exists(), "no partial data dir");
-    let (code, out, err) = verify(&key);
+    let (code, out, err) = archive_verify(&archive, &key);
     assert_eq!(code, 0, "repaired: {out}{err}");
 }
 

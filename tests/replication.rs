@@ -671,14 +671,7 @@ async fn three_regions_archive_one_log_across_a_failover_and_restore_as_a_cluste
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (code, out, err) = support::run(&[
-        "archive",
-        "verify",
-        "--archive",
-        &url,
-        "--key-file",
-        key.to_str().unwrap(),
-    ]);
+    let (code, out, err) = support::archive_verify(&url, &key);
     assert_eq!(code, 0, "{out}{err}");
     for i in 0..3 {
         c.kill9(i);

@@ -181,6 +181,18 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `georep archive verify --archive URL --key-file KEY`: (exit code, stdout, stderr).
+pub fn archive_verify(url: &str, key: &Path) -> (i32, String, String) {
+    run(&[
+        "archive",
+        "verify",
+        "--archive",
+        url,
+        "--key-file",
+        key.to_str().unwrap(),
+    ])
+}
+
 pub fn phase(name: &str) {
     eprintln!("--- {name}");
 }
