@@ -12,7 +12,21 @@ use super::error::ApiError;
 pub async fn cluster(State(ctx): State<Arc<ApiContext>>) -> Response {
     let t = &ctx.topology;
     let now = ctx.now_ms();
-    let groups: Vec<_> = ctx.groups.iter().map(|g| g.status(now)).collect();
+    let groups: Vec<_> = ctx
+        .groups
+        .iter()
+        .map(|g| {
+            let mut v = serde_json::to_value(g.status(now)).expect("status serializes");
+            if let Some(catalog) = ctx.catalog.as_ref().filter(|_| g.promotes_learner()) {
+                // this region's copy of the catalog record: epoch, voter, learners, in sync
+                v["catalog"] = match catalog.record(g.id()) {
+                    Ok((record, _)) => serde_json::to_value(record).expect("record serializes"),
+                    Err(e) => serde_json::json!({ "error": e.to_string() }),
+                };
+            }
+            v
+        })
+        .collect();
     let body = serde_json::json!({
         "cluster": t.cluster,
         "served_by": &*ctx.region,

@@ -20,6 +20,9 @@ pub struct ApiContext {
     pub placed: HashMap<String, GroupId>,
     pub keys: SessionKeys,
     pub metrics: Metrics,
+    /// The meta group's catalog (epochs and voters of the `standard` groups); None in a
+    /// single-region topology.
+    pub catalog: Option<Arc<crate::catalog::Catalog>>,
 }
 
 impl ApiContext {

@@ -96,6 +96,16 @@ impl From<GroupError> for ApiError {
                 message: e.to_string(),
                 retry_after_s: 10,
             },
+            GroupError::Fenced { .. } => ApiError::Unavailable {
+                code: "fenced",
+                message: e.to_string(),
+                retry_after_s: 1,
+            },
+            GroupError::Catalog(_) => ApiError::Unavailable {
+                code: "catalog_unavailable",
+                message: e.to_string(),
+                retry_after_s: 2,
+            },
             GroupError::SyncReplicasUnavailable { .. } => ApiError::Unavailable {
                 code: "sync_replicas_unavailable",
                 message: e.to_string(),

@@ -60,8 +60,8 @@ impl AckMetrics {
 
 impl LogGroup {
     /// How many of `targets` (region names) hold at least `index`, per the leader's view.
-    fn confirmed(&self, targets: &[String], index: u64) -> u32 {
-        let m = self.raft.metrics();
+    pub(super) fn confirmed(&self, targets: &[String], index: u64) -> u32 {
+        let m = self.raft().metrics();
         let b = m.borrow();
         let Some(rep) = &b.replication else { return 0 };
         targets
@@ -75,6 +75,14 @@ impl LogGroup {
     }
 
     pub(super) async fn await_ack_policy(&self, index: u64) -> Result<(), GroupError> {
+        self.await_ack_wait(index).await?;
+        if self.promotes_learner {
+            self.fence_ack(index).await?;
+        }
+        Ok(())
+    }
+
+    async fn await_ack_wait(&self, index: u64) -> Result<(), GroupError> {
         let spec = self.spec();
         let others = |v: &[String]| -> Vec<String> {
             v.iter().filter(|r| **r != *self.region).cloned().collect()
@@ -106,7 +114,7 @@ impl LogGroup {
             tracing::warn!(group = %self.id, "SEMI_SYNC recovered: replicas caught up");
         }
         let started = Instant::now();
-        let mut rx = self.raft.metrics();
+        let mut rx = self.raft().metrics();
         let waited = tokio::time::timeout(spec.ack.semi_sync_timeout, async {
             loop {
                 if self.confirmed(&targets, index) >= required {

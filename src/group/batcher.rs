@@ -33,7 +33,8 @@ pub(crate) struct Proposal {
 }
 
 pub(crate) struct Batcher {
-    pub raft: Raft,
+    /// The group's current Raft instance (replaced on promotion).
+    pub raft: tokio::sync::watch::Receiver<Raft>,
     pub clock: Arc<Hlc>,
     pub region: Arc<str>,
     pub regions: HashMap<NodeId, String>,
@@ -121,8 +122,8 @@ impl Batcher {
             origin,
             command,
         };
-        let result =
-            tokio::time::timeout(self.commit_timeout, self.raft.client_write(request)).await;
+        let raft = self.raft.borrow().clone();
+        let result = tokio::time::timeout(self.commit_timeout, raft.client_write(request)).await;
         let err = match result {
             Ok(Ok(r)) => {
                 let resp = r.data;

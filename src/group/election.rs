@@ -56,13 +56,13 @@ impl LogGroup {
             .is_some_and(|t| t.elapsed() < window)
     }
 
-    fn in_leader_state(&self) -> bool {
-        self.raft.metrics().borrow().state == openraft::ServerState::Leader
+    pub(crate) fn in_leader_state(&self) -> bool {
+        self.raft().metrics().borrow().state == openraft::ServerState::Leader
     }
 
     /// Asks every other voter for a pre-vote; true if a majority (counting this replica) says yes.
     async fn pre_vote(&self) -> bool {
-        let metrics = self.raft.metrics().borrow().clone();
+        let metrics = self.raft().metrics().borrow().clone();
         let voters: Vec<u64> = metrics.membership_config.membership().voter_ids().collect();
         if !voters.contains(&self.node) {
             return false;
@@ -106,6 +106,11 @@ pub(super) async fn driver(group: Weak<LogGroup>, min: Duration, max: Duration) 
     loop {
         tokio::time::sleep(TICK).await;
         let Some(g) = group.upgrade() else { return };
+        if g.promotes_learner() {
+            // one voter, placed by the catalog: standing alone could unseat its successor
+            // (see catalog/failover.rs)
+            return;
+        }
         if g.in_leader_state() {
             last_attempt = Instant::now();
             continue;
@@ -121,7 +126,7 @@ pub(super) async fn driver(group: Weak<LogGroup>, min: Duration, max: Duration) 
         }
         if g.pre_vote().await {
             tracing::info!(group = %g.id, silent_ms = silent.as_millis() as u64, "pre-vote won; standing for election");
-            if let Err(e) = g.raft.trigger().elect().await {
+            if let Err(e) = g.raft().trigger().elect().await {
                 tracing::warn!(group = %g.id, error = %e, "could not start an election");
             }
         } else {

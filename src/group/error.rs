@@ -63,6 +63,21 @@ pub enum GroupError {
         unarchived_bytes: u64,
         cap_bytes: u64,
     },
+    /// A `standard` group's catalog names another voter: this replica was superseded by a
+    /// promotion and must not acknowledge. The write may sit in its log; it will be kept
+    /// aside when the replica steps aside, never merged.
+    #[error(
+        "log group {group} was taken over by {voter} at epoch {epoch}; this write was not \
+         acknowledged; retry to reach the new voter"
+    )]
+    Fenced {
+        group: String,
+        epoch: u64,
+        voter: String,
+    },
+    /// The meta group's catalog could not be read or written.
+    #[error("catalog: {0}")]
+    Catalog(String),
     #[error("log group stopped after an earlier failure: {0}")]
     Failed(String),
     #[error("log group is shutting down")]
@@ -92,6 +107,11 @@ pub enum WireError {
         unarchived_bytes: u64,
         cap_bytes: u64,
     },
+    Fenced {
+        group: String,
+        epoch: u64,
+        voter: String,
+    },
     Failed(String),
 }
 
@@ -120,6 +140,15 @@ impl From<GroupError> for WireError {
                 group,
                 unarchived_bytes,
                 cap_bytes,
+            },
+            GroupError::Fenced {
+                group,
+                epoch,
+                voter,
+            } => WireError::Fenced {
+                group,
+                epoch,
+                voter,
             },
             other => WireError::Failed(other.to_string()),
         }
@@ -151,6 +180,15 @@ impl From<WireError> for GroupError {
                 group,
                 unarchived_bytes,
                 cap_bytes,
+            },
+            WireError::Fenced {
+                group,
+                epoch,
+                voter,
+            } => GroupError::Fenced {
+                group,
+                epoch,
+                voter,
             },
             WireError::Failed(m) => GroupError::Failed(m),
         }

@@ -30,6 +30,15 @@ const VOTE_FILE: &str = "vote";
 const PURGED_FILE: &str = "purged";
 const FILE_VERSION: u32 = 1;
 
+/// Entries copied out of the log before it dropped them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeptAside {
+    pub first: u64,
+    pub last: u64,
+    pub entries: u64,
+    pub file: PathBuf,
+}
+
 #[derive(Clone)]
 pub struct LogStore {
     inner: Arc<Inner>,
@@ -145,26 +154,90 @@ impl LogStore {
     /// never got committed), copies it to `truncated/<first>-<last>.wal` beside the log as a
     /// sealed segment and reports it: never acknowledged, but never silently gone either.
     fn keep_aside(&self, from: u64) -> Result<(), StorageError> {
+        if let Some(kept) = self.copy_suffix(from, "truncated")? {
+            tracing::warn!(
+                first = kept.first,
+                last = kept.last,
+                file = %kept.file.display(),
+                "discarding an uncommitted log suffix that conflicts with the leader's; kept aside"
+            );
+        }
+        Ok(())
+    }
+
+    /// Copies entries `from..` (durable ones) into `<subdir>/<first>-<last>.wal` beside the
+    /// log, as a sealed segment that `georep` tools can read; None if there are none.
+    pub(crate) fn copy_suffix(
+        &self,
+        from: u64,
+        subdir: &str,
+    ) -> Result<Option<KeptAside>, StorageError> {
         let wal = &self.inner.wal;
         let Some(last) = wal.last_index().filter(|&l| l >= from) else {
-            return Ok(());
+            return Ok(None);
         };
         let first = from.max(wal.first_index().unwrap_or(from));
         let entries = wal.read_range(first, last).map_err(read_err)?;
-        let dir = self.inner.dir.join("truncated");
-        let path = dir.join(format!("{first:020}-{last:020}.wal"));
+        let dir = self.inner.dir.join(subdir);
+        let file = dir.join(format!("{first:020}-{last:020}.wal"));
         let bytes = crate::wal::sealed_segment_bytes(wal.group(), &entries);
         std::fs::create_dir_all(&dir)
-            .and_then(|_| std::fs::write(&path, bytes))
+            .and_then(|_| std::fs::write(&file, bytes))
             .and_then(|_| crate::util::atomic_file::sync_dir(&dir))
             .map_err(write_err)?;
-        tracing::warn!(
+        Ok(Some(KeptAside {
             first,
             last,
-            file = %path.display(),
-            "discarding an uncommitted log suffix that conflicts with the leader's; kept aside"
-        );
+            entries: entries.len() as u64,
+            file,
+        }))
+    }
+
+    /// Appends `entry` straight to the WAL and waits for it to be durable: for rewriting the
+    /// log while no Raft instance runs over it (a promotion). Blocking.
+    pub(crate) fn append_offline(&self, entry: &RaftEntry) -> Result<(), StorageError> {
+        let w = {
+            let mut p = self.inner.pending.lock().expect("pending");
+            let w = to_wal(entry, p.last_hlc);
+            p.last_hlc = w.hlc;
+            w
+        };
+        self.inner.wal.append_blocking(vec![w]).map_err(write_err)?;
         Ok(())
+    }
+
+    /// Saves `vote` while no Raft instance runs over the log. Blocking.
+    pub(crate) fn save_vote_offline(&self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
+        let body = serde_json::to_vec(vote).map_err(write_err)?;
+        atomic_file::write(&self.inner.dir.join(VOTE_FILE), FILE_VERSION, &body).map_err(write_err)
+    }
+
+    /// The saved vote, if any (while no Raft instance runs over the log).
+    pub(crate) fn saved_vote(&self) -> Result<Option<Vote<NodeId>>, StorageError> {
+        match atomic_file::read(&self.inner.dir.join(VOTE_FILE)).map_err(read_err)? {
+            None => Ok(None),
+            Some((_, body)) => serde_json::from_slice(&body).map(Some).map_err(read_err),
+        }
+    }
+
+    /// Forgets the whole log, the vote and the purge marker: the replica starts over as a
+    /// blank one that its leader fills by snapshot or from the start. Blocking.
+    pub(crate) fn discard_all(&self) -> Result<(), StorageError> {
+        {
+            // The floor goes too: entries refilled from the leader must keep their own HLCs.
+            let mut p = self.inner.pending.lock().expect("pending");
+            p.entries.clear();
+            p.last_hlc = Timestamp::ZERO;
+        }
+        self.inner.wal.reset(1).map_err(write_err)?;
+        for name in [VOTE_FILE, PURGED_FILE] {
+            match std::fs::remove_file(self.inner.dir.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(write_err(e)),
+            }
+        }
+        crate::util::atomic_file::sync_dir(&self.inner.dir).map_err(write_err)
     }
 
     fn read_range(&self, from: u64, to: u64) -> Result<Vec<RaftEntry>, StorageError> {

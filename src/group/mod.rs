@@ -21,11 +21,13 @@ mod batcher;
 mod election;
 mod entry_codec;
 mod error;
+mod fence;
 mod gate;
 mod id;
 mod log_store;
 pub use log_store::record_log_start;
 pub mod network;
+mod reseat;
 pub mod rpc;
 mod server;
 pub mod spec;
@@ -46,8 +48,10 @@ use tokio::sync::watch;
 
 pub use ack::AckMetrics;
 pub use error::GroupError;
+pub use fence::{BoxFuture, Superseded, SyncRecorder};
 pub use id::GroupId;
 pub use network::{PeerBook, PeerCaller};
+pub use reseat::Halted;
 pub use server::{Groups, handler};
 pub use spec::{AckPolicy, GroupSpec};
 pub use status::{GroupStatus, ReplicaStatus};
@@ -84,7 +88,11 @@ pub struct LogGroup {
     region: Arc<str>,
     node: NodeId,
     store: Arc<Store>,
-    raft: Raft,
+    /// Replaced, never mutated: a promotion or a step-aside rebuilds the Raft instance over
+    /// the same log and state machine (see `reseat.rs`).
+    raft: watch::Sender<Raft>,
+    /// What a new Raft instance is built from.
+    raft_parts: RaftParts,
     log: LogStore,
     applied: watch::Receiver<(u64, Timestamp)>,
     /// Highest index the store holds durably (its last checkpoint).
@@ -113,6 +121,14 @@ pub struct LogGroup {
     proposals: tokio::sync::mpsc::UnboundedSender<batcher::Proposal>,
     /// Closed by the archiver while too much WAL waits for the archive.
     write_gate: gate::WriteGate,
+    /// The group's directory (vote, purge marker, kept-aside entries; the WAL beneath).
+    dir: PathBuf,
+    promotes_learner: bool,
+    /// Silence from the voter after which a `standard` group's learner asks for promotion.
+    promote_after: Duration,
+    fence: fence::Fence,
+    /// Held while the Raft instance is replaced (reseat.rs).
+    reseat: tokio::sync::Mutex<()>,
 }
 
 impl LogGroup {
@@ -135,13 +151,14 @@ impl LogGroup {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
+        reseat::finish_start_over(&dir, &options.wal.dir, &store, id.0)?;
         let wal_opts = options.wal.clone();
         let (wal, report) = tokio::task::spawn_blocking(move || Wal::open(wal_opts, wal_metrics))
             .await
             .map_err(|e| GroupError::Failed(e.to_string()))??;
         let applied = store.applied(id.0)?;
         let wal_last = wal.last_index().unwrap_or(0);
-        let log = LogStore::new(wal, dir).map_err(GroupError::Wal)?;
+        let log = LogStore::new(wal, dir.clone()).map_err(GroupError::Wal)?;
         let purged = log
             .purged_index()
             .map_err(|e| GroupError::Failed(e.to_string()))?;
@@ -186,10 +203,12 @@ impl LogGroup {
             group: id,
             caller: caller.clone(),
         };
-        let raft = Raft::new(node, Arc::new(config), network, log.clone(), sm.clone())
-            .await
-            .map_err(|e| GroupError::Failed(format!("raft start: {e}")))?;
-        sm.serve_snapshot_data();
+        let raft_parts = RaftParts {
+            config: Arc::new(config),
+            network,
+            sm: sm.clone(),
+        };
+        let raft = raft_parts.start(node, &log).await?;
         let config_applied = sm.config_version();
         let regions: HashMap<NodeId, String> = spec
             .voters
@@ -197,8 +216,9 @@ impl LogGroup {
             .chain(&spec.learners)
             .map(|r| (types::node_id(r), r.clone()))
             .collect();
+        let (raft, raft_rx) = watch::channel(raft);
         let proposals = batcher::Batcher {
-            raft: raft.clone(),
+            raft: raft_rx,
             clock: clock.clone(),
             region: region.clone(),
             regions: regions.clone(),
@@ -212,6 +232,7 @@ impl LogGroup {
             node,
             store,
             raft,
+            raft_parts,
             log,
             applied: applied_rx,
             checkpointed: AtomicU64::new(applied.index),
@@ -231,14 +252,20 @@ impl LogGroup {
             config_loaded: AtomicU64::new(0),
             proposals,
             write_gate: gate::WriteGate::default(),
+            dir,
+            promotes_learner: spec.promotes_learner,
+            promote_after: Duration::from_millis(s.election_timeout_min_ms)
+                .max(Duration::from_millis(election_max) + TICK_MARGIN),
+            fence: fence::Fence::new(),
+            reseat: tokio::sync::Mutex::new(()),
         });
         if spec.voters.iter().any(|v| **v == *region) {
             group.bootstrap(&spec).await?;
         }
-        if spec.voters.len() == 1 && spec.voters[0] == *region {
+        if spec.voters.len() == 1 && spec.voters[0] == *region && group.raft_voter() {
             // The sole voter needs nobody's vote: lead now rather than after an election
             // timeout of silence.
-            if let Err(e) = group.raft.trigger().elect().await {
+            if let Err(e) = group.raft().trigger().elect().await {
                 tracing::warn!(group = %id, error = %e, "could not start an election");
             }
         }
@@ -255,7 +282,7 @@ impl LogGroup {
     /// same set, which openraft accepts once and refuses harmlessly afterwards).
     async fn bootstrap(&self, spec: &GroupSpec) -> Result<(), GroupError> {
         let initialized = self
-            .raft
+            .raft()
             .is_initialized()
             .await
             .map_err(|e| GroupError::Failed(e.to_string()))?;
@@ -267,7 +294,7 @@ impl LogGroup {
             .iter()
             .map(|r| (types::node_id(r), BasicNode::new(r)))
             .collect();
-        match self.raft.initialize(members).await {
+        match self.raft().initialize(members).await {
             Ok(()) => {
                 tracing::info!(group = %self.id, voters = ?spec.voters, "group initialized");
                 Ok(())
@@ -325,25 +352,20 @@ impl LogGroup {
         .await
     }
 
-    /// Raft term: a session token seen under one term stays valid under later ones, since
-    /// committed indexes never change meaning.
-    pub fn epoch(&self) -> u64 {
-        1
-    }
-
-    pub fn raft(&self) -> &Raft {
-        &self.raft
+    /// The current Raft instance (a cheap handle; a promotion may replace it).
+    pub fn raft(&self) -> Raft {
+        self.raft.borrow().clone()
     }
 
     /// The region this replica believes leads the group, if any.
     pub fn leader(&self) -> Option<String> {
-        let m = self.raft.metrics();
+        let m = self.raft().metrics();
         let leader = m.borrow().current_leader;
         leader.and_then(|id| self.regions.get(&id).cloned())
     }
 
     pub fn is_leader(&self) -> bool {
-        let m = self.raft.metrics();
+        let m = self.raft().metrics();
         let b = m.borrow();
         b.state == ServerState::Leader && b.current_leader == Some(self.node)
     }
@@ -351,7 +373,7 @@ impl LogGroup {
     /// Waits up to the longest election timeout for a leader to be known.
     async fn wait_leader(&self) -> Result<String, GroupError> {
         let deadline = Instant::now() + self.election_timeout_max * 2;
-        let mut rx = self.raft.metrics();
+        let mut rx = self.raft().metrics();
         loop {
             if let Some(l) = self.leader() {
                 return Ok(l);
@@ -399,8 +421,8 @@ impl LogGroup {
             let request = rpc::encode_propose(self.id, &origin, &command);
             // Give up as soon as this replica sees another leader: a dead leader's
             // connection would otherwise hold the client until the transport times out.
-            let old = self.raft.metrics().borrow().current_leader;
-            let mut metrics = self.raft.metrics();
+            let old = self.raft().metrics().borrow().current_leader;
+            let mut metrics = self.raft().metrics();
             let moved = async move {
                 let _ = metrics
                     .wait_for(|m| m.current_leader.is_some() && m.current_leader != old)
@@ -476,7 +498,7 @@ impl LogGroup {
     /// The index a linearizable read must see: the leader confirms it still leads (a
     /// heartbeat round to a quorum) and reports its commit index.
     pub(crate) async fn read_index_here(&self) -> Result<u64, GroupError> {
-        match self.raft.get_read_log_id().await {
+        match self.raft().get_read_log_id().await {
             // Raft index i is WAL index i + 1
             Ok((read, _applied)) => Ok(read.map_or(0, |l| l.index + 1)),
             Err(e) => Err(GroupError::NotLeader {
@@ -563,7 +585,7 @@ impl LogGroup {
     pub fn staleness_ms(&self, now_ms: u64) -> u64 {
         let (applied, applied_hlc) = *self.applied.borrow();
         let log_last = self
-            .raft
+            .raft()
             .metrics()
             .borrow()
             .last_log_index
@@ -609,7 +631,7 @@ impl LogGroup {
     /// nothing unarchived is ever purged. Blocking. Returns segments removed.
     pub fn purge_upto(&self, up_to: u64) -> Result<usize, GroupError> {
         let raft_purged = self
-            .raft
+            .raft()
             .metrics()
             .borrow()
             .purged
@@ -650,9 +672,33 @@ impl LogGroup {
     }
 
     pub async fn shutdown(&self) {
-        if let Err(e) = self.raft.shutdown().await {
+        if let Err(e) = self.raft().shutdown().await {
             tracing::warn!(group = %self.id, error = %e, "raft shutdown");
         }
+    }
+}
+
+/// The fixed inputs of a Raft instance, so the group can start a new one over the same
+/// log and state machine.
+struct RaftParts {
+    config: Arc<openraft::Config>,
+    network: network::Network,
+    sm: StateMachine,
+}
+
+impl RaftParts {
+    async fn start(&self, node: NodeId, log: &LogStore) -> Result<Raft, GroupError> {
+        let raft = Raft::new(
+            node,
+            self.config.clone(),
+            self.network.clone(),
+            log.clone(),
+            self.sm.clone(),
+        )
+        .await
+        .map_err(|e| GroupError::Failed(format!("raft start: {e}")))?;
+        self.sm.serve_snapshot_data();
+        Ok(raft)
     }
 }
 
@@ -683,7 +729,7 @@ async fn membership_keeper(group: std::sync::Weak<LogGroup>) {
             continue;
         }
         let present: BTreeSet<NodeId> = {
-            let m = g.raft.metrics();
+            let m = g.raft().metrics();
             let b = m.borrow();
             b.membership_config.nodes().map(|(id, _)| *id).collect()
         };
@@ -693,7 +739,7 @@ async fn membership_keeper(group: std::sync::Weak<LogGroup>) {
             if present.contains(&id) {
                 continue;
             }
-            match g.raft.add_learner(id, BasicNode::new(&l), false).await {
+            match g.raft().add_learner(id, BasicNode::new(&l), false).await {
                 Ok(_) => tracing::info!(group = %g.id, learner = %l, "learner added"),
                 Err(e) => {
                     tracing::warn!(group = %g.id, learner = %l, error = %e, "adding learner failed")

@@ -99,6 +99,7 @@ impl PeerCaller {
     }
 }
 
+#[derive(Clone)]
 pub struct Network {
     pub group: GroupId,
     pub caller: PeerCaller,

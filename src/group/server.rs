@@ -53,6 +53,17 @@ async fn serve(groups: &Groups, peer: &str, request: &[u8]) -> Result<Bytes, Str
     let group = groups
         .get(id)
         .ok_or_else(|| format!("group {id} has no replica in this region"))?;
+    if group.promotes_learner()
+        && matches!(kind, Kind::Append | Kind::Vote | Kind::Snapshot)
+        && !group.spec().voters.iter().any(|v| v == peer)
+    {
+        // The catalog names another voter for this epoch: a superseded voter (or one that
+        // does not know it is) must not lead this replica, whatever its term.
+        return Err(format!(
+            "{peer} is not the voter of group {id} at epoch {}",
+            group.epoch()
+        ));
+    }
     let raft = group.raft();
     Ok(match kind {
         Kind::Append => {

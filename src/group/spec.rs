@@ -66,6 +66,9 @@ pub struct GroupSpec {
     pub voters: Vec<String>,
     pub learners: Vec<String>,
     pub ack: AckPolicy,
+    /// The `standard` tier: one voter, whose failover promotes its in-sync learner under a
+    /// new epoch in the meta group's catalog (see `catalog/`), instead of a Raft election.
+    pub promotes_learner: bool,
 }
 
 impl GroupSpec {
@@ -96,6 +99,16 @@ pub fn default_spec(topology: &Topology) -> GroupSpec {
             min_sync_replicas: 0,
             semi_sync_timeout: Duration::from_millis(2000),
         },
+        promotes_learner: false,
+    }
+}
+
+/// The meta group: every region votes; it holds the catalog (see `catalog/`).
+pub fn meta_spec(topology: &Topology) -> GroupSpec {
+    GroupSpec {
+        id: GroupId::META,
+        name: "meta".into(),
+        ..default_spec(topology)
     }
 }
 
@@ -114,12 +127,18 @@ pub fn placement_spec(p: &Placement) -> GroupSpec {
             min_sync_replicas: p.min_sync_replicas,
             semi_sync_timeout: Duration::from_millis(p.semi_sync_timeout_ms),
         },
+        promotes_learner: p.tier == Tier::Standard,
     }
 }
 
-/// Every group of the topology; the default group first.
+/// Every group of the topology: the meta group (with more than one region: alone, a region
+/// has nothing to fence), the default group, then the placements.
 pub fn plan(topology: &Topology) -> Vec<GroupSpec> {
-    let mut out = vec![default_spec(topology)];
+    let mut out = Vec::new();
+    if topology.regions.len() > 1 {
+        out.push(meta_spec(topology));
+    }
+    out.push(default_spec(topology));
     out.extend(topology.collections.iter().map(placement_spec));
     out
 }
@@ -128,7 +147,7 @@ pub fn plan(topology: &Topology) -> Vec<GroupSpec> {
 pub fn collection_groups(specs: &[GroupSpec]) -> HashMap<String, GroupId> {
     specs
         .iter()
-        .filter(|s| s.id != GroupId::DEFAULT_DATA)
+        .filter(|s| s.id != GroupId::DEFAULT_DATA && s.id != GroupId::META)
         .map(|s| (s.name.clone(), s.id))
         .collect()
 }

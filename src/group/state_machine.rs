@@ -76,6 +76,15 @@ impl StateMachine {
         ))
     }
 
+    /// Empties the group's state (durably) and reports nothing applied: the replica starts
+    /// over. Only while no Raft instance runs over this state machine.
+    pub fn reset(&self) -> Result<(), StorageError> {
+        self.store.clear_group(self.group).map_err(sm_write_err)?;
+        self.applied.send_replace((0, Timestamp::ZERO));
+        self.config_version.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
     pub fn config_version(&self) -> Arc<AtomicU64> {
         self.config_version.clone()
     }

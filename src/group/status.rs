@@ -35,11 +35,15 @@ pub struct GroupStatus {
     pub staleness_ms: u64,
     /// Per replica, filled in by the leader.
     pub replicas: Vec<ReplicaStatus>,
+    /// `standard` tier: the group fails over by promoting its learner under a new epoch.
+    pub promotes_learner: bool,
+    /// Entries this replica held as a superseded voter, kept aside (never acknowledged).
+    pub superseded: Vec<super::Superseded>,
 }
 
 impl LogGroup {
     pub fn status(&self, now_ms: u64) -> GroupStatus {
-        let m = self.raft.metrics().borrow().clone();
+        let m = self.raft().metrics().borrow().clone();
         let spec = self.spec();
         let members = &m.membership_config;
         let voters: Vec<String> = members
@@ -102,6 +106,8 @@ impl LogGroup {
             applied_index: self.applied_index(),
             staleness_ms: self.staleness_ms(now_ms),
             replicas,
+            promotes_learner: self.promotes_learner,
+            superseded: self.superseded(),
         }
     }
 }

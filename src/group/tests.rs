@@ -21,6 +21,7 @@ fn spec() -> GroupSpec {
             min_sync_replicas: 0,
             semi_sync_timeout: Duration::from_secs(1),
         },
+        promotes_learner: false,
     }
 }
 

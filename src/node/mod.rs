@@ -22,6 +22,8 @@ pub use error::NodeError;
 pub use identity::Identity;
 
 use crate::api::{self, ApiContext};
+use crate::catalog::Catalog;
+use crate::catalog::failover::{self, FailoverMetrics};
 use crate::clock::{Hlc, node_id_for_region};
 use crate::config::Topology;
 use crate::group::{
@@ -184,6 +186,26 @@ impl Node {
             groups.clone(),
             Duration::from_millis(settings.checkpoint_interval_ms),
         ))];
+        // The catalog fences and promotes the `standard` groups (catalog/failover.rs).
+        let catalog = groups.get(GroupId::META).map(|meta| {
+            Catalog::new(
+                meta.clone(),
+                spec::plan(&topology)
+                    .into_iter()
+                    .filter(|s| s.promotes_learner),
+            )
+        });
+        if let Some(catalog) = &catalog {
+            let failover_metrics = FailoverMetrics::register(&metrics.registry)?;
+            for g in groups.iter().filter(|g| g.promotes_learner()) {
+                g.set_sync_recorder(catalog.clone());
+                tasks.push(tokio::spawn(failover::watch(
+                    catalog.clone(),
+                    Arc::downgrade(g),
+                    failover_metrics.clone(),
+                )));
+            }
+        }
         match &topology.archive {
             // every replica runs an archiver; only the group's leader ships (see archiver/)
             Some(archive) => {
@@ -216,6 +238,7 @@ impl Node {
             groups: groups.clone(),
             keys,
             metrics,
+            catalog,
         });
         let app = api::router(ctx);
         let (tx, rx) = oneshot::channel::<()>();

@@ -133,6 +133,27 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Forgets everything `group` holds (documents, applied position, membership), durably:
+    /// the replica will be refilled from its leader.
+    pub fn clear_group(&self, group: u32) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().map_err(db("begin write"))?;
+        tx.set_durability(Durability::Immediate)
+            .map_err(db("set durability"))?;
+        {
+            let name = docs_table(group);
+            let def = TableDefinition::<&[u8], &[u8]>::new(&name);
+            tx.delete_table(def).map_err(db("drop docs table"))?;
+            let mut applied = tx.open_table(APPLIED).map_err(db("open applied table"))?;
+            applied.remove(group).map_err(db("clear applied"))?;
+            let mut membership = tx.open_table(MEMBERSHIP).map_err(db("open membership"))?;
+            membership.remove(group).map_err(db("clear membership"))?;
+        }
+        tx.commit().map_err(db("commit clear"))?;
+        Ok(())
+    }
+}
+
 struct Parsed<'a> {
     head: SnapshotHead,
     membership_raw: Option<&'a [u8]>,

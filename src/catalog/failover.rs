@@ -1,0 +1,237 @@
+//! The `standard` tier's failover, run on every replica of such a group.
+//!
+//! Twice a second each replica reads the group's catalog record and acts on it:
+//! - it adopts the record's voter, learners and epoch: whom it accepts entries from, and
+//!   whom the leader keeps as learners;
+//! - the voter marks its learners in sync again once they catch up (`group/fence.rs`), and
+//!   elects itself if it is not leading, after a linearizable read confirms it still is the
+//!   voter;
+//! - a replica whose Raft still counts it as the voter while the catalog names another
+//!   steps aside: it keeps its unreplicated entries aside, starts over blank, and asks to be
+//!   listed as a learner again, after which the new voter refills it;
+//! - a learner that has heard nothing from the voter for `promote_after` (two seconds more
+//!   per learner ahead of it) and whose record says the learners are in sync stops its Raft,
+//!   asks the catalog for the next epoch with itself as voter, and once that commits
+//!   rewrites its log and leads. If the voter marked the learners out of sync first, the
+//!   promotion is refused: promoting would lose acknowledged writes.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use prometheus::{IntCounterVec, Opts, Registry};
+
+use super::{Catalog, GroupRecord};
+use crate::group::{GroupError, LogGroup};
+
+const TICK: Duration = Duration::from_millis(500);
+
+/// Extra silence a learner waits per learner ahead of it in the record.
+const RANK_DELAY: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+pub struct FailoverMetrics {
+    promotions: IntCounterVec,
+    refused: IntCounterVec,
+    step_asides: IntCounterVec,
+    superseded_entries: IntCounterVec,
+}
+
+impl FailoverMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<FailoverMetrics> {
+        let counter = |name: &str, help: &str| -> prometheus::Result<IntCounterVec> {
+            let c = IntCounterVec::new(Opts::new(name, help), &["group"])?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        Ok(FailoverMetrics {
+            promotions: counter(
+                "georep_promotions_total",
+                "standard-tier promotions of this region's learner to voter",
+            )?,
+            refused: counter(
+                "georep_promotions_refused_total",
+                "promotions not attempted because the learners were out of sync",
+            )?,
+            step_asides: counter(
+                "georep_step_asides_total",
+                "times this region's superseded voter started over as a learner",
+            )?,
+            superseded_entries: counter(
+                "georep_superseded_entries_total",
+                "unreplicated entries a superseded voter kept aside",
+            )?,
+        })
+    }
+}
+
+/// Runs until the group is dropped.
+pub async fn watch(catalog: Arc<Catalog>, group: Weak<LogGroup>, metrics: FailoverMetrics) {
+    let mut last_error = String::new();
+    let mut refused_logged = false;
+    loop {
+        tokio::time::sleep(TICK).await;
+        let Some(g) = group.upgrade() else { return };
+        match step(&catalog, &g, &metrics, &mut refused_logged).await {
+            Ok(()) => last_error.clear(),
+            Err(e) => {
+                let msg = e.to_string();
+                if msg != last_error {
+                    tracing::warn!(group = %g.id(), error = %msg, "failover watcher");
+                    last_error = msg;
+                }
+            }
+        }
+    }
+}
+
+async fn step(
+    catalog: &Catalog,
+    g: &LogGroup,
+    metrics: &FailoverMetrics,
+    refused_logged: &mut bool,
+) -> Result<(), GroupError> {
+    let id = g.id();
+    let label = id.to_string();
+    let (record, _) = catalog
+        .record(id)
+        .map_err(|e| GroupError::Catalog(e.to_string()))?;
+    let me = g.region().to_string();
+    g.set_members(
+        vec![record.voter.clone()],
+        record.learners.clone(),
+        record.epoch,
+    );
+
+    if record.voter == me {
+        if !g.raft_voter() {
+            // promoted, but stopped before the log was rewritten: finish
+            return g.halt_raft().await.become_sole_voter(record.epoch).await;
+        }
+        g.note_catalog_in_sync(record.in_sync).await;
+        g.restore_in_sync().await?;
+        if !g.in_leader_state() && g.leader_silence() > g.promote_after() {
+            let (fresh, _) = catalog
+                .record_fresh(id)
+                .await
+                .map_err(|e| GroupError::Catalog(e.to_string()))?;
+            if fresh.voter == me {
+                tracing::info!(group = %id, epoch = fresh.epoch, "the catalog's voter is not leading; electing itself");
+                if let Err(e) = g.raft().trigger().elect().await {
+                    tracing::warn!(group = %id, error = %e, "could not start an election");
+                }
+            }
+        }
+        return Ok(());
+    }
+
+    if g.raft_voter() {
+        // superseded: the catalog names another voter
+        let kept = g
+            .halt_raft()
+            .await
+            .start_over(record.promoted_at, record.epoch)
+            .await?;
+        metrics.step_asides.with_label_values(&[&label]).inc();
+        if let Some(s) = kept {
+            metrics
+                .superseded_entries
+                .with_label_values(&[&label])
+                .inc_by(s.kept.entries);
+        }
+    }
+
+    let Some(rank) = record.learners.iter().position(|l| *l == me) else {
+        // stepped aside (now, or before a crash): ask to learn from the new voter
+        catalog
+            .update(id, |r| {
+                Ok((r.voter != me && !r.learners.contains(&me)).then(|| {
+                    let mut next = r.clone();
+                    next.learners.push(me.clone());
+                    next
+                }))
+            })
+            .await?;
+        tracing::info!(group = %id, voter = %record.voter, "listed as a learner again");
+        return Ok(());
+    };
+
+    let wait = g.promote_after() + RANK_DELAY * rank as u32;
+    if g.raft_blank() || g.in_leader_state() || g.leader_silence() <= wait {
+        *refused_logged = false;
+        return Ok(());
+    }
+    if !record.in_sync {
+        metrics.refused.with_label_values(&[&label]).inc();
+        if !*refused_logged {
+            tracing::error!(
+                group = %id,
+                voter = %record.voter,
+                silent_ms = g.leader_silence().as_millis() as u64,
+                "the voter is silent but its learners are out of sync (it acknowledged writes \
+                 they may lack): not promoting; the group takes no writes until the voter returns"
+            );
+            *refused_logged = true;
+        }
+        return Ok(());
+    }
+    promote(catalog, g, &me, metrics).await
+}
+
+async fn promote(
+    catalog: &Catalog,
+    g: &LogGroup,
+    me: &str,
+    metrics: &FailoverMetrics,
+) -> Result<(), GroupError> {
+    let id = g.id();
+    let silent_ms = g.leader_silence().as_millis() as u64;
+    // Only with a reachable meta group (else halting Raft for a write bound to fail would
+    // just stall this replica), and against the newest record.
+    let (record, version) = catalog
+        .record_fresh(id)
+        .await
+        .map_err(|e| GroupError::Catalog(e.to_string()))?;
+    if record.voter == me || !record.in_sync {
+        return Ok(());
+    }
+    let record = &record;
+    // Stop taking entries first, so what the record says this replica holds stays true.
+    let halted = g.halt_raft().await;
+    let next = GroupRecord {
+        epoch: record.epoch + 1,
+        voter: me.to_string(),
+        learners: record
+            .learners
+            .iter()
+            .filter(|l| *l != me)
+            .cloned()
+            .collect(),
+        // nobody else holds this replica's future writes yet
+        in_sync: false,
+        promoted_at: halted.last_index(),
+        previous: Some(record.voter.clone()),
+    };
+    match catalog.replace(id, version, &next).await {
+        Ok(_) => {
+            tracing::warn!(
+                group = %id,
+                epoch = next.epoch,
+                previous = %record.voter,
+                promoted_at = next.promoted_at,
+                silent_ms,
+                "promoting this replica: the voter went silent"
+            );
+            g.set_members(vec![me.to_string()], next.learners.clone(), next.epoch);
+            halted.become_sole_voter(next.epoch).await?;
+            metrics
+                .promotions
+                .with_label_values(&[&id.to_string()])
+                .inc();
+            Ok(())
+        }
+        Err(e) => {
+            halted.resume().await?;
+            Err(GroupError::Catalog(e.to_string()))
+        }
+    }
+}

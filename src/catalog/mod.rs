@@ -1,0 +1,213 @@
+//! The catalog: what the meta group (every region a voter) records about the data groups.
+//!
+//! Today it holds, per `standard` group, a [`GroupRecord`]: the epoch, the voter, the
+//! learners and whether the learners hold every acknowledged write. Every change is a
+//! compare-and-set on the record's version through the meta group's log, which is what makes
+//! the catalog the fencing authority: of a promotion and the voter's "learners out of sync"
+//! mark, exactly one commits (see `group/fence.rs` and [`failover`]).
+
+pub mod failover;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::group::{BoxFuture, GroupError, GroupId, GroupSpec, LogGroup, SyncRecorder};
+use crate::store::{ApplyOutcome, Command, Precondition, StoreError};
+
+/// The meta group's collection holding the records.
+pub const CATALOG_COLLECTION: &str = "_catalog";
+
+/// How long a linearizable catalog read or a write may take before the caller gives up.
+const META_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One `standard` group as the catalog knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    /// 1 until the first promotion; each promotion adds one.
+    pub epoch: u64,
+    /// The region whose replica is the group's only voter.
+    pub voter: String,
+    /// Regions replicating the group as learners, in promotion order.
+    pub learners: Vec<String>,
+    /// Whether every learner holds every write the voter acknowledged: a promotion needs it.
+    pub in_sync: bool,
+    /// WAL index of the newest entry the voter held when promoted (0: never promoted); the
+    /// superseded voter keeps aside what it holds beyond it.
+    pub promoted_at: u64,
+    /// The voter before the last promotion.
+    pub previous: Option<String>,
+}
+
+impl GroupRecord {
+    /// The record of a group never promoted: the topology's placement.
+    pub fn initial(spec: &GroupSpec) -> GroupRecord {
+        GroupRecord {
+            epoch: 1,
+            voter: spec.voters.first().cloned().unwrap_or_default(),
+            learners: spec.learners.clone(),
+            in_sync: true,
+            promoted_at: 0,
+            previous: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("reading the catalog: {0}")]
+    Store(#[from] StoreError),
+    #[error("catalog record {key} is unreadable: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("the meta group: {0}")]
+    Meta(#[from] GroupError),
+    #[error("catalog record {key} changed meanwhile (now at version {current:?})")]
+    Conflict { key: String, current: Option<u64> },
+    #[error("group {0} is not in the catalog")]
+    UnknownGroup(GroupId),
+}
+
+/// The catalog, read from this region's replica of the meta group, written through its
+/// leader.
+pub struct Catalog {
+    meta: Arc<LogGroup>,
+    /// The topology's placements: a group's record until the first change.
+    specs: HashMap<GroupId, GroupSpec>,
+}
+
+fn key(id: GroupId) -> String {
+    format!("group/{id}")
+}
+
+impl Catalog {
+    pub fn new(meta: Arc<LogGroup>, specs: impl IntoIterator<Item = GroupSpec>) -> Arc<Catalog> {
+        Arc::new(Catalog {
+            meta,
+            specs: specs.into_iter().map(|s| (s.id, s)).collect(),
+        })
+    }
+
+    /// The record and its version (None: never written) as this region's replica has it;
+    /// it may lag the meta group's leader.
+    pub fn record(&self, id: GroupId) -> Result<(GroupRecord, Option<u64>), CatalogError> {
+        let spec = self.specs.get(&id).ok_or(CatalogError::UnknownGroup(id))?;
+        match self.meta.get(CATALOG_COLLECTION, &key(id))? {
+            None => Ok((GroupRecord::initial(spec), None)),
+            Some(doc) => serde_json::from_slice(&doc.value)
+                .map(|r| (r, Some(doc.version)))
+                .map_err(|e| CatalogError::Corrupt {
+                    key: key(id),
+                    reason: e.to_string(),
+                }),
+        }
+    }
+
+    /// The record as of now (linearizable: after a ReadIndex through the meta leader).
+    pub async fn record_fresh(
+        &self,
+        id: GroupId,
+    ) -> Result<(GroupRecord, Option<u64>), CatalogError> {
+        self.meta.read_barrier(META_TIMEOUT).await?;
+        self.record(id)
+    }
+
+    /// Replaces the record if it is still at `version`; returns once this region's replica
+    /// has applied the change, with the new version.
+    pub async fn replace(
+        &self,
+        id: GroupId,
+        version: Option<u64>,
+        record: &GroupRecord,
+    ) -> Result<u64, CatalogError> {
+        let committed = self
+            .meta
+            .propose(Command::Put {
+                collection: CATALOG_COLLECTION.into(),
+                key: key(id),
+                value: serde_json::to_vec(record)
+                    .expect("catalog record serializes")
+                    .into(),
+                content_type: Some("application/json".into()),
+                precondition: version.map_or(Precondition::Absent, Precondition::Version),
+            })
+            .await?;
+        match committed.outcome {
+            ApplyOutcome::Written { version } => {
+                self.meta.wait_applied(committed.index, META_TIMEOUT).await;
+                Ok(version)
+            }
+            ApplyOutcome::PreconditionFailed { current } => Err(CatalogError::Conflict {
+                key: key(id),
+                current,
+            }),
+            other => Err(CatalogError::Meta(GroupError::Failed(format!(
+                "unexpected outcome of a catalog write: {other:?}"
+            )))),
+        }
+    }
+
+    /// Reads the record afresh, applies `change`, and stores it if nobody changed it
+    /// meanwhile (retrying a few times). `change` returns None to leave it as it is.
+    pub async fn update(
+        &self,
+        id: GroupId,
+        mut change: impl FnMut(&GroupRecord) -> Result<Option<GroupRecord>, GroupError>,
+    ) -> Result<GroupRecord, GroupError> {
+        let mut last = None;
+        for _ in 0..5 {
+            let (record, version) = self.record_fresh(id).await.map_err(into_group)?;
+            let Some(next) = change(&record)? else {
+                return Ok(record);
+            };
+            match self.replace(id, version, &next).await {
+                Ok(_) => return Ok(next),
+                Err(e @ CatalogError::Conflict { .. }) => last = Some(e),
+                Err(e) => return Err(into_group(e)),
+            }
+        }
+        Err(into_group(last.expect("a conflict")))
+    }
+}
+
+fn into_group(e: CatalogError) -> GroupError {
+    match e {
+        CatalogError::Meta(g) => match g {
+            GroupError::NoLeader { .. } | GroupError::Forward { .. } => {
+                GroupError::Catalog(format!("the meta group is unreachable: {g}"))
+            }
+            other => GroupError::Catalog(other.to_string()),
+        },
+        other => GroupError::Catalog(other.to_string()),
+    }
+}
+
+impl SyncRecorder for Catalog {
+    fn record_in_sync(
+        &self,
+        group: GroupId,
+        region: &str,
+        epoch: u64,
+        in_sync: bool,
+    ) -> BoxFuture<'_, Result<(), GroupError>> {
+        let region = region.to_string();
+        Box::pin(async move {
+            self.update(group, |r| {
+                if r.voter != region || r.epoch != epoch {
+                    return Err(GroupError::Fenced {
+                        group: group.to_string(),
+                        epoch: r.epoch,
+                        voter: r.voter.clone(),
+                    });
+                }
+                Ok((r.in_sync != in_sync).then(|| GroupRecord {
+                    in_sync,
+                    ..r.clone()
+                }))
+            })
+            .await
+            .map(|_| ())
+        })
+    }
+}

@@ -1,0 +1,260 @@
+//! Replacing a group's Raft instance over the same log and state machine: how a `standard`
+//! group's learner becomes its voter, and how a superseded voter starts over as a learner.
+//!
+//! openraft 0.9 changes membership only through a leader, and a one-voter group has none
+//! once its voter is gone. So the learner is promoted offline, after the catalog has fenced
+//! the old voter with a new epoch: its Raft instance stops, the log gets a membership entry
+//! naming it the sole voter, in a term no earlier epoch can have used (`epoch << 32`), and a
+//! new instance starts over the rewritten log and elects itself.
+//!
+//! The old voter, when it learns of the new epoch, copies the entries its successor never
+//! had to `superseded/` (reported in `/v1/cluster` and the log, never merged), empties its
+//! state and log, and starts as a blank replica that the new voter refills.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use openraft::{BasicNode, CommittedLeaderId, EntryPayload, Vote};
+
+use super::fence::Superseded;
+use super::types::{self, LogId, Membership, RaftEntry, StorageError};
+use super::{GroupError, LogGroup};
+
+/// Present in the group's directory while a start-over is under way: a crash in the middle
+/// leaves a store and a log that disagree, so the next open finishes the job.
+pub(super) const STARTING_OVER: &str = "starting-over";
+
+fn failed(e: StorageError) -> GroupError {
+    GroupError::Failed(e.to_string())
+}
+
+impl LogGroup {
+    /// Whether this group fails over by promoting its learner (the `standard` tier).
+    pub fn promotes_learner(&self) -> bool {
+        self.promotes_learner
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Whether this replica's Raft instance counts it as a voter.
+    pub fn raft_voter(&self) -> bool {
+        self.raft()
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == self.node)
+    }
+
+    /// Whether this replica knows no membership yet: a blank one waiting to be added.
+    pub fn raft_blank(&self) -> bool {
+        self.raft()
+            .metrics()
+            .borrow()
+            .membership_config
+            .nodes()
+            .next()
+            .is_none()
+    }
+
+    /// WAL index of the newest entry this replica holds (or last purged), 0 if none.
+    pub fn last_index(&self) -> u64 {
+        self.log
+            .last_log_id_or_purged()
+            .ok()
+            .flatten()
+            .map_or(0, |l| l.index + 1)
+    }
+
+    /// How long since this replica last heard from a leader.
+    pub fn leader_silence(&self) -> Duration {
+        self.last_leader_contact.lock().expect("contact").elapsed()
+    }
+
+    /// Silence from the voter after which a learner may ask to be promoted.
+    pub fn promote_after(&self) -> Duration {
+        self.promote_after
+    }
+
+    /// Sets who votes and who learns, as the catalog says (the failover watcher calls this).
+    pub fn set_members(&self, voters: Vec<String>, learners: Vec<String>, epoch: u64) {
+        let mut spec = self.spec.lock().expect("spec");
+        if spec.voters != voters || spec.learners != learners {
+            tracing::info!(group = %self.id, ?voters, ?learners, epoch, "members changed");
+            spec.voters = voters;
+            spec.learners = learners;
+        }
+        drop(spec);
+        self.set_epoch(epoch);
+    }
+
+    /// Stops this replica's Raft instance: no entry arrives or leaves until the returned
+    /// handle restarts it, as it was or rewritten.
+    pub async fn halt_raft(&self) -> Halted<'_> {
+        let lock = self.reseat.lock().await;
+        if let Err(e) = self.raft().shutdown().await {
+            tracing::warn!(group = %self.id, error = %e, "raft shutdown");
+        }
+        Halted {
+            group: self,
+            _lock: lock,
+        }
+    }
+
+    async fn restart_raft(&self) -> Result<(), GroupError> {
+        let raft = self.raft_parts.start(self.node, &self.log).await?;
+        self.raft.send_replace(raft);
+        *self.last_leader_contact.lock().expect("contact") = Instant::now();
+        Ok(())
+    }
+}
+
+/// A group whose Raft instance is stopped (see [`LogGroup::halt_raft`]).
+pub struct Halted<'a> {
+    group: &'a LogGroup,
+    _lock: tokio::sync::MutexGuard<'a, ()>,
+}
+
+impl Halted<'_> {
+    /// WAL index of the newest entry held; nothing can be appended while halted.
+    pub fn last_index(&self) -> u64 {
+        self.group.last_index()
+    }
+
+    /// Starts Raft again over the unchanged log.
+    pub async fn resume(self) -> Result<(), GroupError> {
+        self.group.restart_raft().await
+    }
+
+    /// Makes this replica the group's sole voter for `epoch` and has it elect itself.
+    pub async fn become_sole_voter(self, epoch: u64) -> Result<(), GroupError> {
+        let g = self.group;
+        let log = g.log.clone();
+        let (node, region) = (g.node, g.region.to_string());
+        let term = tokio::task::spawn_blocking(move || -> Result<u64, StorageError> {
+            let last = log.last_log_id_or_purged()?;
+            let vote_term = log.saved_vote()?.map_or(0, |v| v.leader_id.term);
+            let last_term = last.map_or(0, |l| l.leader_id.term);
+            // Terms of epoch e start at e << 32: the superseded voter, whose terms stay below
+            // that, can never have written an entry with the same id as ours.
+            let term = (epoch << 32).max(vote_term + 1).max(last_term + 1);
+            log.save_vote_offline(&Vote::new(term, node))?;
+            let members: BTreeMap<types::NodeId, BasicNode> =
+                [(node, BasicNode::new(&region))].into();
+            let entry = RaftEntry {
+                log_id: LogId::new(
+                    CommittedLeaderId::new(term, node),
+                    last.map_or(0, |l| l.index + 1),
+                ),
+                payload: EntryPayload::Membership(Membership::new(
+                    vec![BTreeSet::from([node])],
+                    members,
+                )),
+            };
+            log.append_offline(&entry)?;
+            Ok(term)
+        })
+        .await
+        .map_err(|e| GroupError::Failed(e.to_string()))?
+        .map_err(failed)?;
+        g.reset_sync_state().await;
+        g.set_epoch(epoch);
+        g.restart_raft().await?;
+        tracing::warn!(group = %g.id, epoch, term, "promoted: this replica is now the group's voter");
+        if let Err(e) = g.raft().trigger().elect().await {
+            tracing::warn!(group = %g.id, error = %e, "could not start an election");
+        }
+        Ok(())
+    }
+
+    /// Copies the entries after `keep_after` (which the new voter never had) aside, empties
+    /// this replica's state and log, and starts it as a blank replica.
+    pub async fn start_over(
+        self,
+        keep_after: u64,
+        epoch: u64,
+    ) -> Result<Option<Superseded>, GroupError> {
+        let g = self.group;
+        let log = g.log.clone();
+        let sm = g.raft_parts.sm.clone();
+        let marker = g.dir.join(STARTING_OVER);
+        let kept = tokio::task::spawn_blocking(move || -> Result<_, GroupError> {
+            let kept = log
+                .copy_suffix(keep_after + 1, "superseded")
+                .map_err(failed)?;
+            std::fs::write(&marker, b"")
+                .and_then(|_| crate::util::atomic_file::sync_dir(marker.parent().expect("dir")))
+                .map_err(|e| GroupError::Failed(format!("{}: {e}", marker.display())))?;
+            sm.reset().map_err(failed)?;
+            log.discard_all().map_err(failed)?;
+            std::fs::remove_file(&marker)
+                .map_err(|e| GroupError::Failed(format!("{}: {e}", marker.display())))?;
+            Ok(kept)
+        })
+        .await
+        .map_err(|e| GroupError::Failed(e.to_string()))??;
+        g.checkpointed.store(0, Ordering::Release);
+        g.reset_sync_state().await;
+        g.set_epoch(epoch);
+        g.restart_raft().await?;
+        let superseded = kept.map(|kept| Superseded { epoch, kept });
+        match &superseded {
+            Some(s) => {
+                tracing::error!(
+                    group = %g.id,
+                    epoch,
+                    first = s.kept.first,
+                    last = s.kept.last,
+                    entries = s.kept.entries,
+                    file = %s.kept.file.display(),
+                    "superseded: this replica held entries its successor never received; they \
+                     were never acknowledged and are kept aside, not merged"
+                );
+                g.fence
+                    .superseded
+                    .lock()
+                    .expect("superseded")
+                    .push(s.clone());
+            }
+            None => tracing::info!(group = %g.id, epoch, "stepped aside with nothing unreplicated"),
+        }
+        Ok(superseded)
+    }
+}
+
+/// Finishes a start-over that a crash interrupted (see [`STARTING_OVER`]): forgets the
+/// group's store state, log, vote and purge marker. Runs before the group opens.
+pub(super) fn finish_start_over(
+    dir: &std::path::Path,
+    wal_dir: &std::path::Path,
+    store: &crate::store::Store,
+    group: u32,
+) -> Result<(), GroupError> {
+    let marker = dir.join(STARTING_OVER);
+    if !marker.exists() {
+        return Ok(());
+    }
+    tracing::warn!(group, "finishing a start-over that was interrupted");
+    store.clear_group(group)?;
+    let io = |p: &std::path::Path, e: std::io::Error| {
+        GroupError::Failed(format!("{}: {e}", p.display()))
+    };
+    match std::fs::remove_dir_all(wal_dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(wal_dir, e)),
+    }
+    for name in ["vote", "purged"] {
+        let p = dir.join(name);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&p, e)),
+        }
+    }
+    std::fs::remove_file(&marker).map_err(|e| io(&marker, e))
+}
