@@ -271,7 +271,7 @@ async fn standard_tier_promotes_its_learner_fences_the_old_voter_and_keeps_its_t
         |g| g["state"] == "learner" && g["epoch"] == 3,
     )
     .await;
-    let superseded = g["superseded"].as_array().unwrap();
+    let superseded = g["superseded"].as_array().unwrap().clone();
     assert_eq!(superseded.len(), 1, "{g}");
     assert_eq!(superseded[0]["epoch"], 3);
     assert!(superseded[0]["entries"].as_u64().unwrap() >= 1, "{g}");
@@ -302,4 +302,127 @@ async fn standard_tier_promotes_its_learner_fences_the_old_voter_and_keeps_its_t
             .any(|l| l.starts_with("georep_superseded_entries_total") && !l.ends_with(" 0")),
         "superseded entries are counted"
     );
+
+    phase("the report survives a restart of r2");
+    c.kill9(1);
+    c.restart(1).await;
+    let g = wait_status(&c, 1, "r2 back as learner", Duration::from_secs(30), |g| {
+        g["state"] == "learner"
+    })
+    .await;
+    assert_eq!(g["superseded"], json!(superseded), "{g}");
+}
+
+async fn metric(c: &Cluster, i: usize, name: &str) -> f64 {
+    let r = c
+        .client(i)
+        .request(hyper::Method::GET, "/metrics", &[], Bytes::new())
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&r.body)
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_out_of_sync_is_never_promoted_over_the_writes_it_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Cluster::start(dir.path(), PLACEMENT).await;
+    wait_status(
+        &c,
+        0,
+        "r1 leading with learner r2",
+        Duration::from_secs(30),
+        |g| g["state"] == "leader" && g["learners"] == json!(["r2"]),
+    )
+    .await;
+    // The voter must reach the meta group's leader around the cut link: move that
+    // leadership off r2 first if it landed there.
+    if c.leader("meta", Duration::from_secs(30)).await == 1 {
+        // a restart rather than a cut: a cut r2 could rightly be promoted once healed
+        phase("move the meta group's leadership off r2: restart r2");
+        c.kill9(1);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while c.group_status(0, "meta").await.unwrap()["leader"] == "r2" {
+            assert!(
+                Instant::now() < deadline,
+                "meta never elected another leader"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        c.restart(1).await;
+        assert_ne!(c.leader("meta", Duration::from_secs(30)).await, 1);
+    }
+    let voter = c.client(0);
+    assert_eq!(
+        voter
+            .put("profiles", "before", Bytes::from("before"), &[])
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+
+    phase("cut only the link between r1 and r2: r1 still reaches the meta group through r3");
+    for (a, b) in [("r1", "r2"), ("r2", "r1")] {
+        c.mesh.relay(a, b).unwrap().partition(true);
+    }
+    let mut acked = Vec::new();
+    for i in 0..5 {
+        let key = format!("alone{i}");
+        let r = voter
+            .put("profiles", &key, Bytes::from(key.clone()), &[])
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        acked.push(key);
+    }
+    let g = c.group_status(0, "profiles").await.unwrap();
+    assert_eq!(
+        g["catalog"]["in_sync"], false,
+        "acknowledging alone is recorded first: {g}"
+    );
+
+    phase("the silent learner is not promoted: it lacks acknowledged writes");
+    let until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < until {
+        let g = c.group_status(1, "profiles").await.unwrap();
+        assert_eq!(
+            g["epoch"], 1,
+            "promoted over acknowledged writes it lacks: {g}"
+        );
+        assert_ne!(g["state"], "leader", "{g}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // With the meta group led from r3, r2 reads the out-of-sync mark and refuses; led from
+    // r1, r2 cannot reach the meta leader at all, and the promotion fails before it starts.
+    let meta_leader = c.leader("meta", Duration::from_secs(10)).await;
+    eprintln!("meta group led by {}", REGIONS[meta_leader]);
+    if meta_leader == 2 {
+        assert!(metric(&c, 1, "georep_promotions_refused_total").await >= 1.0);
+    }
+    assert_eq!(metric(&c, 1, "georep_promotions_total").await, 0.0);
+
+    phase("heal: the learner catches up and is marked in sync again");
+    for (a, b) in [("r1", "r2"), ("r2", "r1")] {
+        c.mesh.relay(a, b).unwrap().partition(false);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = voter
+            .put("profiles", "after", Bytes::from("after"), &[])
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+        let g = c.group_status(0, "profiles").await.unwrap();
+        if g["catalog"]["in_sync"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never back in sync: {g}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    wait_identical(&c, Duration::from_secs(30)).await;
+    assert_all_present(&c, 1, acked.iter()).await;
 }

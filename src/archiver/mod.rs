@@ -192,8 +192,9 @@ impl Archiver {
         let mut shipped = 0;
         // Only committed entries may be archived (applied implies committed): a leader's
         // uncommitted tail can be replaced after a failover, and the archive must hold the
-        // one log every replica agrees on.
-        let committed = group.applied_index();
+        // one log every replica agrees on. A `standard` voter also holds back what its
+        // learner lacks, which a promotion would supersede.
+        let committed = group.archivable_index();
         for seg in wal.sealed_segments() {
             let archived = manifest.last_index();
             if archived.is_some_and(|a| seg.last_index <= a) {

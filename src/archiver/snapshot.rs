@@ -45,6 +45,16 @@ impl Archiver {
             .map_err(|e| ArchiverError::Export(e.to_string()))?
             .map_err(|e| ArchiverError::Export(e.to_string()))?;
         let index = head.applied.index;
+        // A `standard` voter's state may run ahead of its learner: ship it only once the
+        // learner holds all of it (else a promotion could supersede part of it).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while index > group.archivable_index() {
+            if std::time::Instant::now() > deadline {
+                *cache = Some((manifest, version));
+                return Ok(false);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         // A state with no timed entry yet (only the initial membership) restores nothing
         // that the log's first segment does not.
         if head.applied.hlc.packed == 0

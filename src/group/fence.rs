@@ -66,13 +66,13 @@ pub(super) struct Fence {
 }
 
 impl Fence {
-    pub(super) fn new() -> Fence {
+    pub(super) fn new(superseded: Vec<Superseded>) -> Fence {
         Fence {
             recorder: OnceLock::new(),
             state: tokio::sync::Mutex::new(SyncState::default()),
             max_confirmed: AtomicU64::new(0),
             epoch: AtomicU64::new(1),
-            superseded: Mutex::new(Vec::new()),
+            superseded: Mutex::new(superseded),
         }
     }
 }
@@ -151,6 +151,50 @@ impl LogGroup {
         st.recorded_in_sync = Some(true);
         tracing::info!(group = %self.id, "learners back in sync: recorded in the catalog");
         Ok(true)
+    }
+
+    /// The highest index the archive may take from this replica: everything applied, except
+    /// on a `standard` voter whose learners are in sync, where an entry they do not hold yet
+    /// may still be superseded by a promotion (it was never acknowledged) and must not reach
+    /// the archive, which keeps one log for every epoch.
+    pub fn archivable_index(&self) -> u64 {
+        let applied = self.applied_index();
+        if !self.promotes_learner {
+            return applied;
+        }
+        let out_of_sync = self
+            .fence
+            .state
+            .try_lock()
+            .is_ok_and(|s| s.recorded_in_sync == Some(false));
+        if out_of_sync {
+            // no promotion can happen while the catalog says so: all of it stands
+            return applied;
+        }
+        let learners: Vec<String> = self
+            .spec()
+            .learners
+            .into_iter()
+            .filter(|l| **l != *self.region)
+            .collect();
+        if learners.is_empty() {
+            return applied;
+        }
+        let m = self.raft().metrics();
+        let b = m.borrow();
+        let Some(rep) = &b.replication else {
+            return 0;
+        };
+        learners
+            .iter()
+            .map(|r| {
+                rep.get(&super::types::node_id(r))
+                    .and_then(|l| l.as_ref())
+                    .map_or(0, |l| l.index + 1)
+            })
+            .min()
+            .unwrap_or(0)
+            .min(applied)
     }
 
     /// Forgets the in-sync knowledge (a new epoch begins for this replica).

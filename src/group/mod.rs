@@ -226,6 +226,7 @@ impl LogGroup {
             max_bytes: (s.wal_segment_bytes / 4).min(4 << 20) as usize,
         }
         .spawn();
+        let superseded = reseat::superseded_on_disk(&dir);
         let group = Arc::new(LogGroup {
             id,
             region: region.clone(),
@@ -256,7 +257,7 @@ impl LogGroup {
             promotes_learner: spec.promotes_learner,
             promote_after: Duration::from_millis(s.election_timeout_min_ms)
                 .max(Duration::from_millis(election_max) + TICK_MARGIN),
-            fence: fence::Fence::new(),
+            fence: fence::Fence::new(superseded),
             reseat: tokio::sync::Mutex::new(()),
         });
         if spec.voters.iter().any(|v| **v == *region) {

@@ -184,7 +184,7 @@ impl Halted<'_> {
         let marker = g.dir.join(STARTING_OVER);
         let kept = tokio::task::spawn_blocking(move || -> Result<_, GroupError> {
             let kept = log
-                .copy_suffix(keep_after + 1, "superseded")
+                .copy_suffix(keep_after + 1, &format!("superseded/epoch-{epoch}"))
                 .map_err(failed)?;
             std::fs::write(&marker, b"")
                 .and_then(|_| crate::util::atomic_file::sync_dir(marker.parent().expect("dir")))
@@ -224,6 +224,45 @@ impl Halted<'_> {
         }
         Ok(superseded)
     }
+}
+
+/// The tails kept aside in earlier runs (`superseded/epoch-<e>/<first>-<last>.wal`), so
+/// `/v1/cluster` keeps reporting them after a restart.
+pub(super) fn superseded_on_disk(dir: &std::path::Path) -> Vec<Superseded> {
+    let mut out = Vec::new();
+    let Ok(epochs) = std::fs::read_dir(dir.join("superseded")) else {
+        return out;
+    };
+    for e in epochs.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(epoch) = name.strip_prefix("epoch-").and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        let Ok(files) = std::fs::read_dir(e.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let fname = f.file_name().to_string_lossy().to_string();
+            let Some((first, last)) = fname
+                .strip_suffix(".wal")
+                .and_then(|s| s.split_once('-'))
+                .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+            else {
+                continue;
+            };
+            out.push(Superseded {
+                epoch,
+                kept: super::log_store::KeptAside {
+                    first,
+                    last,
+                    entries: last.saturating_sub(first) + 1,
+                    file: f.path(),
+                },
+            });
+        }
+    }
+    out.sort_by_key(|s| (s.epoch, s.kept.first));
+    out
 }
 
 /// Finishes a start-over that a crash interrupted (see [`STARTING_OVER`]): forgets the
