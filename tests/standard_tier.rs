@@ -141,6 +141,42 @@ async fn standard_tier_promotes_its_learner_fences_the_old_voter_and_keeps_its_t
     )
     .await;
 
+    phase("r3 holds no replica: it proxies requests over QUIC to a region that does");
+    let r3 = c.client(2);
+    let r = r3
+        .put("profiles", "via-r3", Bytes::from("v3"), &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-georep-proxied-by"), Some("r3"));
+    assert_eq!(r.header("x-georep-leader"), Some("r1"));
+    let r = r3
+        .get("profiles", "via-r3", &[("x-georep-consistency", "strong")])
+        .await
+        .unwrap();
+    assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"v3"[..]));
+    assert_eq!(r.header("x-georep-proxied-by"), Some("r3"));
+    let r = r3
+        .put(
+            "profiles",
+            "via-r3",
+            Bytes::from("again"),
+            &[("if-none-match", "*")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 412, "preconditions hold through the proxy");
+    let r = r3
+        .request(
+            hyper::Method::GET,
+            "/v1/collections/profiles/docs?prefix=via",
+            &[],
+            Bytes::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.json().unwrap()["keys"][0]["key"], "via-r3");
+
     phase("kill -9 the voter r1 under a writer entering at the learner r2");
     let stop = Arc::new(AtomicBool::new(false));
     let writer = spawn_writer(&c, 1, "a", stop.clone());
@@ -193,6 +229,12 @@ async fn standard_tier_promotes_its_learner_fences_the_old_voter_and_keeps_its_t
         "epoch 2 terms start at 2 << 32: {g}"
     );
     assert_all_present(&c, 1, acked.keys()).await;
+    let r = r3
+        .put("profiles", "via-r3-after", Bytes::from("v"), &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "r3 proxies to the new voter");
+    assert_eq!(r.header("x-georep-leader"), Some("r2"));
     eprintln!(
         "{} acknowledged writes, all present on the promoted learner",
         acked.len()

@@ -23,6 +23,8 @@ pub struct ApiContext {
     /// The meta group's catalog (epochs and voters of the `standard` groups); None in a
     /// single-region topology.
     pub catalog: Option<Arc<crate::catalog::Catalog>>,
+    /// Reaches other regions (requests for collections held elsewhere, see `proxy.rs`).
+    pub caller: crate::group::PeerCaller,
 }
 
 impl ApiContext {

@@ -9,6 +9,7 @@ mod context;
 mod docs;
 mod error;
 pub mod headers;
+pub mod proxy;
 
 use std::sync::Arc;
 
@@ -41,6 +42,10 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/healthz", get(cluster::healthz))
         .fallback(cluster::not_found)
         .method_not_allowed_fallback(cluster::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            proxy::forward_unplaced,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(ctx)
 }

@@ -71,6 +71,31 @@ pub enum CallError {
 }
 
 impl PeerCaller {
+    /// Sends `request` to `region` and returns its answer as it came.
+    pub async fn call_raw(
+        &self,
+        region: &str,
+        request: &[u8],
+        timeout: Duration,
+    ) -> Result<bytes::Bytes, CallError> {
+        let addr = self
+            .peers
+            .addr(region)
+            .ok_or_else(|| CallError::UnknownRegion(region.to_string()))?;
+        let transport = self
+            .transport
+            .as_ref()
+            .ok_or_else(|| CallError::NoTransport(region.to_string()))?;
+        Ok(
+            tokio::time::timeout(timeout, transport.call(region, addr, request))
+                .await
+                .map_err(|_| CallError::Timeout {
+                    region: region.to_string(),
+                    timeout,
+                })??,
+        )
+    }
+
     /// Sends `request` to `region` and decodes its JSON answer.
     pub async fn call<T: DeserializeOwned>(
         &self,

@@ -30,6 +30,9 @@ pub enum Kind {
     ReadIndex = 5,
     /// "Would you vote for me?", asked before an election (see `election.rs`).
     PreVote = 6,
+    /// A client request for a collection the sending region holds no replica of, to be
+    /// served by this region's API (see `api/proxy.rs`; the group field is unused).
+    Proxy = 7,
 }
 
 impl Kind {
@@ -41,6 +44,7 @@ impl Kind {
             4 => Kind::Propose,
             5 => Kind::ReadIndex,
             6 => Kind::PreVote,
+            7 => Kind::Proxy,
             _ => return None,
         })
     }
@@ -83,13 +87,13 @@ pub fn split(request: &[u8]) -> Result<(Kind, GroupId, &[u8]), RpcDecodeError> {
     Ok((kind, group, &request[5..]))
 }
 
-fn put_json_head(out: &mut Vec<u8>, head: &impl Serialize) {
+pub fn put_json_head(out: &mut Vec<u8>, head: &impl Serialize) {
     let json = serde_json::to_vec(head).expect("message heads serialize");
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
     out.extend_from_slice(&json);
 }
 
-fn json_head<'a, T: Deserialize<'a>>(
+pub fn json_head<'a, T: Deserialize<'a>>(
     body: &'a [u8],
     what: &'static str,
 ) -> Result<(T, &'a [u8]), RpcDecodeError> {

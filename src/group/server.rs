@@ -111,5 +111,6 @@ async fn serve(groups: &Groups, peer: &str, request: &[u8]) -> Result<Bytes, Str
             let last = rpc::json(body, "pre-vote").map_err(|e| e.to_string())?;
             rpc::encode_json_response(&group.grants_pre_vote(last))
         }
+        Kind::Proxy => return Err("client requests are served by the API, not a group".into()),
     })
 }

@@ -34,6 +34,22 @@ use crate::store::Store;
 use crate::transport::{Transport, TransportMetrics};
 use crate::wal::WalOptions;
 
+/// Serves peers: client requests proxied from regions without a replica go to the API,
+/// everything else to the log groups.
+fn peer_handler(
+    groups: crate::transport::Handler,
+    api: Arc<OnceLock<axum::Router>>,
+) -> crate::transport::Handler {
+    Arc::new(move |peer: String, request: bytes::Bytes| {
+        if request.first() == Some(&(crate::group::rpc::Kind::Proxy as u8)) {
+            let api = api.clone();
+            Box::pin(async move { api::proxy::serve(&api, &peer, &request).await })
+        } else {
+            groups(peer, request)
+        }
+    })
+}
+
 pub struct NodeConfig {
     pub topology: Topology,
     pub region: String,
@@ -98,6 +114,7 @@ impl Node {
 
         // Peers: mutual TLS over QUIC. A single-region topology has nobody to talk to.
         let table: Arc<OnceLock<Arc<Groups>>> = Arc::new(OnceLock::new());
+        let api_cell: Arc<OnceLock<axum::Router>> = Arc::new(OnceLock::new());
         let transport = if topology.regions.len() > 1 {
             let (field, dir) = match (&cfg.certs_dir, &topology.certs_dir) {
                 (Some(d), _) => ("--certs", d.clone()),
@@ -123,7 +140,7 @@ impl Node {
                 &identity,
                 topology.region_names(),
                 tmetrics,
-                crate::group::handler(table.clone()),
+                peer_handler(crate::group::handler(table.clone()), api_cell.clone()),
             )?)
         } else {
             None
@@ -239,8 +256,10 @@ impl Node {
             keys,
             metrics,
             catalog,
+            caller: caller.clone(),
         });
         let app = api::router(ctx);
+        let _ = api_cell.set(app.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             use axum::serve::ListenerExt;

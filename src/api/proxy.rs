@@ -1,0 +1,234 @@
+//! Requests for a collection this region holds no replica of.
+//!
+//! They travel over QUIC (mutual TLS, like every byte between regions) to a region that
+//! holds the collection, whose own API serves them exactly as if they had arrived there:
+//! same validation, routing by consistency level, forwarding to the leader and errors. The
+//! answer comes back unchanged, with `x-georep-proxied-by` naming this region (and
+//! `x-georep-region` the region that served it). A proxied request is never proxied again.
+//!
+//! Writes and STRONG reads go to the group's voter first (the catalog's, for a `standard`
+//! group), other reads to the nearest holder by configured RTT. A write is sent on to the
+//! next holder only if the previous one could not be reached at all: once sent, its outcome
+//! is unknown and retrying could apply it twice, so the client gets 503 and decides.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tower::ServiceExt;
+
+use super::{ApiContext, ApiError};
+use crate::group::network::CallError;
+use crate::group::rpc::{self, Kind};
+use crate::group::{GroupId, spec};
+use crate::transport::TransportError;
+
+/// Set on answers this region fetched from another.
+pub const PROXIED_BY: HeaderName = HeaderName::from_static("x-georep-proxied-by");
+/// Set by the serving region on a request that came through a proxy: it is not sent on.
+const PROXIED_FROM: HeaderName = HeaderName::from_static("x-georep-proxied-from");
+
+/// Long enough for a write that waits for a quorum across the WAN and an ack policy.
+const PROXY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Serialize, Deserialize)]
+struct Head {
+    method: String,
+    uri: String,
+    headers: Vec<(String, String)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
+/// The collection a document or admin path names, if any.
+fn collection_of(path: &str) -> Option<&str> {
+    let rest = path
+        .strip_prefix("/v1/collections/")
+        .or_else(|| path.strip_prefix("/v1/admin/collections/"))?;
+    rest.split('/').next().filter(|c| !c.is_empty())
+}
+
+fn text_headers(h: &axum::http::HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .filter(|(n, _)| *n != axum::http::header::HOST && *n != axum::http::header::CONTENT_LENGTH)
+        .filter_map(|(n, v)| Some((n.to_string(), v.to_str().ok()?.to_string())))
+        .collect()
+}
+
+/// Middleware: serves the request here unless its collection lives only elsewhere.
+pub async fn forward_unplaced(
+    State(ctx): State<Arc<ApiContext>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(collection) = collection_of(req.uri().path()).map(str::to_string) else {
+        return next.run(req).await;
+    };
+    let Some(&gid) = ctx.placed.get(&collection) else {
+        // unplaced collections live in the default group, which every region holds
+        return next.run(req).await;
+    };
+    if ctx.groups.get(gid).is_some() || req.headers().contains_key(&PROXIED_FROM) {
+        return next.run(req).await;
+    }
+    let write = !matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let strong = req
+        .headers()
+        .get(super::headers::CONSISTENCY)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("strong"));
+    let targets = targets(&ctx, &collection, gid, write || strong);
+    let (parts, body) = req.into_parts();
+    let limit = ctx.settings().max_value_bytes as usize + 1;
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::bad(
+                "invalid_body",
+                format!("could not read the request body: {e}"),
+            )
+            .into_response();
+        }
+    };
+    let head = Head {
+        method: parts.method.to_string(),
+        uri: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_string(), |p| p.to_string()),
+        headers: text_headers(&parts.headers),
+    };
+    let mut request = rpc::header(Kind::Proxy, gid, body.len() + 256);
+    rpc::put_json_head(&mut request, &head);
+    request.extend_from_slice(&body);
+    let mut failures = Vec::new();
+    for region in &targets {
+        match ctx.caller.call_raw(region, &request, PROXY_TIMEOUT).await {
+            Ok(answer) => match decode_answer(&answer) {
+                Ok(mut resp) => {
+                    if let Ok(v) = HeaderValue::from_str(&ctx.region) {
+                        resp.headers_mut().insert(PROXIED_BY, v);
+                    }
+                    return resp;
+                }
+                Err(e) => failures.push(format!("{region}: {e}")),
+            },
+            // never reached: the next holder may take it
+            Err(e @ CallError::Transport(TransportError::Connect { .. })) => {
+                failures.push(e.to_string())
+            }
+            Err(e) if !write => failures.push(e.to_string()),
+            Err(e) => {
+                return ApiError::Unavailable {
+                    code: "proxy_failed",
+                    message: format!(
+                        "collection {collection:?} is held in {}; the write was sent to {region} \
+                         and its outcome is unknown: {e}",
+                        targets.join(", ")
+                    ),
+                    retry_after_s: 1,
+                }
+                .into_response();
+            }
+        }
+    }
+    ApiError::Unavailable {
+        code: "proxy_failed",
+        message: format!(
+            "collection {collection:?} is not replicated to region {} and no region holding it \
+             answered: {}",
+            ctx.region,
+            failures.join("; ")
+        ),
+        retry_after_s: 1,
+    }
+    .into_response()
+}
+
+/// The regions holding `collection`, in the order to try them.
+fn targets(ctx: &ApiContext, collection: &str, gid: GroupId, to_voter: bool) -> Vec<String> {
+    let Some(placement) = ctx.topology.collection(collection) else {
+        return Vec::new();
+    };
+    let group = spec::placement_spec(placement);
+    let voter = ctx
+        .catalog
+        .as_ref()
+        .filter(|_| group.promotes_learner)
+        .and_then(|c| c.record(gid).ok())
+        .map(|(r, _)| r.voter)
+        .or_else(|| group.voters.first().cloned());
+    let rtt = |r: &String| {
+        ctx.topology
+            .links
+            .iter()
+            .find(|l| l.between.contains(r) && l.between.iter().any(|b| **b == *ctx.region))
+            .map_or(u64::MAX, |l| l.rtt_ms)
+    };
+    let mut out: Vec<String> = placement.regions.clone();
+    out.sort_by_key(|r| (!(to_voter && Some(r) == voter.as_ref()), rtt(r)));
+    out
+}
+
+fn decode_answer(answer: &[u8]) -> Result<Response, String> {
+    let (head, body): (Answer, &[u8]) =
+        rpc::json_head(answer, "proxied answer").map_err(|e| e.to_string())?;
+    let mut resp = Response::new(Body::from(Bytes::copy_from_slice(body)));
+    *resp.status_mut() = StatusCode::from_u16(head.status).map_err(|e| e.to_string())?;
+    for (n, v) in head.headers {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(n), HeaderValue::from_str(&v)) {
+            resp.headers_mut().append(n, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// The serving side: the node's transport hands proxied requests here once the API runs.
+pub async fn serve(router: &OnceLock<Router>, peer: &str, request: &[u8]) -> Result<Bytes, String> {
+    let router = router.get().ok_or("the API is still starting")?.clone();
+    let (_, _, body) = rpc::split(request).map_err(|e| e.to_string())?;
+    let (head, body): (Head, &[u8]) =
+        rpc::json_head(body, "proxied request").map_err(|e| e.to_string())?;
+    let mut req = Request::builder()
+        .method(head.method.as_str())
+        .uri(head.uri.as_str());
+    for (n, v) in &head.headers {
+        req = req.header(n.as_str(), v.as_str());
+    }
+    let req = req
+        .header(PROXIED_FROM, peer)
+        .body(Body::from(Bytes::copy_from_slice(body)))
+        .map_err(|e| format!("proxied request: {e}"))?;
+    let resp = router
+        .oneshot(req)
+        .await
+        .map_err(|e| format!("serving a proxied request: {e}"))?;
+    let (parts, body) = resp.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|e| format!("reading a proxied answer: {e}"))?;
+    let mut out = Vec::with_capacity(body.len() + 256);
+    rpc::put_json_head(
+        &mut out,
+        &Answer {
+            status: parts.status.as_u16(),
+            headers: text_headers(&parts.headers),
+        },
+    );
+    out.extend_from_slice(&body);
+    Ok(Bytes::from(out))
+}
