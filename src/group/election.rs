@@ -84,9 +84,19 @@ impl LogGroup {
                     .unwrap_or(false)
             });
         }
-        let mut yes = 1;
+        // Decide as soon as the answers so far settle it: a dead voter's answer would only
+        // arrive as a timeout (the lease, 3 s by default), which is exactly when the
+        // survivors need to stand.
+        let (mut yes, mut no) = (1, 0);
         while let Some(granted) = asks.join_next().await {
-            yes += usize::from(granted.unwrap_or(false));
+            if granted.unwrap_or(false) {
+                yes += 1;
+            } else {
+                no += 1;
+            }
+            if yes * 2 > voters.len() || no * 2 >= voters.len() {
+                break;
+            }
         }
         yes * 2 > voters.len()
     }
