@@ -1,0 +1,217 @@
+//! Recorded operation histories and their checkers.
+//!
+//! Every operation is recorded with its invocation and completion instants and what it
+//! returned. An operation whose outcome is unknown (a timeout, or a 503 that may have
+//! committed) stays in flight forever: it may or may not have taken effect, at any point
+//! after its invocation. Its client continues under a fresh process id, as in Jepsen.
+//!
+//! Linearizability is checked per key (registers compose) with `consistency_model`'s
+//! `LinearizabilityTester` (the tester of Stateright, published on its own) over a register
+//! with compare-and-set whose values are unique per write.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use consistency_model::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpKind {
+    Write(String),
+    Read,
+    /// If-Match: the version, then the new value.
+    Cas(u64, String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written at this version.
+    Written(u64),
+    /// The value and version read, or None when absent.
+    Read(Option<(String, u64)>),
+    /// The compare-and-set did not match (412).
+    CasRefused,
+    /// Definitely not applied (refused before reaching the log, e.g. a read that failed).
+    Failed,
+    /// May or may not have taken effect.
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+pub struct Op {
+    pub process: u64,
+    pub key: String,
+    pub kind: OpKind,
+    pub invoked: Duration,
+    pub completed: Duration,
+    pub outcome: Outcome,
+}
+
+/// Collects operations from concurrent clients.
+pub struct Recorder {
+    start: Instant,
+    ops: Mutex<Vec<Op>>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            start: Instant::now(),
+            ops: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Recorder {
+    pub fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    pub fn record(&self, op: Op) {
+        self.ops.lock().unwrap().push(op);
+    }
+
+    pub fn ops(&self) -> Vec<Op> {
+        self.ops.lock().unwrap().clone()
+    }
+}
+
+/// A register of unique values with versions; `None` where a version is not known (the
+/// write's outcome was unknown, so whoever reads it learns the version first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CasRegister(Option<(String, Option<u64>)>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegOp {
+    Write(String),
+    Read,
+    Cas(u64, String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegRet {
+    Written(Option<u64>),
+    Read(Option<(String, u64)>),
+    CasOk(Option<u64>),
+    CasRefused,
+}
+
+impl SequentialSpec for CasRegister {
+    type Op = RegOp;
+    type Ret = RegRet;
+
+    /// Used for operations still in flight: their effect, with the version unknown.
+    fn invoke(&mut self, op: &RegOp) -> RegRet {
+        match op {
+            RegOp::Write(v) => {
+                self.0 = Some((v.clone(), None));
+                RegRet::Written(None)
+            }
+            RegOp::Read => RegRet::Read(self.0.as_ref().map(|(v, n)| (v.clone(), n.unwrap_or(0)))),
+            RegOp::Cas(expect, v) => match &self.0 {
+                Some((_, ver)) if ver.is_none_or(|x| x == *expect) => {
+                    self.0 = Some((v.clone(), None));
+                    RegRet::CasOk(None)
+                }
+                _ => RegRet::CasRefused,
+            },
+        }
+    }
+
+    fn is_valid_step(&mut self, op: &RegOp, ret: &RegRet) -> bool {
+        match (op, ret) {
+            (RegOp::Write(v), RegRet::Written(n)) => {
+                self.0 = Some((v.clone(), *n));
+                true
+            }
+            (RegOp::Read, RegRet::Read(None)) => self.0.is_none(),
+            (RegOp::Read, RegRet::Read(Some((v, n)))) => match &mut self.0 {
+                Some((cur, ver)) if cur == v => {
+                    if ver.is_some_and(|x| x != *n) {
+                        return false;
+                    }
+                    *ver = Some(*n);
+                    true
+                }
+                _ => false,
+            },
+            (RegOp::Cas(expect, v), RegRet::CasOk(n)) => match &self.0 {
+                Some((_, ver)) if ver.is_none_or(|x| x == *expect) => {
+                    self.0 = Some((v.clone(), *n));
+                    true
+                }
+                _ => false,
+            },
+            // refused: the current version is not the expected one (an unknown version may
+            // be anything)
+            (RegOp::Cas(expect, _), RegRet::CasRefused) => match &self.0 {
+                None => true,
+                Some((_, ver)) => ver.is_none_or(|x| x != *expect),
+            },
+            _ => false,
+        }
+    }
+}
+
+fn reg_op(kind: &OpKind) -> RegOp {
+    match kind {
+        OpKind::Write(v) => RegOp::Write(v.clone()),
+        OpKind::Read => RegOp::Read,
+        OpKind::Cas(n, v) => RegOp::Cas(*n, v.clone()),
+    }
+}
+
+fn reg_ret(op: &Op) -> Option<RegRet> {
+    Some(match (&op.kind, &op.outcome) {
+        (OpKind::Write(_), Outcome::Written(n)) => RegRet::Written(Some(*n)),
+        (OpKind::Read, Outcome::Read(r)) => RegRet::Read(r.clone()),
+        (OpKind::Cas(..), Outcome::Written(n)) => RegRet::CasOk(Some(*n)),
+        (OpKind::Cas(..), Outcome::CasRefused) => RegRet::CasRefused,
+        _ => return None,
+    })
+}
+
+/// Checks that the operations on each key form a linearizable history of a register with
+/// compare-and-set. Returns the keys that do not, with their operations.
+pub fn check_linearizable(ops: &[Op]) -> Result<(), String> {
+    let mut by_key: BTreeMap<&str, Vec<&Op>> = BTreeMap::new();
+    for op in ops {
+        if op.outcome != Outcome::Failed {
+            by_key.entry(&op.key).or_default().push(op);
+        }
+    }
+    let mut bad = Vec::new();
+    for (key, ops) in by_key {
+        // events in real-time order: (instant, 0 = return before 1 = invoke at a tie, op)
+        let mut events: Vec<(Duration, u8, &Op)> = Vec::new();
+        for op in &ops {
+            events.push((op.invoked, 1, op));
+            if op.outcome != Outcome::Unknown {
+                events.push((op.completed, 0, op));
+            }
+        }
+        events.sort_by_key(|(t, kind, op)| (*t, *kind, op.process));
+        let mut tester = LinearizabilityTester::new(CasRegister::default());
+        for (_, kind, op) in &events {
+            let r = if *kind == 1 {
+                tester.on_invoke(op.process, reg_op(&op.kind)).map(|_| ())
+            } else {
+                match reg_ret(op) {
+                    Some(ret) => tester.on_return(op.process, ret).map(|_| ()),
+                    None => Err(format!("operation {op:?} has an outcome of the wrong kind")),
+                }
+            };
+            if let Err(e) = r {
+                return Err(format!("key {key}: malformed history: {e}"));
+            }
+        }
+        if !tester.is_consistent() {
+            bad.push(format!("key {key}: not linearizable: {ops:#?}"));
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(bad.join("\n"))
+    }
+}
