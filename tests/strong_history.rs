@@ -46,7 +46,7 @@ async fn client_loop(
     done: Arc<AtomicUsize>,
     dead: Arc<AtomicUsize>,
 ) {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1) * 0x1000_0001);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((c as u64 + 1) * 0x1000_0001));
     let mut generation = 0u64;
     let mut seq = 0u64;
     let mut known: std::collections::HashMap<String, u64> = Default::default();
