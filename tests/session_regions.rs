@@ -97,6 +97,51 @@ async fn a_session_read_in_another_region_sees_the_write_every_time() {
         waited.last().unwrap()
     );
 
+    phase("the reads are counted by how they were served, the writes by tier");
+    let text = |client: &georep::client::Client| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .request(hyper::Method::GET, "/metrics", &[], Bytes::new())
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&r.body).to_string()
+        }
+    };
+    // the sum of the samples of `name` whose labels include every one of `labels`
+    let sum = |text: &str, name: &str, labels: &[&str]| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .filter(|l| labels.iter().all(|x| l.contains(x)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let reader_metrics = text(&r).await;
+    let served = |how: &str| {
+        sum(
+            &reader_metrics,
+            "georep_reads_total",
+            &["consistency=\"session\"", &format!("served=\"{how}\"")],
+        )
+    };
+    assert!(
+        served("waited") + served("local") >= 40.0,
+        "{reader_metrics}"
+    );
+    assert!(
+        served("waited") >= 1.0,
+        "some reads waited for their session's index"
+    );
+    let writer_metrics = text(&w).await;
+    assert!(
+        sum(
+            &writer_metrics,
+            "georep_write_duration_seconds_count",
+            &["tier=\"default\""]
+        ) >= 40.0,
+        "{writer_metrics}"
+    );
+
     phase("forged, truncated and expired tokens are refused everywhere");
     let keys = SessionKeys::new(1, georep::node::session_key::parse(KEY_HEX).unwrap());
     let good = SessionToken::default().encode(&keys, now_ms());

@@ -131,6 +131,27 @@ async fn admit_read(
     opts: &RequestOptions,
     collection: &str,
 ) -> Result<u64, ApiError> {
+    let level = opts
+        .consistency
+        .unwrap_or(ctx.collection_defaults(collection).0);
+    let r = plan_and_wait(ctx, opts, collection).await;
+    let served = match &r {
+        Ok((_, served)) => served,
+        Err(_) => "rejected",
+    };
+    ctx.metrics
+        .reads
+        .with_label_values(&[level.as_str(), served])
+        .inc();
+    r.map(|(staleness, _)| staleness)
+}
+
+/// [`admit_read`]'s decision: the staleness served at, and how.
+async fn plan_and_wait(
+    ctx: &ApiContext,
+    opts: &RequestOptions,
+    collection: &str,
+) -> Result<(u64, &'static str), ApiError> {
     let (default_level, default_bound) = ctx.collection_defaults(collection);
     let level = opts.consistency.unwrap_or(default_level);
     let bound = opts.max_staleness_ms.unwrap_or(default_bound);
@@ -153,7 +174,7 @@ async fn admit_read(
                 || (level == Consistency::BoundedStaleness && replica.staleness_ms > bound) =>
         {
             match group.read_barrier(catch_up_wait).await {
-                Ok(()) => Ok(0),
+                Ok(()) => Ok((0, "read_index")),
                 Err(e) => Err(ApiError::Unavailable {
                     code: "consistency_unavailable",
                     message: format!(
@@ -165,11 +186,11 @@ async fn admit_read(
                 }),
             }
         }
-        ReadPlan::Local => Ok(replica.staleness_ms),
+        ReadPlan::Local => Ok((replica.staleness_ms, "local")),
         ReadPlan::WaitFor(index) => {
             let wait = Duration::from_millis(ctx.settings().session_wait_ms);
             if group.wait_applied(index, wait).await {
-                Ok(group.staleness_ms(ctx.now_ms()))
+                Ok((group.staleness_ms(ctx.now_ms()), "waited"))
             } else {
                 Err(ApiError::Unavailable {
                     code: "session_not_caught_up",
@@ -368,6 +389,7 @@ pub async fn put_doc(
         let size = value.len() as u64;
         let token = opts.token.unwrap_or_default();
         let group = ctx.group_for(&collection)?;
+        let started = Instant::now();
         let c = group
             .propose(Command::Put {
                 collection: collection.clone(),
@@ -377,6 +399,7 @@ pub async fn put_doc(
                 precondition,
             })
             .await?;
+        observe_write(&ctx, &collection, started);
         Ok(match c.outcome {
             ApplyOutcome::Written { version } => {
                 ctx.metrics
@@ -410,6 +433,7 @@ pub async fn delete_doc(
         let precondition = headers::precondition(&headers)?;
         let token = opts.token.unwrap_or_default();
         let group = ctx.group_for(&collection)?;
+        let started = Instant::now();
         let c = group
             .propose(Command::Delete {
                 collection: collection.clone(),
@@ -417,6 +441,7 @@ pub async fn delete_doc(
                 precondition,
             })
             .await?;
+        observe_write(&ctx, &collection, started);
         Ok(match c.outcome {
             ApplyOutcome::Deleted { version } => {
                 write_response(&ctx, group, &c, token, version, StatusCode::OK)
@@ -441,6 +466,20 @@ pub async fn delete_doc(
         })
     })
     .await
+}
+
+/// Records an acknowledged write's latency under its collection's tier.
+fn observe_write(ctx: &ApiContext, collection: &str, started: Instant) {
+    let tier = match ctx.topology.collection(collection).map(|p| p.tier) {
+        Some(crate::config::Tier::Critical) => "critical",
+        Some(crate::config::Tier::Standard) => "standard",
+        Some(crate::config::Tier::Archival) => "archival",
+        None => "default",
+    };
+    ctx.metrics
+        .write_latency
+        .with_label_values(&[tier])
+        .observe(started.elapsed().as_secs_f64());
 }
 
 fn unexpected(outcome: ApplyOutcome) -> ApiError {

@@ -92,6 +92,18 @@ pub async fn forward_unplaced(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("strong"));
     let targets = targets(&ctx, &collection, gid, write || strong);
+    if !write {
+        let level = req
+            .headers()
+            .get(super::headers::CONSISTENCY)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<crate::consistency::Consistency>().ok())
+            .unwrap_or(ctx.collection_defaults(&collection).0);
+        ctx.metrics
+            .reads
+            .with_label_values(&[level.as_str(), "proxied"])
+            .inc();
+    }
     let (parts, body) = req.into_parts();
     let limit = ctx.settings().max_value_bytes as usize + 1;
     let body = match axum::body::to_bytes(body, limit).await {

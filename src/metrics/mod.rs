@@ -17,6 +17,12 @@ pub struct Metrics {
     /// Document bytes accepted in writes.
     pub write_bytes: IntCounterVec,
     pub applied_index: IntGaugeVec,
+    /// Reads by the level they asked for and how they were served: `local`, `waited` (for
+    /// a session's index), `read_index` (confirmed through the leader), `proxied` (to a
+    /// region holding the collection), `rejected` (503).
+    pub reads: IntCounterVec,
+    /// Write latency (commit and ack policy) by the collection's tier (`default` if unplaced).
+    pub write_latency: HistogramVec,
     pub wal: WalMetrics,
 }
 
@@ -53,6 +59,23 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(write_bytes.clone()))?;
         registry.register(Box::new(applied_index.clone()))?;
+        let reads = IntCounterVec::new(
+            Opts::new(
+                "georep_reads_total",
+                "Reads by consistency level and how they were served",
+            ),
+            &["consistency", "served"],
+        )?;
+        let write_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "georep_write_duration_seconds",
+                "Write latency by tier, from proposal to the ack policy's answer",
+            )
+            .buckets(prometheus::exponential_buckets(0.000_1, 2.0, 18)?),
+            &["tier"],
+        )?;
+        registry.register(Box::new(reads.clone()))?;
+        registry.register(Box::new(write_latency.clone()))?;
         let wal = WalMetrics::register(&registry)?;
         Ok(Self {
             registry,
@@ -60,6 +83,8 @@ impl Metrics {
             latency,
             write_bytes,
             applied_index,
+            reads,
+            write_latency,
             wal,
         })
     }
