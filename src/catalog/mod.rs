@@ -20,8 +20,12 @@ use crate::store::{ApplyOutcome, Command, Precondition, StoreError};
 /// The meta group's collection holding the records.
 pub const CATALOG_COLLECTION: &str = "_catalog";
 
-/// How long a linearizable catalog read or a write may take before the caller gives up.
-const META_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a catalog read or update keeps trying: long enough for the meta group to elect
+/// a new leader if its leader just died (3.2-6 s with the default timings).
+const META_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// One attempt's share of it: a dead meta leader costs one attempt, not the whole budget.
+const META_ATTEMPT: Duration = Duration::from_secs(1);
 
 /// One `standard` group as the catalog knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,13 +108,20 @@ impl Catalog {
         }
     }
 
-    /// The record as of now (linearizable: after a ReadIndex through the meta leader).
+    /// The record as of now (linearizable: after a ReadIndex through the meta leader),
+    /// retrying for [`META_TIMEOUT`] while the meta group has no reachable leader.
     pub async fn record_fresh(
         &self,
         id: GroupId,
     ) -> Result<(GroupRecord, Option<u64>), CatalogError> {
-        self.meta.read_barrier(META_TIMEOUT).await?;
-        self.record(id)
+        let deadline = tokio::time::Instant::now() + META_TIMEOUT;
+        loop {
+            match self.meta.read_barrier(META_ATTEMPT).await {
+                Ok(()) => return self.record(id),
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e.into()),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     /// Replaces the record if it is still at `version`; returns once this region's replica
@@ -155,19 +166,24 @@ impl Catalog {
         id: GroupId,
         mut change: impl FnMut(&GroupRecord) -> Result<Option<GroupRecord>, GroupError>,
     ) -> Result<GroupRecord, GroupError> {
-        let mut last = None;
-        for _ in 0..5 {
+        let deadline = tokio::time::Instant::now() + META_TIMEOUT;
+        loop {
             let (record, version) = self.record_fresh(id).await.map_err(into_group)?;
             let Some(next) = change(&record)? else {
                 return Ok(record);
             };
             match self.replace(id, version, &next).await {
                 Ok(_) => return Ok(next),
-                Err(e @ CatalogError::Conflict { .. }) => last = Some(e),
+                // Changed meanwhile, or the meta leader failed mid-write (it may have
+                // applied it): read again and decide afresh; a compare-and-set never
+                // applies twice.
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(into_group(e)),
+                Err(CatalogError::Conflict { .. } | CatalogError::Meta(_)) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 Err(e) => return Err(into_group(e)),
             }
         }
-        Err(into_group(last.expect("a conflict")))
     }
 }
 
