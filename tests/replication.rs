@@ -441,19 +441,6 @@ async fn a_node_with_a_certificate_from_another_ca_cannot_join() {
     assert!(refused > 0.0, "r1 counted no refused peer:\n{text}");
 }
 
-async fn metric(c: &Cluster, i: usize, name: &str) -> f64 {
-    let r = c
-        .client(i)
-        .request(hyper::Method::GET, "/metrics", &[], Bytes::new())
-        .await
-        .unwrap();
-    String::from_utf8_lossy(&r.body)
-        .lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ack_modes_hold_degrade_recover_and_change_at_run_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -488,7 +475,7 @@ async fn ack_modes_hold_degrade_recover_and_change_at_run_time() {
         t.elapsed() >= Duration::from_millis(800),
         "waited the timeout first"
     );
-    assert!(metric(&c, leader, "georep_sync_ack_timeouts_total").await >= 1.0);
+    assert!(c.metric(leader, "georep_sync_ack_timeouts_total").await >= 1.0);
 
     phase("switch orders to SEMI_SYNC with one replica at run time: writes flow again");
     let r = client
@@ -598,7 +585,7 @@ async fn ack_modes_hold_degrade_recover_and_change_at_run_time() {
         took >= Duration::from_millis(500),
         "waited for the learner first"
     );
-    assert_eq!(metric(&c, voter, "georep_semi_sync_degraded").await, 1.0);
+    assert_eq!(c.metric(voter, "georep_semi_sync_degraded").await, 1.0);
     let (status, took) = timed_put("p3").await;
     assert_eq!(status, 200);
     assert!(
@@ -609,7 +596,7 @@ async fn ack_modes_hold_degrade_recover_and_change_at_run_time() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         assert_eq!(timed_put("p4").await.0, 200);
-        if metric(&c, voter, "georep_semi_sync_degraded").await == 0.0 {
+        if c.metric(voter, "georep_semi_sync_degraded").await == 0.0 {
             break;
         }
         assert!(Instant::now() < deadline, "SEMI_SYNC never recovered");

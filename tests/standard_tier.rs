@@ -333,15 +333,8 @@ async fn standard_tier_promotes_its_learner_fences_the_old_voter_and_keeps_its_t
         );
     }
     assert_all_present(&c, 1, acked.keys().chain(["during".to_string()].iter())).await;
-    let m = c.nodes[1].as_ref().unwrap().client();
-    let text = m
-        .request(hyper::Method::GET, "/metrics", &[], Bytes::new())
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&text.body).to_string();
     assert!(
-        text.lines()
-            .any(|l| l.starts_with("georep_superseded_entries_total") && !l.ends_with(" 0")),
+        c.metric(1, "georep_superseded_entries_total").await >= 1.0,
         "superseded entries are counted"
     );
 
@@ -353,19 +346,6 @@ async fn standard_tier_promotes_its_learner_fences_the_old_voter_and_keeps_its_t
     })
     .await;
     assert_eq!(g["superseded"], json!(superseded), "{g}");
-}
-
-async fn metric(c: &Cluster, i: usize, name: &str) -> f64 {
-    let r = c
-        .client(i)
-        .request(hyper::Method::GET, "/metrics", &[], Bytes::new())
-        .await
-        .unwrap();
-    String::from_utf8_lossy(&r.body)
-        .lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -443,9 +423,9 @@ async fn a_learner_out_of_sync_is_never_promoted_over_the_writes_it_lacks() {
     let meta_leader = c.leader("meta", Duration::from_secs(10)).await;
     eprintln!("meta group led by {}", REGIONS[meta_leader]);
     if meta_leader == 2 {
-        assert!(metric(&c, 1, "georep_promotions_refused_total").await >= 1.0);
+        assert!(c.metric(1, "georep_promotions_refused_total").await >= 1.0);
     }
-    assert_eq!(metric(&c, 1, "georep_promotions_total").await, 0.0);
+    assert_eq!(c.metric(1, "georep_promotions_total").await, 0.0);
 
     phase("heal: the learner catches up and is marked in sync again");
     for (a, b) in [("r1", "r2"), ("r2", "r1")] {

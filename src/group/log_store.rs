@@ -26,8 +26,8 @@ use crate::clock::Timestamp;
 use crate::util::atomic_file;
 use crate::wal::{Entry, Wal, WalError};
 
-const VOTE_FILE: &str = "vote";
-const PURGED_FILE: &str = "purged";
+pub(super) const VOTE_FILE: &str = "vote";
+pub(super) const PURGED_FILE: &str = "purged";
 const FILE_VERSION: u32 = 1;
 
 /// Entries copied out of the log before it dropped them.

@@ -227,6 +227,10 @@ impl LogGroup {
         }
         .spawn();
         let superseded = reseat::superseded_on_disk(&dir);
+        // Stand (or ask for promotion) only after silence longer than the lease, or peers
+        // would refuse the vote.
+        let floor = Duration::from_millis(s.election_timeout_min_ms)
+            .max(Duration::from_millis(election_max) + TICK_MARGIN);
         let group = Arc::new(LogGroup {
             id,
             region: region.clone(),
@@ -255,8 +259,7 @@ impl LogGroup {
             write_gate: gate::WriteGate::default(),
             dir,
             promotes_learner: spec.promotes_learner,
-            promote_after: Duration::from_millis(s.election_timeout_min_ms)
-                .max(Duration::from_millis(election_max) + TICK_MARGIN),
+            promote_after: floor,
             fence: fence::Fence::new(superseded),
             reseat: tokio::sync::Mutex::new(()),
         });
@@ -271,9 +274,6 @@ impl LogGroup {
             }
         }
         tokio::spawn(membership_keeper(Arc::downgrade(&group)));
-        // Stand only after silence longer than the lease, or peers would refuse the vote.
-        let lease = Duration::from_millis(election_max);
-        let floor = Duration::from_millis(s.election_timeout_min_ms).max(lease + TICK_MARGIN);
         let ceiling = Duration::from_millis(s.election_timeout_max_ms).max(floor);
         tokio::spawn(election::driver(Arc::downgrade(&group), floor, ceiling));
         Ok((group, report))

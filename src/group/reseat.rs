@@ -287,7 +287,7 @@ pub(super) fn finish_start_over(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(wal_dir, e)),
     }
-    for name in ["vote", "purged"] {
+    for name in [super::log_store::VOTE_FILE, super::log_store::PURGED_FILE] {
         let p = dir.join(name);
         match std::fs::remove_file(&p) {
             Ok(()) => {}

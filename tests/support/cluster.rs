@@ -182,6 +182,20 @@ impl Cluster {
         out
     }
 
+    /// The sum of every sample of metric family `name` on node `i` (all label sets).
+    pub async fn metric(&self, i: usize, name: &str) -> f64 {
+        let r = self
+            .client(i)
+            .request(hyper::Method::GET, "/metrics", &[], Bytes::new())
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&r.body)
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// Waits until every live replica of `name` has applied the same index with the same
     /// digest; returns that index.
     pub async fn converged(&self, name: &str, within: Duration) -> u64 {
