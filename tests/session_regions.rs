@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use georep::session::{SessionKeys, SessionToken};
-use support::cluster::{Cluster, FAST};
+use support::cluster::{Cluster, FAST, REGIONS};
 use support::phase;
 
 const KEY_HEX: &str = "6a1f2e3d4c5b6a798887a6b5c4d3e2f1a0b1c2d3e4f5061728394a5b6c7d8e9f";
@@ -141,6 +141,51 @@ async fn a_session_read_in_another_region_sees_the_write_every_time() {
         ) >= 40.0,
         "{writer_metrics}"
     );
+
+    phase(
+        "the reading region cut off from the leader: the read goes to a replica that can serve it",
+    );
+    for (a, b) in [(leader, reader), (reader, leader)] {
+        c.mesh
+            .relay(REGIONS[a], REGIONS[b])
+            .unwrap()
+            .partition(true);
+    }
+    let put = w
+        .put("s", "cut", Bytes::from("after the cut"), &[])
+        .await
+        .unwrap();
+    assert_eq!(put.status, 200);
+    let token = put.header("x-georep-session-token").unwrap().to_string();
+    let started = Instant::now();
+    let got = r
+        .get(
+            "s",
+            "cut",
+            &[
+                ("x-georep-consistency", "session"),
+                ("x-georep-session-token", &token),
+            ],
+        )
+        .await
+        .unwrap();
+    eprintln!("forwarded SESSION read took {:?}", started.elapsed());
+    assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
+    assert_eq!(&got.body[..], b"after the cut");
+    assert_eq!(got.header("x-georep-proxied-by"), Some(REGIONS[reader]));
+    assert_eq!(got.header("x-georep-region"), Some(REGIONS[third]));
+    let forwarded = sum(
+        &text(&r).await,
+        "georep_reads_total",
+        &["consistency=\"session\"", "served=\"forwarded\""],
+    );
+    assert_eq!(forwarded, 1.0);
+    for (a, b) in [(leader, reader), (reader, leader)] {
+        c.mesh
+            .relay(REGIONS[a], REGIONS[b])
+            .unwrap()
+            .partition(false);
+    }
 
     phase("forged, truncated and expired tokens are refused everywhere");
     let keys = SessionKeys::new(1, georep::node::session_key::parse(KEY_HEX).unwrap());

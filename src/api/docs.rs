@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use super::context::ApiContext;
@@ -131,19 +131,42 @@ async fn admit_read(
     opts: &RequestOptions,
     collection: &str,
 ) -> Result<u64, ApiError> {
+    let (staleness, served) = plan_and_wait(ctx, opts, collection).await?;
+    count_read(ctx, opts, collection, served);
+    Ok(staleness)
+}
+
+fn count_read(ctx: &ApiContext, opts: &RequestOptions, collection: &str, served: &str) {
     let level = opts
         .consistency
         .unwrap_or(ctx.collection_defaults(collection).0);
-    let r = plan_and_wait(ctx, opts, collection).await;
-    let served = match &r {
-        Ok((_, served)) => served,
-        Err(_) => "rejected",
-    };
     ctx.metrics
         .reads
         .with_label_values(&[level.as_str(), served])
         .inc();
-    r.map(|(staleness, _)| staleness)
+}
+
+/// A read this replica cannot serve at its level goes to another replica of the group that
+/// can (see `proxy::read_elsewhere`); if none can, the refusal stands.
+async fn read_elsewhere_or(
+    ctx: &ApiContext,
+    opts: &RequestOptions,
+    collection: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    refusal: ApiError,
+) -> Result<Response, ApiError> {
+    if matches!(
+        refusal.code(),
+        "session_not_caught_up" | "consistency_unavailable"
+    ) && let Ok(group) = ctx.group_for(collection)
+        && let Some(resp) = super::proxy::read_elsewhere(ctx, group, uri, headers).await
+    {
+        count_read(ctx, opts, collection, "forwarded");
+        return Ok(resp);
+    }
+    count_read(ctx, opts, collection, "rejected");
+    Err(refusal)
 }
 
 /// [`admit_read`]'s decision: the staleness served at, and how.
@@ -240,13 +263,19 @@ fn position(group: &LogGroup, index: u64) -> GroupPosition {
 pub async fn get_doc(
     State(ctx): Ctx,
     path: Result<Path<(String, String)>, PathRejection>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let label = consistency_label(&headers);
     observed(&ctx, "get", label, async {
         let (collection, key) = doc_path(path)?;
         let opts = options(&ctx, &headers)?;
-        let staleness = admit_read(&ctx, &opts, &collection).await?;
+        let staleness = match admit_read(&ctx, &opts, &collection).await {
+            Ok(s) => s,
+            Err(e) => {
+                return read_elsewhere_or(&ctx, &opts, &collection, &uri, &headers, e).await;
+            }
+        };
         // The applied index is read before the document, so the token never claims more
         // than the state this read observed.
         let group = ctx.group_for(&collection)?;
@@ -492,6 +521,7 @@ pub async fn list_docs(
     State(ctx): Ctx,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ListQuery>, QueryRejection>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let label = consistency_label(&headers);
@@ -507,7 +537,12 @@ pub async fn list_docs(
             return Err(ApiError::bad("invalid_query", format!("limit must be 1..={MAX_LIST_LIMIT}, got {limit}")));
         }
         let opts = options(&ctx, &headers)?;
-        let staleness = admit_read(&ctx, &opts, &collection).await?;
+        let staleness = match admit_read(&ctx, &opts, &collection).await {
+            Ok(s) => s,
+            Err(e) => {
+                return read_elsewhere_or(&ctx, &opts, &collection, &uri, &headers, e).await;
+            }
+        };
         let group = ctx.group_for(&collection)?;
         let seen = group.applied_index();
         let mut token = opts.token.unwrap_or_default();

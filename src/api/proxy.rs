@@ -33,7 +33,7 @@ use crate::transport::TransportError;
 /// Set on answers this region fetched from another.
 pub const PROXIED_BY: HeaderName = HeaderName::from_static("x-georep-proxied-by");
 /// Set by the serving region on a request that came through a proxy: it is not sent on.
-const PROXIED_FROM: HeaderName = HeaderName::from_static("x-georep-proxied-from");
+pub const PROXIED_FROM: HeaderName = HeaderName::from_static("x-georep-proxied-from");
 
 /// Long enough for a write that waits for a quorum across the WAN and an ack policy.
 const PROXY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -116,27 +116,12 @@ pub async fn forward_unplaced(
             .into_response();
         }
     };
-    let head = Head {
-        method: parts.method.to_string(),
-        uri: parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path().to_string(), |p| p.to_string()),
-        headers: text_headers(&parts.headers),
-    };
-    let mut request = rpc::header(Kind::Proxy, gid, body.len() + 256);
-    rpc::put_json_head(&mut request, &head);
-    request.extend_from_slice(&body);
+    let request = encode_request(gid, &parts.method, &parts.uri, &parts.headers, &body);
     let mut failures = Vec::new();
     for region in &targets {
         match ctx.caller.call_raw(region, &request, PROXY_TIMEOUT).await {
-            Ok(answer) => match decode_answer(&answer) {
-                Ok(mut resp) => {
-                    if let Ok(v) = HeaderValue::from_str(&ctx.region) {
-                        resp.headers_mut().insert(PROXIED_BY, v);
-                    }
-                    return resp;
-                }
+            Ok(answer) => match decode_answer(&ctx.region, &answer) {
+                Ok(resp) => return resp,
                 Err(e) => failures.push(format!("{region}: {e}")),
             },
             // never reached: the next holder may take it
@@ -184,19 +169,83 @@ fn targets(ctx: &ApiContext, collection: &str, gid: GroupId, to_voter: bool) -> 
         .and_then(|c| c.record(gid).ok())
         .map(|(r, _)| r.voter)
         .or_else(|| group.voters.first().cloned());
-    let rtt = |r: &String| {
-        ctx.topology
-            .links
-            .iter()
-            .find(|l| l.between.contains(r) && l.between.iter().any(|b| **b == *ctx.region))
-            .map_or(u64::MAX, |l| l.rtt_ms)
-    };
     let mut out: Vec<String> = placement.regions.clone();
-    out.sort_by_key(|r| (!(to_voter && Some(r) == voter.as_ref()), rtt(r)));
+    out.sort_by_key(|r| (!(to_voter && Some(r) == voter.as_ref()), rtt(ctx, r)));
     out
 }
 
-fn decode_answer(answer: &[u8]) -> Result<Response, String> {
+fn encode_request(
+    gid: GroupId,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Vec<u8> {
+    let head = Head {
+        method: method.to_string(),
+        uri: uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_string(), |p| p.to_string()),
+        headers: text_headers(headers),
+    };
+    let mut request = rpc::header(Kind::Proxy, gid, body.len() + 256);
+    rpc::put_json_head(&mut request, &head);
+    request.extend_from_slice(body);
+    request
+}
+
+/// A read this region could not serve at its level (its replica is behind the session, or
+/// too stale and without a leader to confirm): the other replicas of the group are asked in
+/// turn, leader first, and the first that can serve it answers. Reads change nothing, so
+/// trying several is safe. None if no region could.
+pub async fn read_elsewhere(
+    ctx: &ApiContext,
+    group: &crate::group::LogGroup,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+) -> Option<Response> {
+    if headers.contains_key(&PROXIED_FROM) {
+        return None;
+    }
+    let spec = group.spec();
+    // the leader first, unless this replica has stopped hearing from it
+    let leader = group
+        .leader()
+        .filter(|_| group.leader_silence() < Duration::from_secs(2));
+    // a replica that cannot serve answers within its session wait; one that does not
+    // answer by then plus a margin is cut off, and the next is asked
+    let timeout = Duration::from_millis(ctx.settings().session_wait_ms) + Duration::from_secs(2);
+    let mut others: Vec<String> = spec
+        .voters
+        .iter()
+        .chain(&spec.learners)
+        .filter(|r| **r != *ctx.region)
+        .cloned()
+        .collect();
+    others.sort_by_key(|r| (Some(r) != leader.as_ref(), rtt(ctx, r)));
+    let request = encode_request(group.id(), &axum::http::Method::GET, uri, headers, &[]);
+    for region in &others {
+        let Ok(answer) = ctx.caller.call_raw(region, &request, timeout).await else {
+            continue;
+        };
+        match decode_answer(&ctx.region, &answer) {
+            Ok(resp) if !resp.status().is_server_error() => return Some(resp),
+            _ => continue,
+        }
+    }
+    None
+}
+
+/// Configured RTT from this region to `r` (unknown links last).
+fn rtt(ctx: &ApiContext, r: &str) -> u64 {
+    ctx.topology
+        .links
+        .iter()
+        .find(|l| l.between.iter().any(|b| b == r) && l.between.iter().any(|b| **b == *ctx.region))
+        .map_or(u64::MAX, |l| l.rtt_ms)
+}
+
+fn decode_answer(this_region: &str, answer: &[u8]) -> Result<Response, String> {
     let (head, body): (Answer, &[u8]) =
         rpc::json_head(answer, "proxied answer").map_err(|e| e.to_string())?;
     let mut resp = Response::new(Body::from(Bytes::copy_from_slice(body)));
@@ -205,6 +254,9 @@ fn decode_answer(answer: &[u8]) -> Result<Response, String> {
         if let (Ok(n), Ok(v)) = (HeaderName::try_from(n), HeaderValue::from_str(&v)) {
             resp.headers_mut().append(n, v);
         }
+    }
+    if let Ok(v) = HeaderValue::from_str(this_region) {
+        resp.headers_mut().insert(PROXIED_BY, v);
     }
     Ok(resp)
 }

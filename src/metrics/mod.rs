@@ -19,7 +19,8 @@ pub struct Metrics {
     pub applied_index: IntGaugeVec,
     /// Reads by the level they asked for and how they were served: `local`, `waited` (for
     /// a session's index), `read_index` (confirmed through the leader), `proxied` (to a
-    /// region holding the collection), `rejected` (503).
+    /// region holding the collection), `forwarded` (this replica could not serve it at its
+    /// level, another could), `rejected` (503).
     pub reads: IntCounterVec,
     /// Write latency (commit and ack policy) by the collection's tier (`default` if unplaced).
     pub write_latency: HistogramVec,
