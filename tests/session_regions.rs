@@ -142,6 +142,25 @@ async fn a_session_read_in_another_region_sees_the_write_every_time() {
         "{writer_metrics}"
     );
 
+    phase("the reader's staleness, from the leader's watermarks: small while connected");
+    let staleness = |i: usize| {
+        let c = &c;
+        async move {
+            c.group_status(i, "default").await.unwrap()["staleness_ms"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    for _ in 0..10 {
+        let s = staleness(reader).await;
+        // heartbeats every 200 ms, 50 ms one way
+        assert!(s < 600, "a connected follower reports {s} ms of staleness");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        sum(&text(&r).await, "georep_staleness_ms", &["group=\"g1\""]) < 600.0,
+        "the gauge agrees"
+    );
     phase(
         "the reading region cut off from the leader: the read goes to a replica that can serve it",
     );
@@ -170,6 +189,11 @@ async fn a_session_read_in_another_region_sees_the_write_every_time() {
         .await
         .unwrap();
     eprintln!("forwarded SESSION read took {:?}", started.elapsed());
+    let s = staleness(reader).await;
+    assert!(
+        s > 1000,
+        "cut off from the leader for over a second, yet {s} ms stale"
+    );
     assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
     assert_eq!(&got.body[..], b"after the cut");
     assert_eq!(got.header("x-georep-proxied-by"), Some(REGIONS[reader]));

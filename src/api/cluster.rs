@@ -80,11 +80,17 @@ pub async fn healthz(State(_ctx): State<Arc<ApiContext>>) -> Response {
 }
 
 pub async fn metrics(State(ctx): State<Arc<ApiContext>>) -> Response {
+    let now = ctx.now_ms();
     for g in ctx.groups.iter() {
+        let id = g.id().to_string();
         ctx.metrics
             .applied_index
-            .with_label_values(&[&g.id().to_string()])
+            .with_label_values(&[&id])
             .set(g.applied_index() as i64);
+        ctx.metrics
+            .staleness_ms
+            .with_label_values(&[&id])
+            .set(g.staleness_ms(now) as i64);
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -101,6 +101,8 @@ pub struct LogGroup {
     regions: HashMap<NodeId, String>,
     /// When this replica last heard from its leader (AppendEntries, including heartbeats).
     last_leader_contact: Mutex<Instant>,
+    /// The leader's recent commit watermarks, oldest first (see `rpc::Watermark`).
+    watermarks: Mutex<std::collections::VecDeque<rpc::Watermark>>,
     /// Nonzero while SEMI_SYNC acknowledges on the leader alone: the index whose wait timed
     /// out, which replicas must hold before waiting resumes.
     degraded_at: AtomicU64,
@@ -202,6 +204,8 @@ impl LogGroup {
         let network = network::Network {
             group: id,
             caller: caller.clone(),
+            applied: applied_rx.clone(),
+            clock: clock.clone(),
         };
         let raft_parts = RaftParts {
             config: Arc::new(config),
@@ -244,6 +248,7 @@ impl LogGroup {
             caller,
             regions,
             last_leader_contact: Mutex::new(Instant::now()),
+            watermarks: Mutex::new(Default::default()),
             degraded_at: AtomicU64::new(0),
             election_timeout_max: Duration::from_millis(s.election_timeout_max_ms),
             vote_lease: Duration::from_millis(election_max),
@@ -580,10 +585,37 @@ impl LogGroup {
         self.log.wal().durable_index()
     }
 
-    /// How stale this replica may be, in ms: on the leader, how far apply trails the log; on
-    /// a follower, also the time since it last heard from the leader (whose heartbeats carry
-    /// the commit index), so a cut-off replica never claims to be fresh.
+    /// Records a watermark from the leader (every AppendEntries carries one).
+    pub(crate) fn note_watermark(&self, mark: rpc::Watermark) {
+        let applied = self.applied_index();
+        let mut marks = self.watermarks.lock().expect("watermarks");
+        // keep the newest mark already covered, and those still ahead of this replica
+        while marks.len() >= 2 && marks[1].index <= applied {
+            marks.pop_front();
+        }
+        if marks.len() >= 64 {
+            marks.pop_front();
+        }
+        marks.push_back(mark);
+    }
+
+    /// How stale this replica is, in ms: the time since the newest leader watermark whose
+    /// index it has applied (DESIGN.md's definition). The leader is never stale beyond its
+    /// own apply lag. Without a watermark yet, the estimate is the apply lag or the time
+    /// since the leader was last heard from, whichever is larger, so a cut-off replica
+    /// never claims to be fresh.
     pub fn staleness_ms(&self, now_ms: u64) -> u64 {
+        if !self.is_leader() {
+            let applied = self.applied_index();
+            let marks = self.watermarks.lock().expect("watermarks");
+            if let Some(mark) = marks.iter().rev().find(|m| m.index <= applied) {
+                return now_ms.saturating_sub(mark.at_ms);
+            }
+        }
+        self.estimated_staleness_ms(now_ms)
+    }
+
+    fn estimated_staleness_ms(&self, now_ms: u64) -> u64 {
         let (applied, applied_hlc) = *self.applied.borrow();
         let log_last = self
             .raft()

@@ -128,6 +128,9 @@ impl PeerCaller {
 pub struct Network {
     pub group: GroupId,
     pub caller: PeerCaller,
+    /// What this replica has applied, and its clock: the watermark it sends as leader.
+    pub applied: tokio::sync::watch::Receiver<(u64, crate::clock::Timestamp)>,
+    pub clock: Arc<crate::clock::Hlc>,
 }
 
 pub struct PeerClient {
@@ -135,6 +138,8 @@ pub struct PeerClient {
     target: NodeId,
     region: String,
     caller: PeerCaller,
+    applied: tokio::sync::watch::Receiver<(u64, crate::clock::Timestamp)>,
+    clock: Arc<crate::clock::Hlc>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -146,6 +151,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             region: node.addr.clone(),
             caller: self.caller.clone(),
+            applied: self.applied.clone(),
+            clock: self.clock.clone(),
         }
     }
 }
@@ -174,8 +181,15 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        self.send(rpc::encode_append(self.group, &rpc), &option)
-            .await
+        let watermark = rpc::Watermark {
+            index: self.applied.borrow().0,
+            at_ms: self.clock.now().physical_ms(),
+        };
+        self.send(
+            rpc::encode_append(self.group, &rpc, Some(watermark)),
+            &option,
+        )
+        .await
     }
 
     async fn install_snapshot(

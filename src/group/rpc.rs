@@ -124,9 +124,25 @@ struct AppendHead {
     vote: Vote<NodeId>,
     prev_log_id: Option<LogId>,
     leader_commit: Option<LogId>,
+    /// Absent from peers that do not send it yet.
+    #[serde(default)]
+    watermark: Option<Watermark>,
 }
 
-pub fn encode_append(group: GroupId, rpc: &AppendEntriesRequest<TypeConfig>) -> Vec<u8> {
+/// The leader's commit watermark, on every AppendEntries (heartbeats included): at HLC time
+/// `at_ms` on the leader, everything up to WAL index `index` was committed and applied there.
+/// A replica that has applied `index` is at most `now - at_ms` stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watermark {
+    pub index: u64,
+    pub at_ms: u64,
+}
+
+pub fn encode_append(
+    group: GroupId,
+    rpc: &AppendEntriesRequest<TypeConfig>,
+    watermark: Option<Watermark>,
+) -> Vec<u8> {
     let hint: usize = rpc
         .entries
         .iter()
@@ -142,6 +158,7 @@ pub fn encode_append(group: GroupId, rpc: &AppendEntriesRequest<TypeConfig>) -> 
             vote: rpc.vote,
             prev_log_id: rpc.prev_log_id,
             leader_commit: rpc.leader_commit,
+            watermark,
         },
     );
     // The HLC travels as stamped in the leader's log (blank entries get the floor there).
@@ -151,7 +168,9 @@ pub fn encode_append(group: GroupId, rpc: &AppendEntriesRequest<TypeConfig>) -> 
     out
 }
 
-pub fn decode_append(body: &[u8]) -> Result<AppendEntriesRequest<TypeConfig>, RpcDecodeError> {
+pub fn decode_append(
+    body: &[u8],
+) -> Result<(AppendEntriesRequest<TypeConfig>, Option<Watermark>), RpcDecodeError> {
     let (head, mut rest): (AppendHead, _) = json_head(body, "append head")?;
     let mut entries = Vec::new();
     while !rest.is_empty() {
@@ -163,12 +182,15 @@ pub fn decode_append(body: &[u8]) -> Result<AppendEntriesRequest<TypeConfig>, Rp
         entries.push(from_wal(&e)?);
         rest = &rest[n..];
     }
-    Ok(AppendEntriesRequest {
-        vote: head.vote,
-        prev_log_id: head.prev_log_id,
-        leader_commit: head.leader_commit,
-        entries,
-    })
+    Ok((
+        AppendEntriesRequest {
+            vote: head.vote,
+            prev_log_id: head.prev_log_id,
+            leader_commit: head.leader_commit,
+            entries,
+        },
+        head.watermark,
+    ))
 }
 
 pub fn encode_vote(group: GroupId, rpc: &VoteRequest<NodeId>) -> Vec<u8> {
@@ -278,10 +300,15 @@ mod tests {
                 },
             ],
         };
-        let bytes = encode_append(GroupId(4), &rpc);
+        let mark = Watermark {
+            index: 11,
+            at_ms: 1_764_000_000_000,
+        };
+        let bytes = encode_append(GroupId(4), &rpc, Some(mark));
         let (kind, group, body) = split(&bytes).unwrap();
         assert_eq!((kind, group), (Kind::Append, GroupId(4)));
-        let back = decode_append(body).unwrap();
+        let (back, back_mark) = decode_append(body).unwrap();
+        assert_eq!(back_mark, Some(mark));
         assert_eq!(back.vote, rpc.vote);
         assert_eq!(back.prev_log_id, rpc.prev_log_id);
         assert_eq!(back.entries, rpc.entries);

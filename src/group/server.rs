@@ -67,14 +67,21 @@ async fn serve(groups: &Groups, peer: &str, request: &[u8]) -> Result<Bytes, Str
     let raft = group.raft();
     Ok(match kind {
         Kind::Append => {
-            let req = rpc::decode_append(body).map_err(|e| e.to_string())?;
+            let (req, watermark) = rpc::decode_append(body).map_err(|e| e.to_string())?;
             // A leader of the current term or later is alive: count the contact when its
             // message arrives, never when a slow flush of it completes (that would stamp a
             // dead leader as alive seconds after it died, and delay the election).
             if req.vote.leader_id().term >= raft.metrics().borrow().current_term {
                 group.heard_from_leader();
             }
-            rpc::encode_json_response(&raft.append_entries(req).await)
+            let r = raft.append_entries(req).await;
+            // after the entries are taken, so the mark is compared with what they cover
+            if let (Ok(resp), Some(mark)) = (&r, watermark)
+                && resp.is_success()
+            {
+                group.note_watermark(mark);
+            }
+            rpc::encode_json_response(&r)
         }
         Kind::Vote => {
             let req = rpc::json(body, "vote request").map_err(|e| e.to_string())?;

@@ -17,6 +17,8 @@ pub struct Metrics {
     /// Document bytes accepted in writes.
     pub write_bytes: IntCounterVec,
     pub applied_index: IntGaugeVec,
+    /// This replica's staleness per group (ms since the newest leader watermark it applied).
+    pub staleness_ms: IntGaugeVec,
     /// Reads by the level they asked for and how they were served: `local`, `waited` (for
     /// a session's index), `read_index` (confirmed through the leader), `proxied` (to a
     /// region holding the collection), `forwarded` (this replica could not serve it at its
@@ -60,6 +62,15 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(write_bytes.clone()))?;
         registry.register(Box::new(applied_index.clone()))?;
+        let staleness_ms = IntGaugeVec::new(
+            Opts::new(
+                "georep_staleness_ms",
+                "Staleness of this replica per group: ms since the newest commit watermark of \
+                 the leader that it has applied",
+            ),
+            &["group"],
+        )?;
+        registry.register(Box::new(staleness_ms.clone()))?;
         let reads = IntCounterVec::new(
             Opts::new(
                 "georep_reads_total",
@@ -84,6 +95,7 @@ impl Metrics {
             latency,
             write_bytes,
             applied_index,
+            staleness_ms,
             reads,
             write_latency,
             wal,
