@@ -1,15 +1,19 @@
-//! The history checker's own tests: it must accept linearizable histories, including
-//! operations whose outcome is unknown, and reject known-bad ones.
+//! The history checkers' own tests: they must accept valid histories, including operations
+//! whose outcome is unknown, and reject known-bad ones.
 
 mod support;
 
 use std::time::Duration;
 
-use support::history::{Op, OpKind, Outcome, check_linearizable};
+use support::history::{
+    Level, Op, OpKind, Outcome, check_bounded, check_linearizable, check_sessions,
+};
 
 fn op(process: u64, kind: OpKind, from_ms: u64, to_ms: u64, outcome: Outcome) -> Op {
     Op {
         process,
+        session: process,
+        level: Level::Strong,
         key: "k".into(),
         kind,
         invoked: Duration::from_millis(from_ms),
@@ -118,4 +122,83 @@ fn a_read_of_a_value_never_written_is_rejected() {
         op(2, OpKind::Read, 20, 30, read("zzz", 7)),
     ];
     assert!(check_linearizable(&ops).is_err());
+}
+
+fn at(level: Level, op: Op) -> Op {
+    Op { level, ..op }
+}
+
+#[test]
+fn sessions_that_keep_their_guarantees_are_accepted() {
+    let ops = vec![
+        op(1, w("a"), 0, 10, Outcome::Written(5)),
+        at(Level::Session, op(1, OpKind::Read, 11, 20, read("a", 5))),
+        // another session may read older: no guarantee across sessions
+        at(
+            Level::Session,
+            op(2, OpKind::Read, 21, 30, Outcome::Read(None)),
+        ),
+        op(1, w("b"), 31, 40, Outcome::Written(9)),
+        at(Level::Session, op(1, OpKind::Read, 41, 50, read("b", 9))),
+    ];
+    check_sessions(&ops).unwrap();
+}
+
+#[test]
+fn a_session_not_reading_its_own_write_is_rejected() {
+    let ops = vec![
+        op(1, w("a"), 0, 10, Outcome::Written(5)),
+        at(
+            Level::Session,
+            op(1, OpKind::Read, 11, 20, Outcome::Read(None)),
+        ),
+    ];
+    assert!(check_sessions(&ops).is_err());
+}
+
+#[test]
+fn a_session_reading_backwards_is_rejected() {
+    let ops = vec![
+        at(Level::Session, op(1, OpKind::Read, 0, 10, read("b", 9))),
+        at(Level::Session, op(1, OpKind::Read, 11, 20, read("a", 5))),
+    ];
+    assert!(check_sessions(&ops).is_err());
+}
+
+#[test]
+fn a_write_ordered_before_what_its_session_read_is_rejected() {
+    let mut other = op(1, OpKind::Read, 0, 10, read("x", 9));
+    other.key = "other".into();
+    let ops = vec![
+        at(Level::Session, other),
+        // writes-follow-reads: this write must come after version 9 in the log
+        op(1, w("a"), 11, 20, Outcome::Written(7)),
+    ];
+    assert!(check_sessions(&ops).is_err());
+    let ops = vec![
+        op(1, w("a"), 0, 10, Outcome::Written(7)),
+        op(1, w("b"), 11, 20, Outcome::Written(6)),
+    ];
+    assert!(check_sessions(&ops).is_err(), "monotonic writes");
+}
+
+#[test]
+fn bounded_reads_within_their_bound_are_accepted_and_older_ones_rejected() {
+    let ops = vec![
+        op(1, w("a"), 0, 10, Outcome::Written(5)),
+        op(1, w("b"), 100, 110, Outcome::Written(9)),
+        // 50 ms after b was acknowledged: a 300 ms bound allows the older value
+        at(
+            Level::Bounded(300),
+            op(2, OpKind::Read, 160, 170, read("a", 5)),
+        ),
+        // 500 ms after: it does not
+    ];
+    check_bounded(&ops).unwrap();
+    let mut late = ops.clone();
+    late.push(at(
+        Level::Bounded(300),
+        op(2, OpKind::Read, 610, 620, read("a", 5)),
+    ));
+    assert!(check_bounded(&late).is_err());
 }

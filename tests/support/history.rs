@@ -37,9 +37,21 @@ pub enum Outcome {
     Unknown,
 }
 
+/// The consistency a read asked for (writes always go through the leader: `Strong`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Strong,
+    Session,
+    /// BOUNDED_STALENESS with this bound, in ms.
+    Bounded(u64),
+}
+
 #[derive(Debug, Clone)]
 pub struct Op {
     pub process: u64,
+    /// The client whose session token the operation carried (it survives process changes).
+    pub session: u64,
+    pub level: Level,
     pub key: String,
     pub kind: OpKind,
     pub invoked: Duration,
@@ -171,12 +183,13 @@ fn reg_ret(op: &Op) -> Option<RegRet> {
     })
 }
 
-/// Checks that the operations on each key form a linearizable history of a register with
-/// compare-and-set. Returns the keys that do not, with their operations.
+/// Checks that the STRONG operations (all writes, STRONG reads) on each key form a
+/// linearizable history of a register with compare-and-set. Returns the keys that do not,
+/// with their operations.
 pub fn check_linearizable(ops: &[Op]) -> Result<(), String> {
     let mut by_key: BTreeMap<&str, Vec<&Op>> = BTreeMap::new();
     for op in ops {
-        if op.outcome != Outcome::Failed {
+        if op.outcome != Outcome::Failed && op.level == Level::Strong {
             by_key.entry(&op.key).or_default().push(op);
         }
     }
@@ -207,6 +220,107 @@ pub fn check_linearizable(ops: &[Op]) -> Result<(), String> {
         }
         if !tester.is_consistent() {
             bad.push(format!("key {key}: not linearizable: {ops:#?}"));
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(bad.join("\n"))
+    }
+}
+
+fn written(op: &Op) -> Option<u64> {
+    match (&op.kind, &op.outcome) {
+        (OpKind::Write(_) | OpKind::Cas(..), Outcome::Written(n)) => Some(*n),
+        _ => None,
+    }
+}
+
+/// The four session guarantees, for histories of one log group (versions are its log
+/// indexes, so they order all writes). Per session, in its order of operations:
+/// - read-your-writes and monotonic reads: a SESSION (or STRONG) read of a key returns a
+///   version at least the highest of that key the session has written or read at any level
+///   (its token carries them all; a BOUNDED_STALENESS read itself may be older);
+/// - monotonic writes: the session's acknowledged writes get increasing versions;
+/// - writes-follow-reads: a write is ordered after every version the session has read.
+pub fn check_sessions(ops: &[Op]) -> Result<(), String> {
+    let mut by_session: BTreeMap<u64, Vec<&Op>> = BTreeMap::new();
+    for op in ops {
+        by_session.entry(op.session).or_default().push(op);
+    }
+    let mut bad = Vec::new();
+    for (session, mut ops) in by_session {
+        ops.sort_by_key(|o| o.invoked);
+        let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut highest_read = 0u64;
+        let mut last_write = 0u64;
+        for op in ops {
+            let floor = seen.get(op.key.as_str()).copied().unwrap_or(0);
+            if let Outcome::Read(r) = &op.outcome {
+                let got = r.as_ref().map_or(0, |(_, n)| *n);
+                if got < floor && matches!(op.level, Level::Session | Level::Strong) {
+                    bad.push(format!(
+                        "session {session}: read of {} returned version {got} after the session saw {floor}: {op:?}",
+                        op.key
+                    ));
+                }
+                highest_read = highest_read.max(got);
+                seen.insert(&op.key, floor.max(got));
+            }
+            if let Some(n) = written(op) {
+                if n <= last_write {
+                    bad.push(format!(
+                        "session {session}: write at version {n} after its write at {last_write}: {op:?}"
+                    ));
+                }
+                if n <= highest_read {
+                    bad.push(format!(
+                        "session {session}: write at version {n} not after the version {highest_read} it read: {op:?}"
+                    ));
+                }
+                last_write = n;
+                seen.insert(&op.key, floor.max(n));
+            }
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(bad.join("\n"))
+    }
+}
+
+/// BOUNDED_STALENESS: a read with bound `b` invoked at `t` sees every write to its key that
+/// was acknowledged before `t - b` (its version is at least theirs).
+pub fn check_bounded(ops: &[Op]) -> Result<(), String> {
+    let mut writes: BTreeMap<&str, Vec<(Duration, u64)>> = BTreeMap::new();
+    for op in ops {
+        if let Some(n) = written(op) {
+            writes.entry(&op.key).or_default().push((op.completed, n));
+        }
+    }
+    let mut bad = Vec::new();
+    for op in ops {
+        let (Level::Bounded(b), Outcome::Read(r)) = (op.level, &op.outcome) else {
+            continue;
+        };
+        let got = r.as_ref().map_or(0, |(_, n)| *n);
+        let Some(horizon) = op.invoked.checked_sub(Duration::from_millis(b)) else {
+            continue;
+        };
+        let must = writes
+            .get(op.key.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|(done, _)| *done < horizon)
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0);
+        if got < must {
+            bad.push(format!(
+                "bounded read ({b} ms) of {} returned version {got}, but version {must} was acknowledged more than {b} ms before it began: {op:?}",
+                op.key
+            ));
         }
     }
     if bad.is_empty() {

@@ -1,7 +1,9 @@
-//! STRONG reads and compare-and-set writes are linearizable: a recorded history of 10,000
-//! operations from 12 clients entering at all three regions (20 ms RTT links through the
-//! WAN relays), through a leader kill and its restart, checked per key by the history
-//! checker (`tests/support/history.rs`).
+//! Recorded histories checked per consistency level: 10,000 operations from 12 clients,
+//! each a session carrying its token, entering at all three regions (20 ms RTT links through
+//! the WAN relays), through a leader kill, its restart and a partition of one region.
+//! Writes and STRONG reads must be linearizable (per key, with compare-and-set), every
+//! session must keep its four guarantees, and BOUNDED_STALENESS reads their bound (checkers
+//! in `tests/support/history.rs`).
 
 mod support;
 
@@ -11,13 +13,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use support::cluster::{Cluster, FAST, REGIONS};
-use support::history::{Op, OpKind, Outcome, Recorder, check_linearizable};
+use support::history::{
+    Level, Op, OpKind, Outcome, Recorder, check_bounded, check_linearizable, check_sessions,
+};
 use support::phase;
 
 const CLIENTS: usize = 12;
 const KEYS: u64 = 48;
 const TOTAL: usize = 10_000;
 const NONE: usize = usize::MAX;
+/// The staleness bound of the BOUNDED_STALENESS reads.
+const BOUND_MS: u64 = 300;
 
 fn links() -> String {
     let mut s = String::new();
@@ -45,23 +51,38 @@ async fn client_loop(
     rec: Arc<Recorder>,
     done: Arc<AtomicUsize>,
     dead: Arc<AtomicUsize>,
+    cut: Arc<AtomicUsize>,
 ) {
+    // one session per client: every response's token is carried into the next request
+    let mut token = String::new();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((c as u64 + 1) * 0x1000_0001));
     let mut generation = 0u64;
     let mut seq = 0u64;
     let mut known: std::collections::HashMap<String, u64> = Default::default();
     while done.load(Ordering::Relaxed) < TOTAL {
         let mut region = (c + (rng.next() % 3) as usize) % 3;
-        if region == dead.load(Ordering::Relaxed) {
-            region = (region + 1) % 3;
-        }
-        let client = &clients[region];
         let key = format!("k{}", rng.next() % KEYS);
         let process = c as u64 * 1_000_000 + generation;
         let roll = rng.next() % 100;
+        let level = match roll {
+            0..20 => Level::Strong,
+            20..40 => Level::Session,
+            40..55 => Level::Bounded(BOUND_MS),
+            _ => Level::Strong,
+        };
+        // writes avoid a region cut off from the leader (their outcome would be unknown,
+        // and too many unknowns make the linearizability search explode); reads go there too
+        for _ in 0..2 {
+            if region == dead.load(Ordering::Relaxed)
+                || (roll >= 55 && region == cut.load(Ordering::Relaxed))
+            {
+                region = (region + 1) % 3;
+            }
+        }
+        let client = &clients[region];
         let kind = match (roll, known.get(&key)) {
-            (0..45, _) => OpKind::Read,
-            (45..85, _) | (_, None) => {
+            (0..55, _) => OpKind::Read,
+            (55..90, _) | (_, None) => {
                 seq += 1;
                 OpKind::Write(format!("c{c}-{seq}"))
             }
@@ -72,37 +93,68 @@ async fn client_loop(
         };
         let invoked = rec.now();
         let outcome = match &kind {
-            OpKind::Read => match client
-                .get("reg", &key, &[("x-georep-consistency", "strong")])
-                .await
-            {
-                Ok(r) if r.status == 200 => {
-                    let v: u64 = r.header("x-georep-version").unwrap().parse().unwrap();
-                    known.insert(key.clone(), v);
-                    Outcome::Read(Some((String::from_utf8(r.body.to_vec()).unwrap(), v)))
+            OpKind::Read => {
+                let bound = BOUND_MS.to_string();
+                let mut headers = vec![(
+                    "x-georep-consistency",
+                    match level {
+                        Level::Strong => "strong",
+                        Level::Session => "session",
+                        Level::Bounded(_) => "bounded_staleness",
+                    },
+                )];
+                if let Level::Bounded(_) = level {
+                    headers.push(("x-georep-max-staleness-ms", &bound));
                 }
-                Ok(r) if r.status == 404 => Outcome::Read(None),
-                _ => Outcome::Failed,
-            },
+                if !token.is_empty() {
+                    headers.push(("x-georep-session-token", &token));
+                }
+                match client.get("reg", &key, &headers).await {
+                    Ok(r) if r.status == 200 || r.status == 404 => {
+                        if let Some(t) = r.header("x-georep-session-token") {
+                            token = t.to_string();
+                        }
+                        if r.status == 404 {
+                            Outcome::Read(None)
+                        } else {
+                            let v: u64 = r.header("x-georep-version").unwrap().parse().unwrap();
+                            known.insert(key.clone(), v);
+                            Outcome::Read(Some((String::from_utf8(r.body.to_vec()).unwrap(), v)))
+                        }
+                    }
+                    _ => Outcome::Failed,
+                }
+            }
             OpKind::Write(v) | OpKind::Cas(_, v) => {
                 let if_match = match &kind {
                     OpKind::Cas(n, _) => Some(n.to_string()),
                     _ => None,
                 };
-                let headers: Vec<(&str, &str)> = if_match
+                let mut headers: Vec<(&str, &str)> = if_match
                     .as_deref()
                     .map(|n| vec![("if-match", n)])
                     .unwrap_or_default();
+                if !token.is_empty() {
+                    headers.push(("x-georep-session-token", &token));
+                }
                 match client
                     .put("reg", &key, Bytes::from(v.clone()), &headers)
                     .await
                 {
                     Ok(r) if r.status == 200 => {
+                        if let Some(t) = r.header("x-georep-session-token") {
+                            token = t.to_string();
+                        }
                         let n = r.json().unwrap()["version"].as_u64().unwrap();
                         known.insert(key.clone(), n);
                         Outcome::Written(n)
                     }
-                    Ok(r) if r.status == 412 => Outcome::CasRefused,
+                    Ok(r) if r.status == 412 => {
+                        if let Some(t) = r.header("x-georep-session-token") {
+                            token = t.to_string();
+                        }
+                        Outcome::CasRefused
+                    }
                     Ok(r) if r.status.is_client_error() => {
                         panic!(
                             "unexpected {}: {}",
@@ -120,6 +172,12 @@ async fn client_loop(
         let failed = matches!(outcome, Outcome::Unknown | Outcome::Failed);
         rec.record(Op {
             process,
+            session: c as u64,
+            level: if matches!(kind, OpKind::Read) {
+                level
+            } else {
+                Level::Strong
+            },
             key,
             kind,
             invoked,
@@ -138,13 +196,24 @@ async fn client_loop(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn strong_reads_and_compare_and_set_are_linearizable_through_a_leader_kill() {
+async fn histories_keep_every_level_through_a_leader_kill_and_a_partition() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = Cluster::start(dir.path(), &format!("{FAST}{}", links())).await;
+    // one session key for the cluster, so a token from any region verifies in every region
+    std::fs::write(
+        dir.path().join("session.key"),
+        "5c0ffee5c0ffee5c0ffee5c0ffee5c0ffee5c0ffee5c0ffee5c0ffee5c0ffee5",
+    )
+    .unwrap();
+    let mut c = Cluster::start(
+        dir.path(),
+        &format!("{FAST}{}[session]\nkey_file = \"session.key\"\n", links()),
+    )
+    .await;
     let leader = c.leader("default", Duration::from_secs(30)).await;
     let rec = Arc::new(Recorder::default());
     let done = Arc::new(AtomicUsize::new(0));
     let dead = Arc::new(AtomicUsize::new(NONE));
+    let cut = Arc::new(AtomicUsize::new(NONE));
     phase(&format!(
         "{CLIENTS} clients, {TOTAL} operations on {KEYS} keys"
     ));
@@ -157,6 +226,7 @@ async fn strong_reads_and_compare_and_set_are_linearizable_through_a_leader_kill
                 rec.clone(),
                 done.clone(),
                 dead.clone(),
+                cut.clone(),
             ))
         })
         .collect();
@@ -172,6 +242,20 @@ async fn strong_reads_and_compare_and_set_are_linearizable_through_a_leader_kill
     phase(&format!("restart {}", REGIONS[leader]));
     c.restart(leader).await;
     dead.store(NONE, Ordering::Relaxed);
+    while done.load(Ordering::Relaxed) < TOTAL * 3 / 4 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let now_leader = c.leader("default", Duration::from_secs(30)).await;
+    let follower = (now_leader + 1) % 3;
+    phase(&format!(
+        "cut {} off from both other regions for 3 s",
+        REGIONS[follower]
+    ));
+    cut.store(follower, Ordering::Relaxed);
+    c.mesh.isolate(REGIONS[follower], true);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    c.mesh.isolate(REGIONS[follower], false);
+    cut.store(NONE, Ordering::Relaxed);
     for t in tasks {
         t.await.unwrap();
     }
@@ -204,7 +288,16 @@ async fn strong_reads_and_compare_and_set_are_linearizable_through_a_leader_kill
         "the history exercises both outcomes of compare-and-set"
     );
 
-    phase("check linearizability per key");
+    phase("check the session guarantees and the staleness bound");
+    check_sessions(&ops).unwrap();
+    check_bounded(&ops).unwrap();
+    eprintln!(
+        "{} SESSION and {} BOUNDED_STALENESS ({BOUND_MS} ms) reads",
+        count(&|o| o.level == Level::Session && matches!(o.outcome, Outcome::Read(_))),
+        count(&|o| matches!(o.level, Level::Bounded(_)) && matches!(o.outcome, Outcome::Read(_))),
+    );
+
+    phase("check linearizability per key (writes and STRONG reads)");
     let started = std::time::Instant::now();
     let all = ops.clone();
     let verdict = tokio::time::timeout(
@@ -225,6 +318,9 @@ async fn strong_reads_and_compare_and_set_are_linearizable_through_a_leader_kill
         let Outcome::Read(Some((v, _))) = &r.outcome else {
             continue;
         };
+        if r.level != Level::Strong {
+            continue;
+        }
         let Some(w) = ops.iter().find(|w| {
             w.key == r.key
                 && w.completed < r.invoked
