@@ -94,12 +94,7 @@ impl LogGroup {
 
     /// Called by the ack path of a fenced group once `index` is acknowledged per policy.
     pub(super) async fn fence_ack(&self, index: u64) -> Result<(), GroupError> {
-        let learners: Vec<String> = self
-            .spec()
-            .learners
-            .into_iter()
-            .filter(|l| **l != *self.region)
-            .collect();
+        let learners = self.other_learners();
         if !learners.is_empty() && self.confirmed(&learners, index) as usize == learners.len() {
             self.fence.max_confirmed.fetch_max(index, Ordering::AcqRel);
             return Ok(());
@@ -171,12 +166,7 @@ impl LogGroup {
             // no promotion can happen while the catalog says so: all of it stands
             return applied;
         }
-        let learners: Vec<String> = self
-            .spec()
-            .learners
-            .into_iter()
-            .filter(|l| **l != *self.region)
-            .collect();
+        let learners = self.other_learners();
         if learners.is_empty() {
             return applied;
         }
@@ -195,6 +185,15 @@ impl LogGroup {
             .min()
             .unwrap_or(0)
             .min(applied)
+    }
+
+    /// The group's learners other than this replica.
+    fn other_learners(&self) -> Vec<String> {
+        self.spec()
+            .learners
+            .into_iter()
+            .filter(|l| **l != *self.region)
+            .collect()
     }
 
     /// Forgets the in-sync knowledge (a new epoch begins for this replica).

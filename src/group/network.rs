@@ -103,20 +103,7 @@ impl PeerCaller {
         request: &[u8],
         timeout: Duration,
     ) -> Result<T, CallError> {
-        let addr = self
-            .peers
-            .addr(region)
-            .ok_or_else(|| CallError::UnknownRegion(region.to_string()))?;
-        let transport = self
-            .transport
-            .as_ref()
-            .ok_or_else(|| CallError::NoTransport(region.to_string()))?;
-        let answer = tokio::time::timeout(timeout, transport.call(region, addr, request))
-            .await
-            .map_err(|_| CallError::Timeout {
-                region: region.to_string(),
-                timeout,
-            })??;
+        let answer = self.call_raw(region, request, timeout).await?;
         serde_json::from_slice(&answer).map_err(|e| CallError::BadAnswer {
             region: region.to_string(),
             reason: e.to_string(),
