@@ -380,7 +380,7 @@ async fn session_tokens_forged_truncated_expired_and_ahead() {
         .unwrap();
     assert_error(&r, 400, "invalid_session_token");
 
-    let foreign = SessionToken::default().encode(&SessionKeys::new(1, [9; 32]), now_ms());
+    let foreign = SessionToken::default().encode(&SessionKeys::new(1, [9; 32]), support::now_ms());
     let r = c
         .put(
             "orders",
@@ -392,7 +392,7 @@ async fn session_tokens_forged_truncated_expired_and_ahead() {
         .unwrap();
     assert_error(&r, 400, "invalid_session_token");
 
-    let expired = SessionToken::default().encode(&f.keys, now_ms() - 25 * 3600 * 1000);
+    let expired = SessionToken::default().encode(&f.keys, support::now_ms() - 25 * 3600 * 1000);
     let r = c
         .get("orders", "k", &[("x-georep-session-token", &expired)])
         .await
@@ -412,7 +412,7 @@ async fn session_tokens_forged_truncated_expired_and_ahead() {
         epoch: 1,
         index: 1_000_000,
     });
-    let ahead = ahead.encode(&f.keys, now_ms());
+    let ahead = ahead.encode(&f.keys, support::now_ms());
     let started = std::time::Instant::now();
     let r = c
         .get(
@@ -450,13 +450,6 @@ async fn session_tokens_forged_truncated_expired_and_ahead() {
         .unwrap();
     assert_eq!(r.status, 200);
     f.node.unwrap().shutdown().await;
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

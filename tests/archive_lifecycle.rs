@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use georep::client::Client;
@@ -19,13 +19,6 @@ const KEY: &str = "k1 4444444444444444444444444444444444444444444444444444444444
 const COLLECTIONS: [&str; 3] = ["orders", "carts", "events"];
 
 type State = BTreeMap<String, BTreeMap<String, String>>;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 fn placements() -> String {
     COLLECTIONS
@@ -103,21 +96,9 @@ fn manifests(root: &Path) -> BTreeMap<String, serde_json::Value> {
     out
 }
 
-async fn metric_lines(c: &Client, name: &str) -> Vec<String> {
-    let r = c
-        .request(hyper::Method::GET, "/metrics", &[], Bytes::new())
-        .await
-        .unwrap();
-    String::from_utf8_lossy(&r.body)
-        .lines()
-        .filter(|l| l.starts_with(name))
-        .map(str::to_string)
-        .collect()
-}
-
 /// Per group label, the value of metric `name`.
 async fn metric_by_group(c: &Client, name: &str) -> BTreeMap<String, u64> {
-    metric_lines(c, &format!("{name}{{"))
+    support::metric_lines(c, &format!("{name}{{"))
         .await
         .iter()
         .filter_map(|l| {
@@ -208,7 +189,7 @@ async fn pitr_across_three_groups_from_base_snapshots_then_retention() {
             assert!(r.status == 200 || r.status == 404);
             expected.get_mut(*coll).unwrap().remove(&gone);
         }
-        targets.push((now_ms(), expected.clone()));
+        targets.push((support::now_ms(), expected.clone()));
         tokio::time::sleep(Duration::from_millis(1600)).await;
     }
     assert_eq!(read_state(&node).await, expected, "the live node");
@@ -348,7 +329,7 @@ async fn pitr_across_three_groups_from_base_snapshots_then_retention() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     wait_archived(&node, 4).await;
-    let deleted = metric_lines(&c, "georep_archive_deleted_objects_total").await;
+    let deleted = support::metric_lines(&c, "georep_archive_deleted_objects_total").await;
     assert!(deleted.iter().any(|l| !l.ends_with(" 0")), "{deleted:?}");
     assert!(node.stop().success());
 
@@ -514,7 +495,7 @@ async fn store_outage_holds_writes_at_the_wal_cap_and_loses_nothing() {
         during * 4000 >= 1 << 20 && during * 4000 < 3 << 20,
         "about 1 MiB accepted while the store was down: {during} writes"
     );
-    let gauge = metric_lines(&c, "georep_archive_writes_refused").await;
+    let gauge = support::metric_lines(&c, "georep_archive_writes_refused").await;
     assert!(gauge.iter().any(|l| l.ends_with(" 1")), "{gauge:?}");
     phase("still refused a while later; nothing is dropped meanwhile");
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -5,20 +5,13 @@
 mod support;
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use georep::restore::rfc3339;
 use support::{NodeProcess, phase, run, topology};
 
 const KEY: &str = "k1 3333333333333333333333333333333333333333333333333333333333333333\n";
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 /// What each key must read as: `Some(value)` or absent.
 type Expected = Vec<(String, Option<String>)>;
@@ -83,7 +76,7 @@ async fn restores_to_instants_between_writes_on_a_segment_boundary_and_latest() 
     for i in 0..100 {
         put(format!("a{i}"), format!("A-{i}-{pad}")).await;
     }
-    let t1 = now_ms();
+    let t1 = support::now_ms();
     tokio::time::sleep(Duration::from_millis(30)).await;
     phase("phase B: b0..b99, a0..a9 overwritten, a10 deleted");
     for i in 0..100 {
@@ -93,7 +86,7 @@ async fn restores_to_instants_between_writes_on_a_segment_boundary_and_latest() 
         put(format!("a{i}"), format!("A2-{i}")).await;
     }
     assert_eq!(c.delete("c", "a10", &[]).await.unwrap().status, 200);
-    let t2 = now_ms();
+    let t2 = support::now_ms();
     tokio::time::sleep(Duration::from_millis(30)).await;
     phase("phase C: c0..c49");
     for i in 0..50 {

@@ -23,11 +23,23 @@ fn topology_extra() -> String {
     s
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+/// A SESSION read of collection `s` carrying `token`.
+async fn session_get(
+    client: &georep::client::Client,
+    key: &str,
+    token: &str,
+) -> georep::client::Response {
+    client
+        .get(
+            "s",
+            key,
+            &[
+                ("x-georep-consistency", "session"),
+                ("x-georep-session-token", token),
+            ],
+        )
+        .await
         .unwrap()
-        .as_millis() as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,17 +65,7 @@ async fn a_session_read_in_another_region_sees_the_write_every_time() {
         let version: u64 = put.header("x-georep-version").unwrap().parse().unwrap();
         let token = put.header("x-georep-session-token").unwrap().to_string();
         let started = Instant::now();
-        let got = r
-            .get(
-                "s",
-                "k",
-                &[
-                    ("x-georep-consistency", "session"),
-                    ("x-georep-session-token", &token),
-                ],
-            )
-            .await
-            .unwrap();
+        let got = session_get(&r, "k", &token).await;
         waited.push(started.elapsed());
         assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
         let seen: u64 = got.header("x-georep-version").unwrap().parse().unwrap();
@@ -75,17 +77,7 @@ async fn a_session_read_in_another_region_sees_the_write_every_time() {
 
         // the token from that read, carried to the third region: never older
         let token = got.header("x-georep-session-token").unwrap().to_string();
-        let again = t
-            .get(
-                "s",
-                "k",
-                &[
-                    ("x-georep-consistency", "session"),
-                    ("x-georep-session-token", &token),
-                ],
-            )
-            .await
-            .unwrap();
+        let again = session_get(&t, "k", &token).await;
         assert_eq!(again.status, 200);
         let later: u64 = again.header("x-georep-version").unwrap().parse().unwrap();
         assert!(later >= seen, "monotonic reads: {later} after {seen}");
@@ -177,17 +169,7 @@ async fn a_session_read_in_another_region_sees_the_write_every_time() {
     assert_eq!(put.status, 200);
     let token = put.header("x-georep-session-token").unwrap().to_string();
     let started = Instant::now();
-    let got = r
-        .get(
-            "s",
-            "cut",
-            &[
-                ("x-georep-consistency", "session"),
-                ("x-georep-session-token", &token),
-            ],
-        )
-        .await
-        .unwrap();
+    let got = session_get(&r, "cut", &token).await;
     eprintln!("forwarded SESSION read took {:?}", started.elapsed());
     let s = staleness(reader).await;
     assert!(
@@ -213,12 +195,12 @@ async fn a_session_read_in_another_region_sees_the_write_every_time() {
 
     phase("forged, truncated and expired tokens are refused everywhere");
     let keys = SessionKeys::new(1, georep::node::session_key::parse(KEY_HEX).unwrap());
-    let good = SessionToken::default().encode(&keys, now_ms());
+    let good = SessionToken::default().encode(&keys, support::now_ms());
     let mut forged: Vec<char> = good.chars().collect();
     let last = forged.len() - 1;
     forged[last] = if forged[last] == 'A' { 'B' } else { 'A' };
     let forged: String = forged.into_iter().collect();
-    let expired = SessionToken::default().encode(&keys, now_ms() - 3_600_000);
+    let expired = SessionToken::default().encode(&keys, support::now_ms() - 3_600_000);
     for i in 0..3 {
         let client = c.client(i);
         let ok = client

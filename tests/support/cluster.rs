@@ -184,14 +184,9 @@ impl Cluster {
 
     /// The sum of every sample of metric family `name` on node `i` (all label sets).
     pub async fn metric(&self, i: usize, name: &str) -> f64 {
-        let r = self
-            .client(i)
-            .request(hyper::Method::GET, "/metrics", &[], Bytes::new())
+        super::metric_lines(&self.client(i), name)
             .await
-            .unwrap();
-        String::from_utf8_lossy(&r.body)
-            .lines()
-            .filter(|l| l.starts_with(name))
+            .iter()
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }

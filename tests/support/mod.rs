@@ -17,6 +17,27 @@ pub mod tftpl;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_georep");
 
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The lines of `/metrics` at `client` that start with `name`.
+pub async fn metric_lines(client: &Client, name: &str) -> Vec<String> {
+    let r = client
+        .request(hyper::Method::GET, "/metrics", &[], bytes::Bytes::new())
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&r.body)
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .map(str::to_string)
+        .collect()
+}
+
 /// A port the OS just handed out on 127.0.0.1 (released for the node to bind).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
