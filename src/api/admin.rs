@@ -1,4 +1,4 @@
-//! Operator endpoints: placements with their live ack policies, and changing a collection's
+//! Operator endpoints: placements in force with their live ack policies, and changing a collection's
 //! ack policy at run time (written through its group's log, so it holds on every replica
 //! and across restarts and failovers).
 
@@ -20,16 +20,29 @@ use crate::group::AckPolicy;
 /// `GET /v1/admin/collections`: every placement and the ack policy its group runs now.
 pub async fn list_collections(State(ctx): State<Arc<ApiContext>>) -> Response {
     let mut out = Vec::new();
-    for p in &ctx.topology.collections {
+    for planned in &ctx.topology.collections {
+        let p = ctx
+            .placement(&planned.name)
+            .unwrap_or_else(|| planned.clone());
+        let record = ctx
+            .catalog
+            .as_ref()
+            .and_then(|c| c.placement(&p.name).ok().flatten())
+            .map(|(r, _)| r);
         let live = ctx
-            .group_for(&p.name)
-            .ok()
+            .placed
+            .get(&p.name)
+            .and_then(|id| ctx.groups.get(*id))
             .map(|g| (g.id().to_string(), g.spec()));
         out.push(serde_json::json!({
             "name": p.name,
             "tier": p.tier,
             "regions": p.regions,
+            "extra_learners": p.learners,
             "consistency": p.consistency,
+            "max_staleness_ms": p.max_staleness_ms,
+            "changes": record.as_ref().map_or(0, |r| r.changes),
+            "changing_to": record.and_then(|r| r.changing_to),
             "group": live.as_ref().map(|(id, _)| id.clone()),
             "voters": live.as_ref().map(|(_, s)| s.voters.clone()),
             "learners": live.as_ref().map(|(_, s)| s.learners.clone()),

@@ -32,7 +32,12 @@ pub async fn cluster(State(ctx): State<Arc<ApiContext>>) -> Response {
         "served_by": &*ctx.region,
         "regions": t.regions,
         "links": t.links,
-        "collections": t.collections,
+        // the placements in force (the catalog's, once changed at run time)
+        "collections": t
+            .collections
+            .iter()
+            .map(|p| ctx.placement(&p.name).unwrap_or_else(|| p.clone()))
+            .collect::<Vec<_>>(),
         "groups": groups,
     });
     (StatusCode::OK, axum::Json(body)).into_response()
@@ -55,6 +60,7 @@ pub async fn digest(State(ctx): State<Arc<ApiContext>>) -> Response {
                     "name": g.spec().name,
                     "applied_index": after,
                     "stable": before == after,
+                    "member": g.is_member(),
                     "digest": d.iter().map(|b| format!("{b:02x}")).collect::<String>(),
                 }))
             })
@@ -83,6 +89,12 @@ pub async fn metrics(State(ctx): State<Arc<ApiContext>>) -> Response {
     let now = ctx.now_ms();
     for g in ctx.groups.iter() {
         let id = g.id().to_string();
+        if !g.is_member() {
+            // an idle slot: no staleness to speak of (and none left from before a removal)
+            let _ = ctx.metrics.applied_index.remove_label_values(&[&id]);
+            let _ = ctx.metrics.staleness_ms.remove_label_values(&[&id]);
+            continue;
+        }
         ctx.metrics
             .applied_index
             .with_label_values(&[&id])

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::clock::{PhysicalClock, SystemClock};
-use crate::config::{NodeSettings, Topology};
+use crate::config::{NodeSettings, Placement, Topology};
 use crate::consistency::Consistency;
 use std::collections::HashMap;
 
@@ -43,21 +43,33 @@ impl ApiContext {
             .get(collection)
             .copied()
             .unwrap_or(GroupId::DEFAULT_DATA);
-        self.groups.get(id).ok_or_else(|| ApiError::Misdirected {
-            message: format!(
-                "collection {collection:?} is not replicated to region {}; send its requests to {}",
-                self.region,
-                self.topology
-                    .collection(collection)
-                    .map(|p| p.regions.join(", "))
-                    .unwrap_or_default()
-            ),
-        })
+        self.groups
+            .get(id)
+            .filter(|g| g.is_member())
+            .ok_or_else(|| ApiError::Misdirected {
+                message: format!(
+                    "collection {collection:?} is not replicated to region {}; send its requests to {}",
+                    self.region,
+                    self.placement(collection)
+                        .map(|p| p.regions.join(", "))
+                        .unwrap_or_default()
+                ),
+            })
+    }
+
+    /// The placement in force: the catalog's, once changed at run time, else the topology's.
+    pub fn placement(&self, collection: &str) -> Option<Placement> {
+        let changed = self
+            .catalog
+            .as_ref()
+            .and_then(|c| c.placement(collection).ok().flatten())
+            .map(|(r, _)| r.placement);
+        changed.or_else(|| self.topology.collection(collection).cloned())
     }
 
     /// The consistency and staleness bound a collection uses when a request names none.
     pub fn collection_defaults(&self, collection: &str) -> (Consistency, u64) {
-        match self.topology.collection(collection) {
+        match self.placement(collection) {
             Some(p) => (p.consistency, p.max_staleness_ms),
             None => (
                 self.settings().default_consistency,

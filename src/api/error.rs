@@ -106,6 +106,11 @@ impl From<GroupError> for ApiError {
                 message: e.to_string(),
                 retry_after_s: 2,
             },
+            GroupError::Membership { .. } => ApiError::Unavailable {
+                code: "membership_change_failed",
+                message: e.to_string(),
+                retry_after_s: 5,
+            },
             GroupError::SyncReplicasUnavailable { .. } => ApiError::Unavailable {
                 code: "sync_replicas_unavailable",
                 message: e.to_string(),

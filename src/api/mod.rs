@@ -9,6 +9,7 @@ mod context;
 mod docs;
 mod error;
 pub mod headers;
+mod placement;
 pub mod proxy;
 
 use std::sync::Arc;
@@ -34,6 +35,10 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/v1/cluster", get(cluster::cluster))
         .route("/v1/admin/digest", get(cluster::digest))
         .route("/v1/admin/collections", get(admin::list_collections))
+        .route(
+            "/v1/admin/collections/{collection}",
+            axum::routing::put(placement::put_placement),
+        )
         .route(
             "/v1/admin/collections/{collection}/ack",
             axum::routing::put(admin::set_ack),

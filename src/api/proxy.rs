@@ -59,6 +59,30 @@ fn collection_of(path: &str) -> Option<&str> {
     rest.split('/').next().filter(|c| !c.is_empty())
 }
 
+/// `/v1/admin/collections/{c}`: the path of a collection's placement.
+fn is_placement_path(path: &str) -> bool {
+    path.strip_prefix("/v1/admin/collections/")
+        .is_some_and(|rest| !rest.trim_end_matches('/').contains('/'))
+}
+
+/// Sends a request to `region`'s API over the peer transport and returns its answer (with
+/// `x-georep-proxied-by`); the error says why no answer came.
+pub async fn send(
+    ctx: &ApiContext,
+    region: &str,
+    gid: GroupId,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Response, CallError> {
+    let request = encode_request(gid, &parts.method, &parts.uri, &parts.headers, body);
+    let answer = ctx.caller.call_raw(region, &request, timeout).await?;
+    decode_answer(&ctx.region, &answer).map_err(|reason| CallError::BadAnswer {
+        region: region.to_string(),
+        reason,
+    })
+}
+
 fn text_headers(h: &axum::http::HeaderMap) -> Vec<(String, String)> {
     h.iter()
         .filter(|(n, _)| *n != axum::http::header::HOST && *n != axum::http::header::CONTENT_LENGTH)
@@ -75,11 +99,17 @@ pub async fn forward_unplaced(
     let Some(collection) = collection_of(req.uri().path()).map(str::to_string) else {
         return next.run(req).await;
     };
+    if is_placement_path(req.uri().path()) {
+        // a placement change finds the group's leader itself (api/placement.rs)
+        return next.run(req).await;
+    }
     let Some(&gid) = ctx.placed.get(&collection) else {
         // unplaced collections live in the default group, which every region holds
         return next.run(req).await;
     };
-    if ctx.groups.get(gid).is_some() || req.headers().contains_key(&PROXIED_FROM) {
+    if ctx.groups.get(gid).is_some_and(|g| g.is_member())
+        || req.headers().contains_key(&PROXIED_FROM)
+    {
         return next.run(req).await;
     }
     let write = !matches!(
@@ -92,6 +122,11 @@ pub async fn forward_unplaced(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("strong"));
     let targets = targets(&ctx, &collection, gid, write || strong);
+    if targets.is_empty() {
+        // the placement in force names this region after all (its replica is catching up
+        // with the catalog): serve here
+        return next.run(req).await;
+    }
     if !write {
         let level = req
             .headers()
@@ -158,10 +193,10 @@ pub async fn forward_unplaced(
 
 /// The regions holding `collection`, in the order to try them.
 fn targets(ctx: &ApiContext, collection: &str, gid: GroupId, to_voter: bool) -> Vec<String> {
-    let Some(placement) = ctx.topology.collection(collection) else {
+    let Some(placement) = ctx.placement(collection) else {
         return Vec::new();
     };
-    let group = spec::placement_spec(placement);
+    let group = spec::placement_spec(&placement);
     let voter = ctx
         .catalog
         .as_ref()
@@ -169,7 +204,13 @@ fn targets(ctx: &ApiContext, collection: &str, gid: GroupId, to_voter: bool) -> 
         .and_then(|c| c.record(gid).ok())
         .map(|(r, _)| r.voter)
         .or_else(|| group.voters.first().cloned());
-    let mut out: Vec<String> = placement.regions.clone();
+    let mut out: Vec<String> = group
+        .voters
+        .iter()
+        .chain(&group.learners)
+        .filter(|r| **r != *ctx.region)
+        .cloned()
+        .collect();
     out.sort_by_key(|r| (!(to_voter && Some(r) == voter.as_ref()), rtt(ctx, r)));
     out
 }

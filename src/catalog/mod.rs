@@ -7,6 +7,7 @@
 //! mark, exactly one commits (see `group/fence.rs` and [`failover`]).
 
 pub mod failover;
+pub mod placement;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -114,14 +115,8 @@ impl Catalog {
         &self,
         id: GroupId,
     ) -> Result<(GroupRecord, Option<u64>), CatalogError> {
-        let deadline = tokio::time::Instant::now() + META_TIMEOUT;
-        loop {
-            match self.meta.read_barrier(META_ATTEMPT).await {
-                Ok(()) => return self.record(id),
-                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e.into()),
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+        self.barrier().await?;
+        self.record(id)
     }
 
     /// Replaces the record if it is still at `version`; returns once this region's replica
@@ -132,14 +127,24 @@ impl Catalog {
         version: Option<u64>,
         record: &GroupRecord,
     ) -> Result<u64, CatalogError> {
+        let value = serde_json::to_vec(record).expect("catalog record serializes");
+        self.put(key(id), version, value).await
+    }
+
+    /// Writes `value` at `key` if it is still at `version` (None: absent), through the
+    /// meta group's log; returns once this region's replica has applied it.
+    async fn put(
+        &self,
+        key: String,
+        version: Option<u64>,
+        value: Vec<u8>,
+    ) -> Result<u64, CatalogError> {
         let committed = self
             .meta
             .propose(Command::Put {
                 collection: CATALOG_COLLECTION.into(),
-                key: key(id),
-                value: serde_json::to_vec(record)
-                    .expect("catalog record serializes")
-                    .into(),
+                key: key.clone(),
+                value: value.into(),
                 content_type: Some("application/json".into()),
                 precondition: version.map_or(Precondition::Absent, Precondition::Version),
             })
@@ -149,13 +154,25 @@ impl Catalog {
                 self.meta.wait_applied(committed.index, META_TIMEOUT).await;
                 Ok(version)
             }
-            ApplyOutcome::PreconditionFailed { current } => Err(CatalogError::Conflict {
-                key: key(id),
-                current,
-            }),
+            ApplyOutcome::PreconditionFailed { current } => {
+                Err(CatalogError::Conflict { key, current })
+            }
             other => Err(CatalogError::Meta(GroupError::Failed(format!(
                 "unexpected outcome of a catalog write: {other:?}"
             )))),
+        }
+    }
+
+    /// Waits (up to [`META_TIMEOUT`]) until this region's replica has applied everything
+    /// the meta group committed before now.
+    async fn barrier(&self) -> Result<(), CatalogError> {
+        let deadline = tokio::time::Instant::now() + META_TIMEOUT;
+        loop {
+            match self.meta.read_barrier(META_ATTEMPT).await {
+                Ok(()) => return Ok(()),
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e.into()),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
         }
     }
 
@@ -187,7 +204,7 @@ impl Catalog {
     }
 }
 
-fn into_group(e: CatalogError) -> GroupError {
+pub(crate) fn into_group(e: CatalogError) -> GroupError {
     match e {
         CatalogError::Meta(g) => match g {
             GroupError::NoLeader { .. } | GroupError::Forward { .. } => {

@@ -39,10 +39,12 @@ pub struct CollectionSpec {
     pub ack_mode: Option<AckMode>,
     pub min_sync_replicas: Option<u32>,
     pub semi_sync_timeout_ms: Option<u64>,
+    /// Extra regions that receive the log as learners and serve local reads.
+    pub learners: Option<Vec<String>>,
 }
 
 /// A validated placement with the tier's defaults filled in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Placement {
     pub name: String,
     pub tier: Tier,
@@ -53,6 +55,9 @@ pub struct Placement {
     pub ack_mode: AckMode,
     pub min_sync_replicas: u32,
     pub semi_sync_timeout_ms: u64,
+    /// Read replicas beyond the tier's regions.
+    #[serde(default)]
+    pub learners: Vec<String>,
 }
 
 impl CollectionSpec {
@@ -79,6 +84,24 @@ impl CollectionSpec {
                     format!("{field}.regions[{i}]"),
                     format!("region {r:?} is listed twice"),
                 ));
+            }
+        }
+        let learners = self.learners.clone().unwrap_or_default();
+        for (i, r) in learners.iter().enumerate() {
+            let problem = if !regions.contains(r) {
+                Some(format!(
+                    "unknown region {r:?} (regions are: {})",
+                    regions.join(", ")
+                ))
+            } else if self.regions.contains(r) {
+                Some(format!("region {r:?} is already in `regions`"))
+            } else if learners[..i].contains(r) {
+                Some(format!("region {r:?} is listed twice"))
+            } else {
+                None
+            };
+            if let Some(reason) = problem {
+                return Err(invalid(format!("{field}.learners[{i}]"), reason));
             }
         }
         let n = self.regions.len();
@@ -108,10 +131,15 @@ impl CollectionSpec {
             AckMode::Async => 0,
             _ => min_default,
         });
-        if min_sync_replicas as usize > n.saturating_sub(1) {
+        // SYNC counts voters; SEMI_SYNC counts learners too
+        let others = match ack_mode {
+            AckMode::Sync => n.saturating_sub(1),
+            _ => n.saturating_sub(1) + learners.len(),
+        };
+        if min_sync_replicas as usize > others {
             return Err(invalid(
                 format!("{field}.min_sync_replicas"),
-                format!("{min_sync_replicas} exceeds the {} other regions", n - 1),
+                format!("{min_sync_replicas} exceeds the {others} other regions"),
             ));
         }
         match ack_mode {
@@ -137,6 +165,7 @@ impl CollectionSpec {
             ack_mode,
             min_sync_replicas,
             semi_sync_timeout_ms: self.semi_sync_timeout_ms.unwrap_or(2000),
+            learners,
         })
     }
 }

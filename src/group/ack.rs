@@ -84,19 +84,10 @@ impl LogGroup {
 
     async fn await_ack_wait(&self, index: u64) -> Result<(), GroupError> {
         let spec = self.spec();
-        let others = |v: &[String]| -> Vec<String> {
-            v.iter().filter(|r| **r != *self.region).cloned().collect()
-        };
-        let targets = match spec.ack.mode {
-            AckMode::Async => return Ok(()),
-            AckMode::Sync => others(&spec.voters),
-            AckMode::SemiSync => {
-                let mut t = others(&spec.voters);
-                t.extend(others(&spec.learners));
-                t
-            }
-        };
-        let required = (spec.ack.min_sync_replicas as usize).min(targets.len()) as u32;
+        if spec.ack.mode == AckMode::Async {
+            return Ok(());
+        }
+        let (targets, required) = self.ack_targets();
         if required == 0 {
             return Ok(());
         }
@@ -117,6 +108,8 @@ impl LogGroup {
         let mut rx = self.raft().metrics();
         let waited = tokio::time::timeout(spec.ack.semi_sync_timeout, async {
             loop {
+                // a membership change may remove a replica while this write waits
+                let (targets, required) = self.ack_targets();
                 if self.confirmed(&targets, index) >= required {
                     return;
                 }
@@ -126,6 +119,7 @@ impl LogGroup {
             }
         })
         .await;
+        let (targets, required) = self.ack_targets();
         let confirmed = self.confirmed(&targets, index);
         if waited.is_ok() && confirmed >= required {
             return Ok(());
@@ -159,6 +153,30 @@ impl LogGroup {
                 Ok(())
             }
         }
+    }
+
+    /// The replicas whose durability the ack policy counts, and how many of them it needs.
+    /// A replica a membership change removed is no longer replicated to: it does not count.
+    fn ack_targets(&self) -> (Vec<String>, u32) {
+        let spec = self.spec();
+        let members = self.member_ids();
+        let others = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .filter(|r| **r != *self.region && members.contains(&super::types::node_id(r)))
+                .cloned()
+                .collect()
+        };
+        let targets = match spec.ack.mode {
+            AckMode::Async => Vec::new(),
+            AckMode::Sync => others(&spec.voters),
+            AckMode::SemiSync => {
+                let mut t = others(&spec.voters);
+                t.extend(others(&spec.learners));
+                t
+            }
+        };
+        let required = (spec.ack.min_sync_replicas as usize).min(targets.len()) as u32;
+        (targets, required)
     }
 
     pub fn is_degraded(&self) -> bool {

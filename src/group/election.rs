@@ -60,6 +60,15 @@ impl LogGroup {
         self.raft().metrics().borrow().state == openraft::ServerState::Leader
     }
 
+    /// Whether this replica is a voter and the leader it knows is not (it was removed).
+    fn leader_removed(&self) -> bool {
+        let m = self.raft().metrics();
+        let b = m.borrow();
+        let membership = b.membership_config.membership();
+        let is_voter = |id: u64| membership.voter_ids().any(|v| v == id);
+        is_voter(self.node) && b.current_leader.is_some_and(|l| !is_voter(l))
+    }
+
     /// Asks every other voter for a pre-vote; true if a majority (counting this replica) says yes.
     async fn pre_vote(&self) -> bool {
         let metrics = self.raft().metrics().borrow().clone();
@@ -126,7 +135,9 @@ pub(super) async fn driver(group: Weak<LogGroup>, min: Duration, max: Duration) 
             continue;
         }
         let silent = g.last_leader_contact.lock().expect("contact").elapsed();
-        if silent.min(last_attempt.elapsed()) < wait {
+        // A leader that a membership change removed steps down once the change commits:
+        // its successor need not wait out a silence.
+        if silent.min(last_attempt.elapsed()) < wait && !g.leader_removed() {
             continue;
         }
         last_attempt = Instant::now();

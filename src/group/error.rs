@@ -78,6 +78,10 @@ pub enum GroupError {
     /// The meta group's catalog could not be read or written.
     #[error("catalog: {0}")]
     Catalog(String),
+    /// A change of the group's replicas did not complete; the placement in force is
+    /// unchanged unless the catalog says otherwise, and repeating the request resumes it.
+    #[error("changing the replicas of log group {group}: {reason}")]
+    Membership { group: String, reason: String },
     #[error("log group stopped after an earlier failure: {0}")]
     Failed(String),
     #[error("log group is shutting down")]

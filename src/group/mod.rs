@@ -25,6 +25,7 @@ mod fence;
 mod gate;
 mod id;
 mod log_store;
+mod membership;
 pub use log_store::record_log_start;
 pub mod network;
 mod reseat;
@@ -35,7 +36,7 @@ mod state_machine;
 mod status;
 mod types;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -80,6 +81,12 @@ pub struct Committed {
 pub struct GroupOptions {
     pub wal: WalOptions,
     pub settings: NodeSettings,
+    /// Every region of the topology: any of them may join the group later.
+    pub regions: Vec<String>,
+    /// Initialize a never-initialized group with the spec's voters. False once the catalog
+    /// holds a placement for the group: its replicas are then added by the leader, and a
+    /// blank replica initializing itself could found a second group.
+    pub bootstrap: bool,
 }
 
 pub struct LogGroup {
@@ -131,6 +138,8 @@ pub struct LogGroup {
     fence: fence::Fence,
     /// Held while the Raft instance is replaced (reseat.rs).
     reseat: tokio::sync::Mutex<()>,
+    /// Set while this leader changes the membership (membership.rs).
+    changing_members: std::sync::atomic::AtomicBool,
 }
 
 impl LogGroup {
@@ -214,9 +223,10 @@ impl LogGroup {
         };
         let raft = raft_parts.start(node, &log).await?;
         let config_applied = sm.config_version();
-        let regions: HashMap<NodeId, String> = spec
-            .voters
+        let regions: HashMap<NodeId, String> = options
+            .regions
             .iter()
+            .chain(&spec.voters)
             .chain(&spec.learners)
             .map(|r| (types::node_id(r), r.clone()))
             .collect();
@@ -267,8 +277,9 @@ impl LogGroup {
             promote_after: floor,
             fence: fence::Fence::new(superseded),
             reseat: tokio::sync::Mutex::new(()),
+            changing_members: std::sync::atomic::AtomicBool::new(false),
         });
-        if spec.voters.iter().any(|v| **v == *region) {
+        if options.bootstrap && spec.voters.iter().any(|v| **v == *region) {
             group.bootstrap(&spec).await?;
         }
         if spec.voters.len() == 1 && spec.voters[0] == *region && group.raft_voter() {
@@ -700,6 +711,12 @@ impl LogGroup {
         self.log.wal()
     }
 
+    /// Whether the replica in `root` was removed by a placement change (see
+    /// [`reseat::RETIRED`]).
+    pub fn retired_in(root: &Path, id: GroupId) -> bool {
+        Self::data_dir_of(root, id).join(reseat::RETIRED).exists()
+    }
+
     pub fn data_dir_of(root: &Path, id: GroupId) -> PathBuf {
         root.join("groups").join(id.to_string())
     }
@@ -758,14 +775,10 @@ async fn membership_keeper(group: std::sync::Weak<LogGroup>) {
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let Some(g) = group.upgrade() else { return };
-        if !g.is_leader() {
+        if !g.is_leader() || g.changing_members.load(Ordering::Acquire) {
             continue;
         }
-        let present: BTreeSet<NodeId> = {
-            let m = g.raft().metrics();
-            let b = m.borrow();
-            b.membership_config.nodes().map(|(id, _)| *id).collect()
-        };
+        let present = g.member_ids();
         let learners = g.spec().learners;
         for l in learners {
             let id = types::node_id(&l);

@@ -25,6 +25,11 @@ use super::{GroupError, LogGroup};
 /// leaves a store and a log that disagree, so the next open finishes the job.
 pub(super) const STARTING_OVER: &str = "starting-over";
 
+/// Present in the directory of a replica a placement change removed: such a replica is
+/// never bootstrapped again, even if its copy of the catalog lags after a crash (only the
+/// group's leader adds it back).
+pub const RETIRED: &str = "retired";
+
 fn failed(e: StorageError) -> GroupError {
     GroupError::Failed(e.to_string())
 }
@@ -180,27 +185,13 @@ impl Halted<'_> {
     ) -> Result<Option<Superseded>, GroupError> {
         let g = self.group;
         let log = g.log.clone();
-        let sm = g.raft_parts.sm.clone();
-        let marker = g.dir.join(STARTING_OVER);
-        let kept = tokio::task::spawn_blocking(move || -> Result<_, GroupError> {
-            let kept = log
-                .copy_suffix(keep_after + 1, &format!("superseded/epoch-{epoch}"))
-                .map_err(failed)?;
-            std::fs::write(&marker, b"")
-                .and_then(|_| crate::util::atomic_file::sync_dir(marker.parent().expect("dir")))
-                .map_err(|e| GroupError::Failed(format!("{}: {e}", marker.display())))?;
-            sm.reset().map_err(failed)?;
-            log.discard_all().map_err(failed)?;
-            std::fs::remove_file(&marker)
-                .map_err(|e| GroupError::Failed(format!("{}: {e}", marker.display())))?;
-            Ok(kept)
+        let kept = tokio::task::spawn_blocking(move || {
+            log.copy_suffix(keep_after + 1, &format!("superseded/epoch-{epoch}"))
         })
         .await
-        .map_err(|e| GroupError::Failed(e.to_string()))??;
-        g.checkpointed.store(0, Ordering::Release);
-        g.reset_sync_state().await;
-        g.set_epoch(epoch);
-        g.restart_raft().await?;
+        .map_err(|e| GroupError::Failed(e.to_string()))?
+        .map_err(failed)?;
+        self.wipe(epoch).await?;
         let superseded = kept.map(|kept| Superseded { epoch, kept });
         match &superseded {
             Some(s) => {
@@ -223,6 +214,50 @@ impl Halted<'_> {
             None => tracing::info!(group = %g.id, epoch, "stepped aside with nothing unreplicated"),
         }
         Ok(superseded)
+    }
+}
+
+impl Halted<'_> {
+    /// Empties this replica's state and log and restarts it blank: the region is no longer
+    /// placed to hold the group (its leader removed it), and a later placement adding it
+    /// back refills it from scratch.
+    pub async fn retire(self) -> Result<(), GroupError> {
+        let marker = self.group.dir.join(RETIRED);
+        tokio::task::spawn_blocking(move || {
+            std::fs::write(&marker, b"")
+                .and_then(|_| crate::util::atomic_file::sync_dir(marker.parent().expect("dir")))
+                .map_err(|e| GroupError::Failed(format!("{}: {e}", marker.display())))
+        })
+        .await
+        .map_err(|e| GroupError::Failed(e.to_string()))??;
+        let epoch = self.group.epoch();
+        self.wipe(epoch).await?;
+        tracing::info!(group = %self.group.id, "replica retired: this region no longer holds the group");
+        Ok(())
+    }
+
+    /// Forgets the state and the log (crash-safe: see [`STARTING_OVER`]) and restarts Raft
+    /// over the empty log.
+    async fn wipe(&self, epoch: u64) -> Result<(), GroupError> {
+        let g = self.group;
+        let log = g.log.clone();
+        let sm = g.raft_parts.sm.clone();
+        let marker = g.dir.join(STARTING_OVER);
+        tokio::task::spawn_blocking(move || -> Result<(), GroupError> {
+            std::fs::write(&marker, b"")
+                .and_then(|_| crate::util::atomic_file::sync_dir(marker.parent().expect("dir")))
+                .map_err(|e| GroupError::Failed(format!("{}: {e}", marker.display())))?;
+            sm.reset().map_err(failed)?;
+            log.discard_all().map_err(failed)?;
+            std::fs::remove_file(&marker)
+                .map_err(|e| GroupError::Failed(format!("{}: {e}", marker.display())))
+        })
+        .await
+        .map_err(|e| GroupError::Failed(e.to_string()))??;
+        g.checkpointed.store(0, Ordering::Release);
+        g.reset_sync_state().await;
+        g.set_epoch(epoch);
+        g.restart_raft().await
     }
 }
 

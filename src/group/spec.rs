@@ -117,6 +117,7 @@ pub fn placement_spec(p: &Placement) -> GroupSpec {
         Tier::Critical => (p.regions.clone(), Vec::new()),
         Tier::Standard | Tier::Archival => (p.regions[..1].to_vec(), p.regions[1..].to_vec()),
     };
+    let learners = learners.into_iter().chain(p.learners.clone()).collect();
     GroupSpec {
         id: group_id_for(&p.name),
         name: p.name.clone(),

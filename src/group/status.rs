@@ -39,6 +39,9 @@ pub struct GroupStatus {
     pub promotes_learner: bool,
     /// Entries this replica held as a superseded voter, kept aside (never acknowledged).
     pub superseded: Vec<super::Superseded>,
+    /// Whether the placement in force has this region hold the group (false: an idle slot,
+    /// kept so that a placement change can add the region).
+    pub member: bool,
 }
 
 impl LogGroup {
@@ -108,6 +111,7 @@ impl LogGroup {
             replicas,
             promotes_learner: self.promotes_learner,
             superseded: self.superseded(),
+            member: spec.has(&self.region),
         }
     }
 }

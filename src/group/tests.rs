@@ -41,6 +41,8 @@ async fn open(dir: &Path) -> Arc<LogGroup> {
             ..WalOptions::new(dir.join("g1").join("wal"), 1)
         },
         settings,
+        regions: Vec::new(),
+        bootstrap: true,
     };
     let caller = PeerCaller {
         transport: None,

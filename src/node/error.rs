@@ -45,6 +45,8 @@ pub enum NodeError {
     Tls { field: &'static str, reason: String },
     #[error("cannot start the peer transport: {0}")]
     Transport(#[from] crate::transport::TransportError),
+    #[error("reading the catalog's placements: {0}")]
+    Catalog(String),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }

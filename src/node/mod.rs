@@ -161,11 +161,26 @@ impl Node {
         let region_name: Arc<str> = Arc::from(region.name.as_str());
         let ack_metrics = AckMetrics::register(&metrics.registry)?;
         let mut groups = Vec::new();
-        for spec in spec::plan(&topology)
-            .into_iter()
-            .filter(|s| s.has(&region.name))
-        {
-            let gid = spec.id;
+        let mut catalog: Option<Arc<Catalog>> = None;
+        // Every region keeps a replica slot for every placed group, idle where the group is
+        // not placed, so that a placement change can add the region online.
+        for planned in spec::plan(&topology) {
+            let gid = planned.id;
+            // The meta group opens first: a placement changed at run time (its catalog
+            // record) is in force instead of the topology's, and such a group is never
+            // bootstrapped again (its leader adds replicas).
+            let changed = match &catalog {
+                Some(c) if gid != GroupId::DEFAULT_DATA => c
+                    .placement(&planned.name)
+                    .map_err(|e| NodeError::Catalog(e.to_string()))?
+                    .map(|(r, _)| r.placement),
+                _ => None,
+            };
+            let retired = LogGroup::retired_in(&cfg.data_dir, gid);
+            let spec = match &changed {
+                Some(p) => spec::placement_spec(p),
+                None => planned,
+            };
             let options = GroupOptions {
                 wal: WalOptions {
                     segment_bytes: settings.wal_segment_bytes,
@@ -173,6 +188,9 @@ impl Node {
                     ..WalOptions::new(LogGroup::data_dir_of(&cfg.data_dir, gid).join("wal"), gid.0)
                 },
                 settings: settings.clone(),
+                regions: topology.region_names(),
+                // a replica emptied by a placement change must never found a group anew
+                bootstrap: !retired && changed.is_none(),
             };
             let (group, report) = LogGroup::open(
                 spec,
@@ -193,6 +211,14 @@ impl Node {
                 last = ?report.last_index,
                 "log recovered"
             );
+            if gid == GroupId::META {
+                catalog = Some(Catalog::new(
+                    group.clone(),
+                    spec::plan(&topology)
+                        .into_iter()
+                        .filter(|s| s.promotes_learner),
+                ));
+            }
             groups.push(group);
         }
         let groups = Arc::new(Groups::new(groups));
@@ -203,18 +229,18 @@ impl Node {
             groups.clone(),
             Duration::from_millis(settings.checkpoint_interval_ms),
         ))];
-        // The catalog fences and promotes the `standard` groups (catalog/failover.rs).
-        let catalog = groups.get(GroupId::META).map(|meta| {
-            Catalog::new(
-                meta.clone(),
-                spec::plan(&topology)
-                    .into_iter()
-                    .filter(|s| s.promotes_learner),
-            )
-        });
+        // The catalog fences and promotes the `standard` groups (catalog/failover.rs) and
+        // holds the placements changed at run time (catalog/placement.rs).
         if let Some(catalog) = &catalog {
+            tasks.push(tokio::spawn(crate::catalog::placement::follow(
+                catalog.clone(),
+                groups.clone(),
+            )));
             let failover_metrics = FailoverMetrics::register(&metrics.registry)?;
-            for g in groups.iter().filter(|g| g.promotes_learner()) {
+            for g in groups
+                .iter()
+                .filter(|g| g.promotes_learner() && g.spec().has(&region.name))
+            {
                 g.set_sync_recorder(catalog.clone());
                 tasks.push(tokio::spawn(failover::watch(
                     catalog.clone(),

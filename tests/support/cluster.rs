@@ -156,7 +156,8 @@ impl Cluster {
         }
     }
 
-    /// Per live node: (applied index, digest) of group `name`, from `/v1/admin/digest`.
+    /// From `/v1/admin/digest`: (region index, applied index, digest) of every live replica the placement in force
+    /// has hold `name`.
     pub async fn digests(&self, name: &str) -> Vec<(usize, u64, String)> {
         let mut out = Vec::new();
         for i in self.live() {
@@ -173,6 +174,10 @@ impl Cluster {
                 .find(|g| g["name"] == name)
                 .unwrap()
                 .clone();
+            if g["member"] == false {
+                // an idle slot: the placement in force does not have this region hold it
+                continue;
+            }
             out.push((
                 i,
                 g["applied_index"].as_u64().unwrap(),

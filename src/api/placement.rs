@@ -1,0 +1,254 @@
+//! `PUT /v1/admin/collections/{collection}`: moves a collection to a new placement while it
+//! serves.
+//!
+//! The body is a `[[collections]]` entry of the topology file without its name, validated
+//! the same way (errors name the field). The request finds the group's leader (over the
+//! peer transport if it is elsewhere), which records the target in the catalog, changes the
+//! group's membership through joint consensus (`group/membership.rs`), sets the ack policy
+//! through the group's log, and records the target as the placement in force. Repeating a
+//! request that failed part-way resumes it: every step checks what is already done.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::context::ApiContext;
+use super::error::ApiError;
+use super::proxy::{self, PROXIED_FROM};
+use crate::catalog::placement::PlacementRecord;
+use crate::catalog::{CatalogError, into_group};
+use crate::config::{AckMode, CollectionSpec, Placement, Tier};
+use crate::consistency::Consistency;
+use crate::group::{LogGroup, spec};
+
+/// How long a new replica may take to receive the log before the change gives up.
+const CATCH_UP: Duration = Duration::from_secs(120);
+
+/// A placement as the request states it: the topology file's fields, without the name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    tier: Tier,
+    regions: Vec<String>,
+    consistency: Option<Consistency>,
+    max_staleness_ms: Option<u64>,
+    ack_mode: Option<AckMode>,
+    min_sync_replicas: Option<u32>,
+    semi_sync_timeout_ms: Option<u64>,
+    learners: Option<Vec<String>>,
+}
+
+pub async fn put_placement(
+    State(ctx): State<Arc<ApiContext>>,
+    path: Result<Path<String>, PathRejection>,
+    request: axum::extract::Request,
+) -> Response {
+    match put_inner(&ctx, path, request).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn put_inner(
+    ctx: &ApiContext,
+    path: Result<Path<String>, PathRejection>,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let Path(collection) =
+        path.map_err(|e| ApiError::bad("invalid_path", format!("bad collection path: {e}")))?;
+    let (parts, body) = request.into_parts();
+    let body: Bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map_err(|e| ApiError::bad("invalid_body", format!("could not read the body: {e}")))?;
+    let target = validate(ctx, &collection, &body)?;
+    let Some(catalog) = ctx.catalog.clone() else {
+        return Err(ApiError::bad(
+            "placement_change_unsupported",
+            "a single-region topology has no meta group to record a placement change in",
+        ));
+    };
+    let current = ctx.placement(&collection).expect("validated: placed");
+    if current.tier == Tier::Standard || target.tier == Tier::Standard {
+        return Err(ApiError::bad(
+            "placement_change_unsupported",
+            "moving a collection into or out of the standard tier is not supported yet: its \
+             failover is fenced by the catalog's epoch record, which this change does not \
+             rewrite. Move between critical and archival placements, or change learners, ack \
+             mode and consistency within a tier",
+        ));
+    }
+    let gid = ctx.placed[&collection];
+    let group = ctx
+        .groups
+        .get(gid)
+        .expect("every region opens every placed group");
+    if !group.is_leader() {
+        return to_leader(ctx, group, &parts, &body).await;
+    }
+    let started = Instant::now();
+    let (record, version) = catalog
+        .placement_fresh(&collection)
+        .await
+        .map_err(|e| ApiError::from(into_group(e)))?
+        .map_or((None, None), |(r, v)| (Some(r), Some(v)));
+    let changes = record.as_ref().map_or(0, |r| r.changes);
+    let in_force = record.map_or(current, |r| r.placement);
+    let version = catalog
+        .put_placement(
+            &collection,
+            version,
+            &PlacementRecord {
+                placement: in_force.clone(),
+                changing_to: Some(target.clone()),
+                changes,
+            },
+        )
+        .await
+        .map_err(conflict)?;
+    let members = spec::placement_spec(&target);
+    group
+        .change_members(&members.voters, &members.learners, CATCH_UP)
+        .await?;
+    if group.spec().ack != members.ack {
+        group.set_ack_policy(members.ack).await?;
+    }
+    catalog
+        .put_placement(
+            &collection,
+            Some(version),
+            &PlacementRecord {
+                placement: target.clone(),
+                changing_to: None,
+                changes: changes + 1,
+            },
+        )
+        .await
+        .map_err(conflict)?;
+    tracing::info!(%collection, from = ?in_force.regions, to = ?target.regions, tier = ?target.tier, "placement changed");
+    Ok((
+        StatusCode::OK,
+        axum::Json(serde_json::json!({
+            "collection": collection,
+            "group": gid.to_string(),
+            "placement": target,
+            "previous": in_force,
+            "voters": members.voters,
+            "learners": members.learners,
+            "ack": members.ack,
+            "took_ms": started.elapsed().as_millis() as u64,
+        })),
+    )
+        .into_response())
+}
+
+/// Checks the body as the topology file's loader would; errors name the field.
+fn validate(ctx: &ApiContext, collection: &str, body: &[u8]) -> Result<Placement, ApiError> {
+    if !ctx.placed.contains_key(collection) {
+        return Err(ApiError::NotFound {
+            message: format!(
+                "collection {collection:?} has no placement in the topology file; a placement \
+                 can change at run time, but a new one starts in the topology file"
+            ),
+        });
+    }
+    let b: Body = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad(
+            "invalid_body",
+            format!(
+                "expected {{\"tier\": \"critical\"|\"standard\"|\"archival\", \"regions\": [..], \
+                 and optionally consistency, max_staleness_ms, ack_mode, min_sync_replicas, \
+                 semi_sync_timeout_ms, learners}}: {e}"
+            ),
+        )
+    })?;
+    let spec = CollectionSpec {
+        name: collection.to_string(),
+        tier: b.tier,
+        regions: b.regions,
+        consistency: b.consistency,
+        max_staleness_ms: b.max_staleness_ms,
+        ack_mode: b.ack_mode,
+        min_sync_replicas: b.min_sync_replicas,
+        semi_sync_timeout_ms: b.semi_sync_timeout_ms,
+        learners: b.learners,
+    };
+    let node = ctx.settings();
+    let mut warnings = Vec::new();
+    let placement = spec
+        .validate(
+            "body",
+            &ctx.topology.region_names(),
+            node.default_consistency,
+            node.default_max_staleness_ms,
+            &mut warnings,
+        )
+        .map_err(|e| ApiError::bad("invalid_placement", e.to_string()))?;
+    for w in warnings {
+        tracing::warn!(%collection, "{w}");
+    }
+    Ok(placement)
+}
+
+/// Sends the request to the region leading the group (or, not knowing it, to the voters
+/// in turn). A request that already came from another region is not sent on again.
+async fn to_leader(
+    ctx: &ApiContext,
+    group: &LogGroup,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    if parts.headers.contains_key(&PROXIED_FROM) {
+        return Err(ApiError::Unavailable {
+            code: "not_leader",
+            message: format!(
+                "region {} does not lead group {} (leader: {}); retry",
+                ctx.region,
+                group.id(),
+                group.leader().unwrap_or_else(|| "unknown".into())
+            ),
+            retry_after_s: 1,
+        });
+    }
+    let candidates = match group.leader() {
+        Some(l) if l != *ctx.region => vec![l],
+        _ => group
+            .spec()
+            .voters
+            .into_iter()
+            .filter(|r| **r != *ctx.region)
+            .collect(),
+    };
+    let mut failures = Vec::new();
+    for region in candidates {
+        match proxy::send(ctx, &region, group.id(), parts, body, CATCH_UP * 2).await {
+            Ok(resp) => return Ok(resp),
+            Err(e) => failures.push(format!("{region}: {e}")),
+        }
+    }
+    Err(ApiError::Unavailable {
+        code: "no_quorum",
+        message: format!(
+            "no leader of group {} could be reached: {}",
+            group.id(),
+            failures.join("; ")
+        ),
+        retry_after_s: 2,
+    })
+}
+
+fn conflict(e: CatalogError) -> ApiError {
+    match e {
+        CatalogError::Conflict { .. } => ApiError::Unavailable {
+            code: "placement_conflict",
+            message: format!("another change to this placement was recorded meanwhile: {e}"),
+            retry_after_s: 1,
+        },
+        other => into_group(other).into(),
+    }
+}
