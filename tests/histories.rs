@@ -1,9 +1,11 @@
 //! Recorded histories checked per consistency level: 10,000 operations from 12 clients,
 //! each a session carrying its token, entering at all three regions (20 ms RTT links through
-//! the WAN relays), through a leader kill, its restart and a partition of one region.
-//! Writes and STRONG reads must be linearizable (per key, with compare-and-set), every
-//! session must keep its four guarantees, and BOUNDED_STALENESS reads their bound (checkers
-//! in `tests/support/history.rs`).
+//! the WAN relays), through a leader kill, its restart, a partition of one region and two
+//! tier changes (critical in three regions -> archival in one region not leading, with the
+//! other two as learners -> critical again). Writes and STRONG reads must be linearizable
+//! (per key, with compare-and-set), so no acknowledged write is lost on any tier; every
+//! session must keep its four guarantees, BOUNDED_STALENESS reads their bound, and
+//! CONSISTENT_PREFIX listings a prefix of the log (checkers in `tests/support/history.rs`).
 
 mod support;
 
@@ -14,7 +16,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use support::cluster::{Cluster, FAST, REGIONS};
 use support::history::{
-    Level, Op, OpKind, Outcome, Recorder, check_bounded, check_linearizable, check_sessions,
+    Level, Op, OpKind, Outcome, Recorder, check_bounded, check_linearizable, check_prefix,
+    check_sessions,
 };
 use support::phase;
 
@@ -26,7 +29,11 @@ const NONE: usize = usize::MAX;
 const BOUND_MS: u64 = 300;
 
 fn links() -> String {
-    let mut s = String::new();
+    let mut s = String::from(
+        // a majority acknowledges (SYNC would refuse every write while a voter is down)
+        "[[collections]]\nname = \"reg\"\ntier = \"critical\"\nregions = [\"r1\", \"r2\", \"r3\"]\n\
+         ack_mode = \"semi_sync\"\nmin_sync_replicas = 1\n",
+    );
     for (a, b) in [("r1", "r2"), ("r1", "r3"), ("r2", "r3")] {
         s += &format!("[[links]]\nbetween = [\"{a}\", \"{b}\"]\nrtt_ms = 20\n");
     }
@@ -65,9 +72,11 @@ async fn client_loop(
         let process = c as u64 * 1_000_000 + generation;
         let roll = rng.next() % 100;
         let level = match roll {
-            0..20 => Level::Strong,
-            20..40 => Level::Session,
-            40..55 => Level::Bounded(BOUND_MS),
+            0..17 => Level::Strong,
+            17..33 => Level::Session,
+            33..45 => Level::Bounded(BOUND_MS),
+            45..52 => Level::ConsistentPrefix,
+            52..55 => Level::Eventual,
             _ => Level::Strong,
         };
         // writes avoid a region cut off from the leader (their outcome would be unknown,
@@ -81,6 +90,7 @@ async fn client_loop(
         }
         let client = &clients[region];
         let kind = match (roll, known.get(&key)) {
+            (45..49, _) => OpKind::List("k".into()),
             (0..55, _) => OpKind::Read,
             (55..90, _) | (_, None) => {
                 seq += 1;
@@ -93,6 +103,36 @@ async fn client_loop(
         };
         let invoked = rec.now();
         let outcome = match &kind {
+            OpKind::List(prefix) => {
+                let r = client
+                    .request(
+                        hyper::Method::GET,
+                        &format!("/v1/collections/reg/docs?prefix={prefix}&limit=1000"),
+                        &[("x-georep-consistency", "consistent_prefix")],
+                        Bytes::new(),
+                    )
+                    .await;
+                match r {
+                    Ok(r) if r.status == 200 => {
+                        let v = r.json().unwrap();
+                        assert!(v["next_start_after"].is_null(), "one page holds every key");
+                        Outcome::Listed(
+                            v["keys"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|k| {
+                                    (
+                                        k["key"].as_str().unwrap().to_string(),
+                                        k["version"].as_u64().unwrap(),
+                                    )
+                                })
+                                .collect(),
+                        )
+                    }
+                    _ => Outcome::Failed,
+                }
+            }
             OpKind::Read => {
                 let bound = BOUND_MS.to_string();
                 let mut headers = vec![(
@@ -101,6 +141,8 @@ async fn client_loop(
                         Level::Strong => "strong",
                         Level::Session => "session",
                         Level::Bounded(_) => "bounded_staleness",
+                        Level::ConsistentPrefix => "consistent_prefix",
+                        Level::Eventual => "eventual",
                     },
                 )];
                 if let Level::Bounded(_) = level {
@@ -173,12 +215,16 @@ async fn client_loop(
         rec.record(Op {
             process,
             session: c as u64,
-            level: if matches!(kind, OpKind::Read) {
+            level: if matches!(kind, OpKind::Read | OpKind::List(_)) {
                 level
             } else {
                 Level::Strong
             },
-            key,
+            key: if matches!(kind, OpKind::List(_)) {
+                "*".into()
+            } else {
+                key
+            },
             kind,
             invoked,
             completed,
@@ -195,6 +241,24 @@ async fn client_loop(
     }
 }
 
+/// Moves `reg` to `placement` (asked of r1, which finds the leader).
+async fn place(c: &Cluster, placement: serde_json::Value) {
+    let started = std::time::Instant::now();
+    let r = c
+        .client(0)
+        .with_timeout(Duration::from_secs(180))
+        .request(
+            hyper::Method::PUT,
+            "/v1/admin/collections/reg",
+            &[],
+            Bytes::from(placement.to_string()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    eprintln!("placement changed in {:?}", started.elapsed());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_keep_every_level_through_a_leader_kill_and_a_partition() {
     let dir = tempfile::tempdir().unwrap();
@@ -209,7 +273,7 @@ async fn histories_keep_every_level_through_a_leader_kill_and_a_partition() {
         &format!("{FAST}{}[session]\nkey_file = \"session.key\"\n", links()),
     )
     .await;
-    let leader = c.leader("default", Duration::from_secs(30)).await;
+    let leader = c.leader("reg", Duration::from_secs(30)).await;
     let rec = Arc::new(Recorder::default());
     let done = Arc::new(AtomicUsize::new(0));
     let dead = Arc::new(AtomicUsize::new(NONE));
@@ -245,7 +309,7 @@ async fn histories_keep_every_level_through_a_leader_kill_and_a_partition() {
     while done.load(Ordering::Relaxed) < TOTAL * 3 / 4 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let now_leader = c.leader("default", Duration::from_secs(30)).await;
+    let now_leader = c.leader("reg", Duration::from_secs(30)).await;
     let follower = (now_leader + 1) % 3;
     phase(&format!(
         "cut {} off from both other regions for 3 s",
@@ -256,6 +320,32 @@ async fn histories_keep_every_level_through_a_leader_kill_and_a_partition() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     c.mesh.isolate(REGIONS[follower], false);
     cut.store(NONE, Ordering::Relaxed);
+    while done.load(Ordering::Relaxed) < TOTAL * 85 / 100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let now_leader = c.leader("reg", Duration::from_secs(30)).await;
+    let sole = (now_leader + 1) % 3;
+    let learners: Vec<&str> = (0..3).filter(|&i| i != sole).map(|i| REGIONS[i]).collect();
+    phase(&format!(
+        "tier change: critical -> archival in {} (the leader {} removes itself as voter), \
+         the others learners",
+        REGIONS[sole], REGIONS[now_leader]
+    ));
+    place(
+        &c,
+        serde_json::json!({"tier": "archival", "regions": [REGIONS[sole]], "learners": learners}),
+    )
+    .await;
+    while done.load(Ordering::Relaxed) < TOTAL * 93 / 100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    phase("tier change: archival -> critical in r1, r2, r3");
+    place(
+        &c,
+        serde_json::json!({"tier": "critical", "regions": ["r1", "r2", "r3"],
+                           "ack_mode": "semi_sync", "min_sync_replicas": 1}),
+    )
+    .await;
     for t in tasks {
         t.await.unwrap();
     }
@@ -288,9 +378,16 @@ async fn histories_keep_every_level_through_a_leader_kill_and_a_partition() {
         "the history exercises both outcomes of compare-and-set"
     );
 
-    phase("check the session guarantees and the staleness bound");
+    phase("check the session guarantees, the staleness bound and prefix order");
     check_sessions(&ops).unwrap();
     check_bounded(&ops).unwrap();
+    check_prefix(&ops).unwrap();
+    eprintln!(
+        "{} CONSISTENT_PREFIX listings, {} CONSISTENT_PREFIX and {} EVENTUAL reads",
+        count(&|o| matches!(o.outcome, Outcome::Listed(_))),
+        count(&|o| o.level == Level::ConsistentPrefix && matches!(o.outcome, Outcome::Read(_))),
+        count(&|o| o.level == Level::Eventual && matches!(o.outcome, Outcome::Read(_))),
+    );
     eprintln!(
         "{} SESSION and {} BOUNDED_STALENESS ({BOUND_MS} ms) reads",
         count(&|o| o.level == Level::Session && matches!(o.outcome, Outcome::Read(_))),

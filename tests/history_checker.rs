@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use support::history::{
-    Level, Op, OpKind, Outcome, check_bounded, check_linearizable, check_sessions,
+    Level, Op, OpKind, Outcome, check_bounded, check_linearizable, check_prefix, check_sessions,
 };
 
 fn op(process: u64, kind: OpKind, from_ms: u64, to_ms: u64, outcome: Outcome) -> Op {
@@ -201,4 +201,87 @@ fn bounded_reads_within_their_bound_are_accepted_and_older_ones_rejected() {
         op(2, OpKind::Read, 610, 620, read("a", 5)),
     ));
     assert!(check_bounded(&late).is_err());
+}
+
+fn on(key: &str, op: Op) -> Op {
+    Op {
+        key: key.into(),
+        ..op
+    }
+}
+
+fn listing(from_ms: u64, keys: &[(&str, u64)]) -> Op {
+    Op {
+        level: Level::ConsistentPrefix,
+        key: "*".into(),
+        ..op(
+            9,
+            OpKind::List("k".into()),
+            from_ms,
+            from_ms + 1,
+            Outcome::Listed(keys.iter().map(|(k, n)| (k.to_string(), *n)).collect()),
+        )
+    }
+}
+
+/// k1 written at 1 and 3, k2 at 2 and 4.
+fn two_keys() -> Vec<Op> {
+    vec![
+        on("k1", op(1, w("a"), 0, 10, Outcome::Written(1))),
+        on("k2", op(2, w("b"), 0, 10, Outcome::Written(2))),
+        on("k1", op(1, w("c"), 20, 30, Outcome::Written(3))),
+        on("k2", op(2, w("d"), 20, 30, Outcome::Written(4))),
+    ]
+}
+
+#[test]
+fn prefix_listings_of_any_age_are_accepted() {
+    let mut ops = two_keys();
+    // nothing yet, the first write alone, both first writes, then everything
+    ops.push(listing(5, &[]));
+    ops.push(listing(6, &[("k1", 1)]));
+    ops.push(listing(40, &[("k1", 1), ("k2", 2)]));
+    ops.push(listing(41, &[("k1", 3), ("k2", 2)]));
+    ops.push(listing(42, &[("k1", 3), ("k2", 4)]));
+    let mut old = at(
+        Level::Eventual,
+        on("k1", op(3, OpKind::Read, 50, 51, read("a", 1))),
+    );
+    old.session = 3;
+    ops.push(old);
+    check_prefix(&ops).unwrap();
+}
+
+#[test]
+fn a_listing_that_sees_a_later_write_but_misses_an_earlier_one_is_rejected() {
+    let mut ops = two_keys();
+    // k2 at 4 means the log up to 4 is applied: k1 must be at 3
+    ops.push(listing(40, &[("k1", 1), ("k2", 4)]));
+    assert!(check_prefix(&ops).is_err());
+    let mut ops = two_keys();
+    // k2 at 2 without k1 at 1
+    ops.push(listing(40, &[("k2", 2)]));
+    assert!(check_prefix(&ops).is_err());
+}
+
+#[test]
+fn prefix_and_eventual_reads_of_things_never_written_are_rejected() {
+    let mut ops = two_keys();
+    ops.push(listing(40, &[("k1", 3), ("k2", 5)]));
+    assert!(check_prefix(&ops).is_err(), "a version no write made");
+    let mut ops = two_keys();
+    ops.push(at(
+        Level::Eventual,
+        on("k1", op(3, OpKind::Read, 50, 51, read("zz", 3))),
+    ));
+    assert!(check_prefix(&ops).is_err(), "a value no write made");
+    let mut ops = two_keys();
+    ops.push(at(
+        Level::ConsistentPrefix,
+        on("k1", op(3, OpKind::Read, 50, 51, read("a", 3))),
+    ));
+    assert!(
+        check_prefix(&ops).is_err(),
+        "a value with another write's version"
+    );
 }

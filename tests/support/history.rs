@@ -21,6 +21,8 @@ pub enum OpKind {
     Read,
     /// If-Match: the version, then the new value.
     Cas(u64, String),
+    /// A listing of every key under the prefix, from one snapshot of a replica.
+    List(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +31,8 @@ pub enum Outcome {
     Written(u64),
     /// The value and version read, or None when absent.
     Read(Option<(String, u64)>),
+    /// The keys listed, with their versions.
+    Listed(BTreeMap<String, u64>),
     /// The compare-and-set did not match (412).
     CasRefused,
     /// Definitely not applied (refused before reaching the log, e.g. a read that failed).
@@ -44,6 +48,8 @@ pub enum Level {
     Session,
     /// BOUNDED_STALENESS with this bound, in ms.
     Bounded(u64),
+    ConsistentPrefix,
+    Eventual,
 }
 
 #[derive(Debug, Clone)]
@@ -168,7 +174,7 @@ impl SequentialSpec for CasRegister {
 fn reg_op(kind: &OpKind) -> RegOp {
     match kind {
         OpKind::Write(v) => RegOp::Write(v.clone()),
-        OpKind::Read => RegOp::Read,
+        OpKind::Read | OpKind::List(_) => RegOp::Read,
         OpKind::Cas(n, v) => RegOp::Cas(*n, v.clone()),
     }
 }
@@ -321,6 +327,94 @@ pub fn check_bounded(ops: &[Op]) -> Result<(), String> {
                 "bounded read ({b} ms) of {} returned version {got}, but version {must} was acknowledged more than {b} ms before it began: {op:?}",
                 op.key
             ));
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(bad.join("\n"))
+    }
+}
+
+/// CONSISTENT_PREFIX (and the convergence EVENTUAL promises), for histories of one log
+/// group whose versions are its log indexes:
+/// - a listing is one snapshot of a prefix of the log: seeing a key at version `m` or
+///   below, it sees every other key as of its last acknowledged write at or below the
+///   highest version listed, never an older one (no write seen out of order);
+/// - every version or value read at these levels was written (never invented), and a
+///   value comes with the version it was written at.
+pub fn check_prefix(ops: &[Op]) -> Result<(), String> {
+    // per key: acknowledged versions and values; keys with writes of unknown outcome
+    let mut acked: BTreeMap<&str, Vec<(u64, &str)>> = BTreeMap::new();
+    let mut unknown: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for op in ops {
+        let value = match &op.kind {
+            OpKind::Write(v) | OpKind::Cas(_, v) => v.as_str(),
+            _ => continue,
+        };
+        match op.outcome {
+            Outcome::Written(n) => acked.entry(&op.key).or_default().push((n, value)),
+            Outcome::Unknown => unknown.entry(&op.key).or_default().push(value),
+            _ => {}
+        }
+    }
+    let mut bad = Vec::new();
+    for op in ops {
+        if !matches!(op.level, Level::ConsistentPrefix | Level::Eventual) {
+            continue;
+        }
+        match &op.outcome {
+            Outcome::Listed(listed) => {
+                let top = listed.values().copied().max().unwrap_or(0);
+                for (key, writes) in &acked {
+                    if !key.starts_with(match &op.kind {
+                        OpKind::List(p) => p.as_str(),
+                        _ => "",
+                    }) {
+                        continue;
+                    }
+                    let seen = listed.get(*key).copied().unwrap_or(0);
+                    let must = writes
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .filter(|n| *n <= top)
+                        .max()
+                        .unwrap_or(0);
+                    if seen < must {
+                        bad.push(format!(
+                            "listing saw version {top} of the log but {key} at version {seen},                              older than its write at {must}: out of order: {op:?}"
+                        ));
+                    }
+                }
+                for (key, n) in listed {
+                    let known = acked
+                        .get(key.as_str())
+                        .is_some_and(|w| w.iter().any(|(v, _)| v == n));
+                    if !known && !unknown.contains_key(key.as_str()) {
+                        bad.push(format!(
+                            "listing has {key} at version {n}, which no write made: {op:?}"
+                        ));
+                    }
+                }
+            }
+            Outcome::Read(Some((value, n))) => {
+                let by_value = acked
+                    .get(op.key.as_str())
+                    .and_then(|w| w.iter().find(|(_, v)| v == value));
+                let ok = match by_value {
+                    Some((version, _)) => version == n,
+                    None => unknown
+                        .get(op.key.as_str())
+                        .is_some_and(|u| u.contains(&value.as_str())),
+                };
+                if !ok {
+                    bad.push(format!(
+                        "read of {} returned {value:?} at version {n}, which no write made: {op:?}",
+                        op.key
+                    ));
+                }
+            }
+            _ => {}
         }
     }
     if bad.is_empty() {
