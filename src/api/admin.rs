@@ -137,3 +137,28 @@ async fn set_ack_inner(
     )
         .into_response())
 }
+
+/// `POST /v1/admin/session-keys/rotate`: a new random signing key for session tokens, made
+/// in the meta group so every region adopts it (within half a second); tokens signed with
+/// the two previous keys keep verifying. The answer names key ids, never key material.
+pub async fn rotate_session_key(State(ctx): State<Arc<ApiContext>>) -> Response {
+    let Some(catalog) = &ctx.catalog else {
+        return ApiError::bad(
+            "rotation_unsupported",
+            "a single-region node has no meta group: rotate by replacing its session key file \
+             and restarting",
+        )
+        .into_response();
+    };
+    match catalog.rotate_session_key().await {
+        Ok(ring) => {
+            let body = serde_json::json!({
+                "current_key_id": ring.current_id(),
+                "verifying_key_ids": ring.ids(),
+            });
+            *ctx.keys.write().expect("session keys") = ring;
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}

@@ -18,7 +18,8 @@ pub struct ApiContext {
     pub groups: Arc<Groups>,
     /// Placed collections and their groups; the rest live in the default group.
     pub placed: HashMap<String, GroupId>,
-    pub keys: SessionKeys,
+    /// The session-token keys: in a multi-region topology the meta group's, which rotate.
+    pub keys: Arc<std::sync::RwLock<SessionKeys>>,
     pub metrics: Metrics,
     /// The meta group's catalog (epochs and voters of the `standard` groups); None in a
     /// single-region topology.
@@ -30,6 +31,11 @@ pub struct ApiContext {
 impl ApiContext {
     pub fn settings(&self) -> &NodeSettings {
         &self.topology.node
+    }
+
+    /// The session-token keys in force (a cheap copy: a few 32-byte keys).
+    pub fn session_keys(&self) -> SessionKeys {
+        self.keys.read().expect("session keys").clone()
     }
 
     pub fn now_ms(&self) -> u64 {

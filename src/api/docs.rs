@@ -90,7 +90,7 @@ fn check_key(key: &str) -> Result<(), ApiError> {
 fn options(ctx: &ApiContext, headers: &HeaderMap) -> Result<RequestOptions, ApiError> {
     RequestOptions::parse(
         headers,
-        &ctx.keys,
+        &ctx.session_keys(),
         ctx.now_ms(),
         ctx.settings().session_token_ttl_ms,
     )
@@ -113,7 +113,7 @@ fn finish(
     set_header(
         &mut resp,
         headers::SESSION_TOKEN,
-        token.encode(&ctx.keys, ctx.now_ms()),
+        token.encode(&ctx.session_keys(), ctx.now_ms()),
     );
     set_header(&mut resp, headers::REGION, &*ctx.region);
     if let Some(v) = version {

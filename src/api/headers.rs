@@ -5,7 +5,7 @@ use axum::http::header::HeaderName;
 
 use super::error::ApiError;
 use crate::consistency::Consistency;
-use crate::session::{SessionKeys, SessionToken};
+use crate::session::{SessionKeys, SessionToken, TokenError};
 use crate::store::Precondition;
 
 pub const CONSISTENCY: HeaderName = HeaderName::from_static("x-georep-consistency");
@@ -74,8 +74,17 @@ impl RequestOptions {
         let token = text(headers, &SESSION_TOKEN)?
             .filter(|t| !t.trim().is_empty())
             .map(|t| {
-                SessionToken::decode(t, keys, now_ms, ttl_ms)
-                    .map_err(|e| ApiError::bad("invalid_session_token", e.to_string()))
+                SessionToken::decode(t, keys, now_ms, ttl_ms).map_err(|e| match e {
+                    TokenError::UnknownKey(id) if keys.may_learn(id) => ApiError::Unavailable {
+                        code: "session_key_not_yet_known",
+                        message: format!(
+                            "this region has not learned session key {id} yet (a rotation is \
+                             reaching it); retry"
+                        ),
+                        retry_after_s: 1,
+                    },
+                    e => ApiError::bad("invalid_session_token", e.to_string()),
+                })
             })
             .transpose()?;
         Ok(Self {

@@ -36,6 +36,10 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route("/v1/admin/digest", get(cluster::digest))
         .route("/v1/admin/collections", get(admin::list_collections))
         .route(
+            "/v1/admin/session-keys/rotate",
+            axum::routing::post(admin::rotate_session_key),
+        )
+        .route(
             "/v1/admin/collections/{collection}",
             axum::routing::put(placement::put_placement),
         )

@@ -8,6 +8,7 @@
 
 pub mod failover;
 pub mod placement;
+pub mod session_keys;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -91,18 +91,18 @@ impl Node {
                 region: region.name.clone(),
             },
         )?;
-        let keys = match &topology.session_key_file {
+        // Multi-region: the meta group's keys replace this one as soon as this region's
+        // replica has them (catalog/session_keys.rs); the file, if named, seeds them.
+        let seed = match &topology.session_key_file {
             Some(path) => session_key::load(path, false)?,
-            None => {
-                if topology.regions.len() > 1 {
-                    tracing::warn!(
-                        "no session.key_file in the topology: this node signs session tokens with \
-                         its own key, so its tokens will not verify in other regions"
-                    );
-                }
-                session_key::load(&cfg.data_dir.join("session.key"), true)?
-            }
+            None if topology.regions.len() > 1 => session_key::generate(),
+            None => session_key::load(&cfg.data_dir.join("session.key"), true)?,
         };
+        let mut ring = crate::session::SessionKeys::new(1, seed);
+        if topology.regions.len() > 1 {
+            ring = ring.rotating();
+        }
+        let keys = Arc::new(std::sync::RwLock::new(ring));
         let metrics = Metrics::new(&region.name)?;
         let settings = &topology.node;
         let clock = Arc::new(Hlc::new(
@@ -232,9 +232,18 @@ impl Node {
         // The catalog fences and promotes the `standard` groups (catalog/failover.rs) and
         // holds the placements changed at run time (catalog/placement.rs).
         if let Some(catalog) = &catalog {
+            // a restarted region signs with the cluster's keys from its first request
+            if let Ok(Some(ring)) = catalog.session_keys() {
+                *keys.write().expect("session keys") = ring;
+            }
             tasks.push(tokio::spawn(crate::catalog::placement::follow(
                 catalog.clone(),
                 groups.clone(),
+            )));
+            tasks.push(tokio::spawn(crate::catalog::session_keys::follow(
+                catalog.clone(),
+                keys.clone(),
+                seed,
             )));
             let failover_metrics = FailoverMetrics::register(&metrics.registry)?;
             for g in groups

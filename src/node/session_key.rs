@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use super::error::NodeError;
-use crate::session::SessionKeys;
 
 pub fn parse(text: &str) -> Option<[u8; 32]> {
     let t = text.trim();
@@ -29,19 +28,18 @@ pub fn to_hex(key: &[u8; 32]) -> String {
 }
 
 /// Reads the key at `path`; with `create`, makes a new random one if the file is missing.
-pub fn load(path: &Path, create: bool) -> Result<SessionKeys, NodeError> {
+pub fn load(path: &Path, create: bool) -> Result<[u8; 32], NodeError> {
     let err = |reason: String| NodeError::SessionKey {
         path: path.to_path_buf(),
         reason,
     };
     match std::fs::read_to_string(path) {
         Ok(text) => parse(&text)
-            .map(|k| SessionKeys::new(1, k))
             .ok_or_else(|| err("must hold exactly 64 hex characters (a 32-byte key)".into())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
             let key = generate();
             write_new(path, &key).map_err(|e| err(e.to_string()))?;
-            Ok(SessionKeys::new(1, key))
+            Ok(key)
         }
         Err(e) => Err(err(e.to_string())),
     }

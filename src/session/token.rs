@@ -56,6 +56,9 @@ pub enum TokenError {
 pub struct SessionKeys {
     current: (u8, [u8; 32]),
     previous: Vec<(u8, [u8; 32])>,
+    /// Newer keys arrive through the meta group (multi-region): a token signed with one
+    /// this region has not learned yet is not necessarily forged.
+    rotating: bool,
 }
 
 impl std::fmt::Debug for SessionKeys {
@@ -73,7 +76,43 @@ impl SessionKeys {
         Self {
             current: (id, key),
             previous: Vec::new(),
+            rotating: false,
         }
+    }
+
+    /// A ring that signs with `current` and also verifies with `previous`.
+    pub fn with_previous(current: (u8, [u8; 32]), previous: Vec<(u8, [u8; 32])>) -> Self {
+        Self {
+            current,
+            previous,
+            rotating: true,
+        }
+    }
+
+    /// Marks keys that newer ones will replace through the meta group.
+    pub fn rotating(mut self) -> Self {
+        self.rotating = true;
+        self
+    }
+
+    /// Whether `id` could be a key made after this ring's (by up to three rotations),
+    /// which this region will learn shortly.
+    pub fn may_learn(&self, id: u8) -> bool {
+        // ids run 1..=255 and wrap to 1
+        let steps = (u16::from(id) + 255 - u16::from(self.current.0)) % 255;
+        self.rotating && id != 0 && (1..=3).contains(&steps)
+    }
+
+    /// The id of the key that signs.
+    pub fn current_id(&self) -> u8 {
+        self.current.0
+    }
+
+    /// Every key id that verifies, the signing one first.
+    pub fn ids(&self) -> Vec<u8> {
+        std::iter::once(self.current.0)
+            .chain(self.previous.iter().map(|(i, _)| *i))
+            .collect()
     }
 
     /// Signs with `key` from now on; the old current key keeps verifying.
@@ -311,5 +350,17 @@ mod tests {
             let forged = URL_SAFE_NO_PAD.encode(&raw);
             prop_assert!(SessionToken::decode(&forged, &keys, 77, 0).is_err());
         }
+    }
+
+    #[test]
+    fn only_a_rotating_ring_expects_newer_keys() {
+        let fixed = SessionKeys::new(4, [1; 32]);
+        assert!(!fixed.may_learn(5));
+        let ring = SessionKeys::with_previous((4, [1; 32]), vec![(3, [2; 32])]);
+        assert!(ring.may_learn(5) && ring.may_learn(7));
+        assert!(!ring.may_learn(8) && !ring.may_learn(4) && !ring.may_learn(3));
+        // ids wrap from 255 to 1
+        let ring = SessionKeys::with_previous((255, [1; 32]), Vec::new());
+        assert!(ring.may_learn(1) && ring.may_learn(3) && !ring.may_learn(4));
     }
 }
