@@ -24,6 +24,7 @@ mod error;
 mod fence;
 mod gate;
 mod id;
+mod lease;
 mod log_store;
 mod membership;
 pub use log_store::record_log_start;
@@ -140,6 +141,11 @@ pub struct LogGroup {
     reseat: tokio::sync::Mutex<()>,
     /// Set while this leader changes the membership (membership.rs).
     changing_members: std::sync::atomic::AtomicBool,
+    /// Appends the voters accepted, for the leader lease (lease.rs).
+    acks: lease::Acks,
+    lease: Duration,
+    /// Whether this replica is the only voter (network.rs waits for its commit).
+    sole_voter: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl LogGroup {
@@ -210,11 +216,17 @@ impl LogGroup {
         .validate()
         .map_err(|e| GroupError::Failed(format!("raft config: {e}")))?;
         let node = types::node_id(&region);
+        let acks = lease::Acks::default();
+        let sole_voter = Arc::new(std::sync::atomic::AtomicBool::new(
+            spec.voters.len() == 1 && spec.voters[0] == *region,
+        ));
         let network = network::Network {
             group: id,
             caller: caller.clone(),
             applied: applied_rx.clone(),
             clock: clock.clone(),
+            acks: acks.clone(),
+            sole_voter: sole_voter.clone(),
         };
         let raft_parts = RaftParts {
             config: Arc::new(config),
@@ -278,6 +290,11 @@ impl LogGroup {
             fence: fence::Fence::new(superseded),
             reseat: tokio::sync::Mutex::new(()),
             changing_members: std::sync::atomic::AtomicBool::new(false),
+            acks,
+            // half of the window in which the voters that acknowledged refuse other
+            // candidates (lease.rs)
+            lease: Duration::from_millis(election_max / 2),
+            sole_voter,
         });
         if options.bootstrap && spec.voters.iter().any(|v| **v == *region) {
             group.bootstrap(&spec).await?;
@@ -515,6 +532,9 @@ impl LogGroup {
     /// The index a linearizable read must see: the leader confirms it still leads (a
     /// heartbeat round to a quorum) and reports its commit index.
     pub(crate) async fn read_index_here(&self) -> Result<u64, GroupError> {
+        if let Some(index) = self.lease_read_index() {
+            return Ok(index);
+        }
         match self.raft().get_read_log_id().await {
             // Raft index i is WAL index i + 1
             Ok((read, _applied)) => Ok(read.map_or(0, |l| l.index + 1)),
@@ -525,6 +545,32 @@ impl LogGroup {
                     .and_then(|id| self.regions.get(&id).cloned()),
             }),
         }
+    }
+
+    /// Under a valid leader lease (lease.rs): the index to apply up to before a linearizable
+    /// read. Everything in this leader's log, so every committed write is included (some
+    /// entries may still be committing: the read waits for them). None without a lease,
+    /// and for a `standard` group, whose voter the catalog fences instead.
+    fn lease_read_index(&self) -> Option<u64> {
+        if self.promotes_learner {
+            return None;
+        }
+        let m = self.raft().metrics();
+        let b = m.borrow();
+        if b.state != ServerState::Leader || b.current_leader != Some(self.node) {
+            return None;
+        }
+        let joint: Vec<Vec<NodeId>> = b
+            .membership_config
+            .membership()
+            .get_joint_config()
+            .iter()
+            .map(|c| c.iter().copied().collect())
+            .collect();
+        if !self.acks.held(self.node, &joint, self.lease) {
+            return None;
+        }
+        Some(b.last_log_index.map_or(0, |i| i + 1))
     }
 
     /// Returns once this replica has applied everything committed before the call
@@ -775,6 +821,13 @@ async fn membership_keeper(group: std::sync::Weak<LogGroup>) {
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let Some(g) = group.upgrade() else { return };
+        let sole = {
+            let m = g.raft().metrics();
+            let b = m.borrow();
+            let mut voters = b.membership_config.membership().voter_ids();
+            voters.next() == Some(g.node) && voters.next().is_none()
+        };
+        g.sole_voter.store(sole, Ordering::Release);
         if !g.is_leader() || g.changing_members.load(Ordering::Acquire) {
             continue;
         }

@@ -111,6 +111,9 @@ impl PeerCaller {
     }
 }
 
+/// How long an append from a sole voter waits for the entries' local commit.
+const SOLE_VOTER_COMMIT_WAIT: Duration = Duration::from_millis(20);
+
 #[derive(Clone)]
 pub struct Network {
     pub group: GroupId,
@@ -118,6 +121,11 @@ pub struct Network {
     /// What this replica has applied, and its clock: the watermark it sends as leader.
     pub applied: tokio::sync::watch::Receiver<(u64, crate::clock::Timestamp)>,
     pub clock: Arc<crate::clock::Hlc>,
+    /// Accepted appends, by send time: the leader lease (`lease.rs`).
+    pub acks: super::lease::Acks,
+    /// Set while this replica is its group's only voter: it commits on its own fsync, so an
+    /// append may wait for that and tell learners the entries are committed at once.
+    pub sole_voter: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub struct PeerClient {
@@ -127,6 +135,8 @@ pub struct PeerClient {
     caller: PeerCaller,
     applied: tokio::sync::watch::Receiver<(u64, crate::clock::Timestamp)>,
     clock: Arc<crate::clock::Hlc>,
+    acks: super::lease::Acks,
+    sole_voter: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -140,6 +150,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             caller: self.caller.clone(),
             applied: self.applied.clone(),
             clock: self.clock.clone(),
+            acks: self.acks.clone(),
+            sole_voter: self.sole_voter.clone(),
         }
     }
 }
@@ -168,15 +180,45 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let mut rpc = rpc;
+        if let Some(last) = rpc.entries.last() {
+            // Raft index i is WAL index i + 1
+            let want = last.log_id.index + 1;
+            if self.sole_voter.load(std::sync::atomic::Ordering::Acquire) {
+                // a sole voter commits on its own fsync, a millisecond away: wait for it,
+                // so the learner applies these entries on arrival, not a message later
+                let mut applied = self.applied.clone();
+                let _ = tokio::time::timeout(
+                    SOLE_VOTER_COMMIT_WAIT,
+                    applied.wait_for(|(a, _)| *a >= want),
+                )
+                .await;
+            }
+            // what this leader applied is committed: say so in this message already
+            let applied = self.applied.borrow().0;
+            if let Some(e) = rpc.entries.iter().rev().find(|e| e.log_id.index < applied)
+                && rpc.leader_commit.is_none_or(|c| c.index < e.log_id.index)
+            {
+                rpc.leader_commit = Some(e.log_id);
+            }
+        }
         let watermark = rpc::Watermark {
             index: self.applied.borrow().0,
             at_ms: self.clock.now().physical_ms(),
         };
-        self.send(
-            rpc::encode_append(self.group, &rpc, Some(watermark)),
-            &option,
-        )
-        .await
+        let sent = std::time::Instant::now();
+        let answer = self
+            .send(
+                rpc::encode_append(self.group, &rpc, Some(watermark)),
+                &option,
+            )
+            .await;
+        if let Ok(AppendEntriesResponse::Success | AppendEntriesResponse::PartialSuccess(_)) =
+            &answer
+        {
+            self.acks.accepted(self.target, sent);
+        }
+        answer
     }
 
     async fn install_snapshot(
