@@ -117,7 +117,11 @@ async fn main() {
     let leader_ep = cluster::georep_leader(&endpoints, "strong").await;
     let leader = endpoints.iter().position(|e| *e == leader_ep).unwrap();
     cluster::georep_leader(&endpoints, "async").await;
-    let nearest = (0..3).filter(|&i| i != leader).map(|i| rtt(leader, i)).min().unwrap();
+    let nearest = (0..3)
+        .filter(|&i| i != leader)
+        .map(|i| rtt(leader, i))
+        .min()
+        .unwrap();
     println!(
         "RTTs r0-r1 60 ms, r0-r2 90 ms, r1-r2 120 ms; `strong` led by r{leader} (nearest voter \
          {nearest} ms away); {ops} operations per cell, one client at a time"
@@ -196,7 +200,12 @@ async fn main() {
                     .await
                     .unwrap();
                 lat.push(t.elapsed());
-                assert_eq!(r.status, 200, "{level}: {}", String::from_utf8_lossy(&r.body));
+                assert_eq!(
+                    r.status,
+                    200,
+                    "{level}: {}",
+                    String::from_utf8_lossy(&r.body)
+                );
                 if r.header("x-georep-region") == Some(&*format!("r{f}")) {
                     local += 1;
                 }

@@ -59,13 +59,20 @@ async fn tier_changes_online_lose_no_acknowledged_write() {
     let (keep, other) = ((leader + 1) % 3, (leader + 2) % 3);
     let name = |i: usize| format!("r{}", i + 1);
 
-    phase("a writer through r1 that never stops");
+    phase(&format!(
+        "a writer through the leader {} that never stops",
+        name(leader)
+    ));
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let failed = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
-        let (client, acked, failed, stop) =
-            (c.client(0), acked.clone(), failed.clone(), stop.clone());
+        let (client, acked, failed, stop) = (
+            c.client(leader),
+            acked.clone(),
+            failed.clone(),
+            stop.clone(),
+        );
         tokio::spawn(async move {
             let mut i = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {

@@ -51,7 +51,7 @@ impl ApiContext {
             .unwrap_or(GroupId::DEFAULT_DATA);
         self.groups
             .get(id)
-            .filter(|g| g.is_member())
+            .filter(|g| id == GroupId::DEFAULT_DATA || self.holds(collection, g))
             .ok_or_else(|| ApiError::Misdirected {
                 message: format!(
                     "collection {collection:?} is not replicated to region {}; send its requests to {}",
@@ -61,6 +61,16 @@ impl ApiContext {
                         .unwrap_or_default()
                 ),
             })
+    }
+
+    /// Whether this region serves `collection` itself: the placement in force names it (a
+    /// changed placement is followed from the catalog at once, before this replica's own
+    /// view catches up, so that regions agree on who serves what).
+    pub fn holds(&self, collection: &str, group: &LogGroup) -> bool {
+        match self.placement(collection) {
+            Some(p) => crate::group::spec::placement_spec(&p).has(&self.region),
+            None => group.is_member(),
+        }
     }
 
     /// The placement in force: the catalog's, once changed at run time, else the topology's.

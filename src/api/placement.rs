@@ -116,7 +116,7 @@ async fn put_inner(
         .change_members(&members.voters, &members.learners, CATCH_UP)
         .await?;
     if group.spec().ack != members.ack {
-        group.set_ack_policy(members.ack).await?;
+        set_ack(group, members.ack).await?;
     }
     catalog
         .put_placement(
@@ -240,6 +240,25 @@ async fn to_leader(
         ),
         retry_after_s: 2,
     })
+}
+
+/// Writes the ack policy through the group's log, retrying while leadership moves (a
+/// leader the change removed hands over): the same policy written twice is harmless.
+async fn set_ack(group: &LogGroup, ack: crate::group::AckPolicy) -> Result<(), ApiError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match group.set_ack_policy(ack).await {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(e.into()),
+            Err(
+                crate::group::GroupError::NoLeader { .. }
+                | crate::group::GroupError::Forward { .. }
+                | crate::group::GroupError::CommitTimeout { .. }
+                | crate::group::GroupError::NotLeader { .. },
+            ) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn conflict(e: CatalogError) -> ApiError {

@@ -107,7 +107,10 @@ pub async fn forward_unplaced(
         // unplaced collections live in the default group, which every region holds
         return next.run(req).await;
     };
-    if ctx.groups.get(gid).is_some_and(|g| g.is_member())
+    if ctx
+        .groups
+        .get(gid)
+        .is_some_and(|g| ctx.holds(&collection, g))
         || req.headers().contains_key(&PROXIED_FROM)
     {
         return next.run(req).await;

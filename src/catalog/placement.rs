@@ -18,6 +18,9 @@ use super::{CATALOG_COLLECTION, Catalog, CatalogError};
 use crate::config::Placement;
 use crate::group::{GroupId, Groups, LogGroup, spec};
 
+/// Silence from every leader after which a replica the placement no longer holds is emptied.
+const LET_GO: Duration = Duration::from_secs(3);
+
 /// How often every region compares its replicas with the placements in force.
 const FOLLOW_TICK: Duration = Duration::from_millis(300);
 
@@ -114,6 +117,13 @@ async fn adopt(g: &Arc<LogGroup>, placement: &Placement) -> Result<(), String> {
     }
     g.set_placement(target.voters, target.learners);
     if g.is_member() || (g.raft_blank() && g.last_index() == 0) {
+        return Ok(());
+    }
+    if g.leader_silence() < LET_GO {
+        // A leader still replicates to this replica: the change is in force, but its last
+        // step (removing this replica, which a successor of a leader that removed itself
+        // does) is not done yet. Emptying the log under a live replication stream would
+        // confuse it; the replica stops serving now and empties once nobody sends to it.
         return Ok(());
     }
     // The record is in force only after the leader committed the membership without this

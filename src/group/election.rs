@@ -135,9 +135,11 @@ pub(super) async fn driver(group: Weak<LogGroup>, min: Duration, max: Duration) 
             continue;
         }
         let silent = g.last_leader_contact.lock().expect("contact").elapsed();
-        // A leader that a membership change removed steps down once the change commits:
-        // its successor need not wait out a silence.
-        if silent.min(last_attempt.elapsed()) < wait && !g.leader_removed() {
+        // A leader that a membership change removed steps down once the change commits and
+        // falls silent: its successor need not wait out a whole election timeout, only a
+        // moment of silence (standing earlier would cut off the writes it is finishing).
+        let removed = g.leader_removed() && silent >= g.leader_silence_limit / 5;
+        if silent.min(last_attempt.elapsed()) < wait && !removed {
             continue;
         }
         last_attempt = Instant::now();

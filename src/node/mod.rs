@@ -98,7 +98,14 @@ impl Node {
             None if topology.regions.len() > 1 => session_key::generate(),
             None => session_key::load(&cfg.data_dir.join("session.key"), true)?,
         };
-        let mut ring = crate::session::SessionKeys::new(1, seed);
+        // A key file seeds the cluster's key 1, valid everywhere at once; a random seed is
+        // this region's own key 0 until the meta group's keys arrive.
+        let seed_id = if topology.session_key_file.is_some() || topology.regions.len() == 1 {
+            1
+        } else {
+            0
+        };
+        let mut ring = crate::session::SessionKeys::new(seed_id, seed);
         if topology.regions.len() > 1 {
             ring = ring.rotating();
         }
