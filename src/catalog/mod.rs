@@ -81,6 +81,10 @@ pub struct Catalog {
     meta: Arc<LogGroup>,
     /// The topology's placements: a group's record until the first change.
     specs: HashMap<GroupId, GroupSpec>,
+    /// Placement records as of a meta-group applied index (placement.rs): every request
+    /// asks who serves its collection, and the answer changes only when the meta group
+    /// applies something.
+    placements: std::sync::Mutex<placement::Cache>,
 }
 
 fn key(id: GroupId) -> String {
@@ -92,6 +96,7 @@ impl Catalog {
         Arc::new(Catalog {
             meta,
             specs: specs.into_iter().map(|s| (s.id, s)).collect(),
+            placements: Default::default(),
         })
     }
 

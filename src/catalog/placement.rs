@@ -34,6 +34,13 @@ pub struct PlacementRecord {
     pub changes: u64,
 }
 
+/// Placement records read at one meta-group applied index.
+#[derive(Default)]
+pub struct Cache {
+    applied: u64,
+    records: std::collections::HashMap<String, Option<(PlacementRecord, u64)>>,
+}
+
 fn key(collection: &str) -> String {
     format!("placement/{collection}")
 }
@@ -42,6 +49,30 @@ impl Catalog {
     /// The record of `collection` and its version as this region's replica has it (None:
     /// never changed, the topology file's placement is in force).
     pub fn placement(
+        &self,
+        collection: &str,
+    ) -> Result<Option<(PlacementRecord, u64)>, CatalogError> {
+        let applied = self.meta.applied_index();
+        {
+            let cache = self.placements.lock().expect("placement cache");
+            if cache.applied == applied
+                && let Some(hit) = cache.records.get(collection)
+            {
+                return Ok(hit.clone());
+            }
+        }
+        // the store holds at least what `applied` covers: a record read now is never older
+        let record = self.read_placement(collection)?;
+        let mut cache = self.placements.lock().expect("placement cache");
+        if cache.applied != applied {
+            cache.records.clear();
+            cache.applied = applied;
+        }
+        cache.records.insert(collection.to_string(), record.clone());
+        Ok(record)
+    }
+
+    fn read_placement(
         &self,
         collection: &str,
     ) -> Result<Option<(PlacementRecord, u64)>, CatalogError> {
