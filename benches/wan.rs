@@ -76,15 +76,7 @@ async fn main() {
              learners = [\"r1\", \"r2\"]\n";
     let topo = dir.path().join("topology.toml");
     std::fs::write(&topo, &text).unwrap();
-    let ok = Command::new(BIN)
-        .args(["certs", "init", "--out"])
-        .arg(dir.path().join("certs"))
-        .args(["--regions", "r0,r1,r2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    cluster::certs_init(dir.path());
     let topology = Topology::load(&topo).unwrap();
     let mesh = Mesh::start(&topology).await.unwrap();
     let procs = Procs(

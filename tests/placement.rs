@@ -177,25 +177,7 @@ async fn tier_changes_online_lose_no_acknowledged_write() {
         g["ack"]["ack_mode"], "async",
         "the archival tier's ack policy: {g}"
     );
-    let listed = c
-        .client(1)
-        .request(
-            hyper::Method::GET,
-            "/v1/admin/collections",
-            &[],
-            Bytes::new(),
-        )
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
-    let orders = listed["collections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "orders")
-        .unwrap()
-        .clone();
+    let orders = c.placement(1, "orders").await.unwrap();
     assert_eq!(orders["tier"], "archival", "{orders}");
     assert_eq!(orders["changes"], 1, "{orders}");
 

@@ -498,24 +498,7 @@ async fn ack_modes_hold_degrade_recover_and_change_at_run_time() {
     c.restart(follower).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let r = c
-            .client(follower)
-            .request(
-                hyper::Method::GET,
-                "/v1/admin/collections",
-                &[],
-                Bytes::new(),
-            )
-            .await
-            .unwrap();
-        let v = r.json().unwrap();
-        let orders = v["collections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == "orders")
-            .unwrap()
-            .clone();
+        let orders = c.placement(follower, "orders").await.unwrap();
         if orders["ack"]["ack_mode"] == "semi_sync" {
             assert_eq!(orders["ack"]["min_sync_replicas"], 1);
             break;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use bytes::Bytes;
 use support::cluster::{Cluster, FAST};
-use support::phase;
+use support::{phase, session_get};
 
 /// The key id a token was signed with (its second byte).
 fn key_id(token: &str) -> u8 {
@@ -32,17 +32,7 @@ async fn write(c: &Cluster, i: usize, key: &str) -> String {
 }
 
 async fn session_read(c: &Cluster, i: usize, key: &str, token: &str) -> georep::client::Response {
-    c.client(i)
-        .get(
-            "s",
-            key,
-            &[
-                ("x-georep-consistency", "session"),
-                ("x-georep-session-token", token),
-            ],
-        )
-        .await
-        .unwrap()
+    session_get(&c.client(i), "s", key, token).await
 }
 
 async fn rotate(c: &Cluster, i: usize) -> serde_json::Value {

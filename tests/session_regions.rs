@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use georep::session::{SessionKeys, SessionToken};
 use support::cluster::{Cluster, FAST, REGIONS};
-use support::phase;
+use support::{phase, session_get};
 
 const KEY_HEX: &str = "6a1f2e3d4c5b6a798887a6b5c4d3e2f1a0b1c2d3e4f5061728394a5b6c7d8e9f";
 
@@ -21,25 +21,6 @@ fn topology_extra() -> String {
         s += &format!("[[links]]\nbetween = [\"{a}\", \"{b}\"]\nrtt_ms = 100\n");
     }
     s
-}
-
-/// A SESSION read of collection `s` carrying `token`.
-async fn session_get(
-    client: &georep::client::Client,
-    key: &str,
-    token: &str,
-) -> georep::client::Response {
-    client
-        .get(
-            "s",
-            key,
-            &[
-                ("x-georep-consistency", "session"),
-                ("x-georep-session-token", token),
-            ],
-        )
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,7 +46,7 @@ async fn a_session_read_in_another_region_sees_the_write_every_time() {
         let version: u64 = put.header("x-georep-version").unwrap().parse().unwrap();
         let token = put.header("x-georep-session-token").unwrap().to_string();
         let started = Instant::now();
-        let got = session_get(&r, "k", &token).await;
+        let got = session_get(&r, "s", "k", &token).await;
         waited.push(started.elapsed());
         assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
         let seen: u64 = got.header("x-georep-version").unwrap().parse().unwrap();
@@ -77,7 +58,7 @@ async fn a_session_read_in_another_region_sees_the_write_every_time() {
 
         // the token from that read, carried to the third region: never older
         let token = got.header("x-georep-session-token").unwrap().to_string();
-        let again = session_get(&t, "k", &token).await;
+        let again = session_get(&t, "s", "k", &token).await;
         assert_eq!(again.status, 200);
         let later: u64 = again.header("x-georep-version").unwrap().parse().unwrap();
         assert!(later >= seen, "monotonic reads: {later} after {seen}");
@@ -169,7 +150,7 @@ async fn a_session_read_in_another_region_sees_the_write_every_time() {
     assert_eq!(put.status, 200);
     let token = put.header("x-georep-session-token").unwrap().to_string();
     let started = Instant::now();
-    let got = session_get(&r, "cut", &token).await;
+    let got = session_get(&r, "s", "cut", &token).await;
     eprintln!("forwarded SESSION read took {:?}", started.elapsed());
     let s = staleness(reader).await;
     assert!(

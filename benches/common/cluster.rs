@@ -31,6 +31,19 @@ impl Drop for Procs {
     }
 }
 
+/// Dev certificates for regions r0..r2 in `dir/certs`.
+pub fn certs_init(dir: &Path) {
+    let ok = Command::new(BIN)
+        .args(["certs", "init", "--out"])
+        .arg(dir.join("certs"))
+        .args(["--regions", "r0,r1,r2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
 /// Starts three regions r0..r2; `collections` is appended to the topology.
 pub fn start_georep(dir: &Path, collections: &str) -> (Procs, Vec<String>) {
     let apis: Vec<u16> = (0..3).map(|_| port()).collect();
@@ -48,15 +61,7 @@ pub fn start_georep(dir: &Path, collections: &str) -> (Procs, Vec<String>) {
     text += collections;
     let topo = dir.join("topology.toml");
     std::fs::write(&topo, text).unwrap();
-    let ok = Command::new(BIN)
-        .args(["certs", "init", "--out"])
-        .arg(dir.join("certs"))
-        .args(["--regions", "r0,r1,r2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    certs_init(dir);
     let procs = (0..3)
         .map(|i| {
             Command::new(BIN)

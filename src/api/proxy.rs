@@ -207,13 +207,7 @@ fn targets(ctx: &ApiContext, collection: &str, gid: GroupId, to_voter: bool) -> 
         .and_then(|c| c.record(gid).ok())
         .map(|(r, _)| r.voter)
         .or_else(|| group.voters.first().cloned());
-    let mut out: Vec<String> = group
-        .voters
-        .iter()
-        .chain(&group.learners)
-        .filter(|r| **r != *ctx.region)
-        .cloned()
-        .collect();
+    let mut out = group.others(&ctx.region);
     out.sort_by_key(|r| (!(to_voter && Some(r) == voter.as_ref()), rtt(ctx, r)));
     out
 }
@@ -259,13 +253,7 @@ pub async fn read_elsewhere(
     // a replica that cannot serve answers within its session wait; one that does not
     // answer by then plus a margin is cut off, and the next is asked
     let timeout = Duration::from_millis(ctx.settings().session_wait_ms) + Duration::from_secs(2);
-    let mut others: Vec<String> = spec
-        .voters
-        .iter()
-        .chain(&spec.learners)
-        .filter(|r| **r != *ctx.region)
-        .cloned()
-        .collect();
+    let mut others = spec.others(&ctx.region);
     others.sort_by_key(|r| (Some(r) != leader.as_ref(), rtt(ctx, r)));
     let request = encode_request(group.id(), &axum::http::Method::GET, uri, headers, &[]);
     for region in &others {

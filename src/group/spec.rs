@@ -72,6 +72,16 @@ pub struct GroupSpec {
 }
 
 impl GroupSpec {
+    /// Voters, then learners, except `region`.
+    pub fn others(&self, region: &str) -> Vec<String> {
+        self.voters
+            .iter()
+            .chain(&self.learners)
+            .filter(|r| **r != *region)
+            .cloned()
+            .collect()
+    }
+
     pub fn has(&self, region: &str) -> bool {
         self.voters
             .iter()

@@ -187,6 +187,26 @@ impl Cluster {
         out
     }
 
+    /// `GET /v1/admin/collections` at node `i`: the placement of `name` in force there.
+    pub async fn placement(&self, i: usize, name: &str) -> Option<serde_json::Value> {
+        let v = self
+            .client(i)
+            .request(
+                hyper::Method::GET,
+                "/v1/admin/collections",
+                &[],
+                Bytes::new(),
+            )
+            .await
+            .ok()?
+            .json()?;
+        v["collections"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+    }
+
     /// The sum of every sample of metric family `name` on node `i` (all label sets).
     pub async fn metric(&self, i: usize, name: &str) -> f64 {
         super::metric_lines(&self.client(i), name)

@@ -39,6 +39,26 @@ pub async fn metric_lines(client: &Client, name: &str) -> Vec<String> {
 }
 
 /// A port the OS just handed out on 127.0.0.1 (released for the node to bind).
+/// A SESSION read of `collection`/`key` carrying `token`.
+pub async fn session_get(
+    client: &Client,
+    collection: &str,
+    key: &str,
+    token: &str,
+) -> georep::client::Response {
+    client
+        .get(
+            collection,
+            key,
+            &[
+                ("x-georep-consistency", "session"),
+                ("x-georep-session-token", token),
+            ],
+        )
+        .await
+        .unwrap()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
