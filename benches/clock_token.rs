@@ -1,4 +1,5 @@
-//! Hot-path costs: HLC readings and session-token encode/verify.
+//! Hot-path costs: HLC readings, the clock work every peer frame carries (stamp, merge and
+//! judge on receipt, offset measurement on an answer), and session-token encode/verify.
 //!
 //! cargo bench --bench clock_token
 
@@ -18,6 +19,19 @@ fn bench(c: &mut Criterion) {
     };
     c.bench_function("hlc_update", |b| {
         b.iter(|| black_box(hlc.update(black_box(remote))))
+    });
+
+    // what every peer frame costs: a stamp to send, a merge (and skew check) on receipt
+    let clocks = georep::transport::PeerClocks::new(std::sync::Arc::new(Hlc::new(1, 500)), None);
+    c.bench_function("peer_frame_stamp", |b| b.iter(|| black_box(clocks.stamp())));
+    let peer = georep::transport::PeerClocks::new(std::sync::Arc::new(Hlc::new(2, 500)), None);
+    let stamp = peer.stamp();
+    c.bench_function("peer_request_merge", |b| {
+        b.iter(|| black_box(clocks.on_request("eu-west-1", black_box(stamp))))
+    });
+    c.bench_function("peer_answer_merge_and_offset", |b| {
+        let sent = clocks.wall_ms();
+        b.iter(|| black_box(clocks.on_answer("eu-west-1", black_box(stamp), sent)))
     });
 
     let keys = SessionKeys::new(1, [5; 32]);

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use georep::clock::Timestamp;
-use georep::transport::{Handler, Transport, TransportMetrics, init_certs, load_identity};
+use georep::transport::{
+    Handler, PeerClocks, Transport, TransportMetrics, init_certs, load_identity,
+};
 use georep::wal::Entry;
 
 const BATCH: usize = 256;
@@ -100,6 +102,12 @@ fn bench(c: &mut Criterion) {
     init_certs(dir.path(), "bench", &regions).unwrap();
     let registry = prometheus::Registry::new();
     let metrics = TransportMetrics::register(&registry).unwrap();
+    let clocks = || {
+        Arc::new(PeerClocks::new(
+            Arc::new(georep::clock::Hlc::new(1, 500)),
+            None,
+        ))
+    };
     let ack: Handler = Arc::new(|_, req: Bytes| {
         Box::pin(async move { Ok(Bytes::from((req.len() as u64).to_le_bytes().to_vec())) })
     });
@@ -109,6 +117,7 @@ fn bench(c: &mut Criterion) {
             &load_identity(dir.path(), "follower").unwrap(),
             regions.clone(),
             TransportMetrics::register(&prometheus::Registry::new()).unwrap(),
+            clocks(),
             ack.clone(),
         )
         .unwrap();
@@ -117,6 +126,7 @@ fn bench(c: &mut Criterion) {
             &load_identity(dir.path(), "leader").unwrap(),
             regions.clone(),
             metrics.clone(),
+            clocks(),
             ack,
         )
         .unwrap();

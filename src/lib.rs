@@ -10,6 +10,7 @@ pub mod consistency;
 pub mod group;
 pub mod metrics;
 pub mod node;
+pub mod replay;
 pub mod restore;
 pub mod session;
 pub mod store;

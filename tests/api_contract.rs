@@ -41,6 +41,7 @@ async fn fixture() -> Fixture {
         api_override: None,
         certs_dir: None,
         peer_routes: Default::default(),
+        clock_offset_file: None,
     })
     .await
     .unwrap();

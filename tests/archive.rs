@@ -229,12 +229,7 @@ async fn file_archive_ships_lists_verifies_and_names_damage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_archive_on_moto() {
-    let Ok(base) = std::env::var("GEOREP_TEST_S3_URL") else {
-        assert!(
-            std::env::var("GEOREP_REQUIRE_EMULATORS").is_err(),
-            "GEOREP_TEST_S3_URL is required"
-        );
-        eprintln!("GEOREP_TEST_S3_URL not set: skipping (scripts/test starts moto)");
+    let Some(base) = support::emulator("GEOREP_TEST_S3_URL", "S3 (moto)") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

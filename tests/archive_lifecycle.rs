@@ -109,17 +109,33 @@ async fn metric_by_group(c: &Client, name: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// Waits until the archive of each of `groups` groups holds everything applied when called.
+/// Waits until the archive of each of `groups` groups holds everything applied when called,
+/// and records that it covers the instant of the call (what a restore to it requires).
 async fn wait_archived(node: &NodeProcess, groups: usize) {
+    wait_archived_covered(node, groups, true).await
+}
+
+/// As [`wait_archived`]; `covered: false` waits for the segments only.
+async fn wait_archived_covered(node: &NodeProcess, groups: usize, covered_too: bool) {
     let c = node.client();
     let applied = metric_by_group(&c, "georep_applied_index").await;
+    let called_ms = support::now_ms();
     assert_eq!(applied.len(), groups, "{applied:?}");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let archived = metric_by_group(&c, "georep_archive_archived_index").await;
+        let covered: Vec<f64> =
+            support::metric_lines(&c, "georep_archive_covered_timestamp_seconds{")
+                .await
+                .iter()
+                .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+                .collect();
         if applied
             .iter()
             .all(|(g, a)| archived.get(g).is_some_and(|x| x >= a))
+            && (!covered_too
+                || (covered.len() == groups
+                    && covered.iter().all(|s| s * 1000.0 >= called_ms as f64)))
         {
             return;
         }
@@ -366,12 +382,51 @@ async fn pitr_across_three_groups_from_base_snapshots_then_retention() {
     assert!(node.stop().success());
 
     phase("damage: a truncated snapshot, two swapped segments, a wrong key");
+    // retention has trimmed idle groups to one segment: write a little more first, with
+    // the default retention back, so the new segments stay
+    std::fs::write(
+        &topo,
+        std::fs::read_to_string(&topo)
+            .unwrap()
+            .replace("retention_days = 0.000035\n", ""),
+    )
+    .unwrap();
+    let mut node = NodeProcess::start(&topo, "r1", &live, apis[0]).await;
+    let c = node.client();
+    for round in 0..4 {
+        for coll in COLLECTIONS {
+            let v = format!("more-{round}");
+            assert_eq!(
+                c.put(coll, "more", Bytes::from(v), &[])
+                    .await
+                    .unwrap()
+                    .status,
+                200
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    wait_archived(&node, 4).await;
+    assert!(node.stop().success());
     let m = manifests(&root);
+    // `latest` is the newest instant every group covers: the snapshot it starts from is the
+    // newest at or before that
+    let covered = m
+        .values()
+        .map(|m| m["coverage"]["through_ms"].as_u64().unwrap())
+        .min()
+        .unwrap();
     let (_, group) = m
         .iter()
         .find(|(_, m)| m["segments"].as_array().unwrap().len() >= 2)
         .expect("a group with two segments");
-    let snap = group["snapshots"].as_array().unwrap().last().unwrap()["object"]
+    let snap = group["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|s| s["hlc"].as_u64().unwrap() >> 16 <= covered)
+        .expect("a snapshot before the covered instant")["object"]
         .as_str()
         .unwrap()
         .to_string();
@@ -410,17 +465,7 @@ async fn pitr_across_three_groups_from_base_snapshots_then_retention() {
 }
 
 fn s3_base() -> Option<String> {
-    match std::env::var("GEOREP_TEST_S3_URL") {
-        Ok(base) => Some(base),
-        Err(_) => {
-            assert!(
-                std::env::var("GEOREP_REQUIRE_EMULATORS").is_err(),
-                "GEOREP_TEST_S3_URL is required"
-            );
-            eprintln!("GEOREP_TEST_S3_URL not set: skipping (scripts/test starts moto)");
-            None
-        }
-    }
+    support::emulator("GEOREP_TEST_S3_URL", "S3 (moto)")
 }
 
 fn moto_addr() -> std::net::SocketAddr {

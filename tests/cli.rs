@@ -302,6 +302,127 @@ fn demo_runs_and_prints_the_latency_table() {
         "{out}"
     );
     assert!(demo_dir.join("session.key").exists());
+    for needle in ["phase 1 of 2", "[1/", "phase 2 of 2", "sessions done in"] {
+        assert!(
+            out.contains(needle),
+            "progress per phase: {needle:?}:\n{out}"
+        );
+    }
+    assert!(
+        !err.contains("refused a peer connection"),
+        "dial races between starting regions are not reported as refusals:\n{err}"
+    );
+}
+
+/// README "Using it": the commands exactly as written there, in a fresh directory holding a
+/// copy of `regions/`: certificates, the archive key the topology names, three nodes; then
+/// every region becomes ready and the CLI writes and reads.
+#[test]
+fn readme_using_it_commands_work_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("regions")).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/regions/local.toml"),
+        root.join("regions/local.toml"),
+    )
+    .unwrap();
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("## Using it")
+        .nth(1)
+        .and_then(|s| s.split("```sh").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("README has a Using it block");
+    let commands: Vec<Vec<String>> = section
+        .lines()
+        .map(|l| {
+            l.split('#')
+                .next()
+                .unwrap()
+                .trim()
+                .trim_end_matches('&')
+                .trim()
+        })
+        .filter(|l| l.starts_with("georep "))
+        .map(|l| l.split_whitespace().skip(1).map(String::from).collect())
+        .collect();
+    assert!(commands.len() >= 5, "{section}");
+    let bin = env!("CARGO_BIN_EXE_georep");
+    let mut nodes = Vec::new();
+    for args in &commands {
+        if args[0] == "node" {
+            let log = std::fs::File::create(root.join(format!("node{}.log", nodes.len()))).unwrap();
+            nodes.push(
+                std::process::Command::new(bin)
+                    .args(args)
+                    .current_dir(root)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .unwrap(),
+            );
+            continue;
+        }
+        let out = std::process::Command::new(bin)
+            .args(args)
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "georep {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(nodes.len(), 3, "three regions: {commands:?}");
+    let ready = |port: u16| {
+        std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("http://127.0.0.1:{port}/readyz"))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout) == "200")
+            .unwrap_or(false)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while ![7101, 7102, 7103].into_iter().all(ready) {
+        for (i, n) in nodes.iter_mut().enumerate() {
+            if let Some(status) = n.try_wait().unwrap() {
+                let log = std::fs::read_to_string(root.join(format!("node{i}.log"))).unwrap();
+                panic!("node {i} exited with {status}:\n{log}");
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "regions never ready");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let endpoint = "http://127.0.0.1:7102";
+    let (code, out, err) = run(&[
+        "put",
+        "--endpoint",
+        endpoint,
+        "orders",
+        "o-1",
+        "{\"qty\":2}",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(&[
+        "get",
+        "--endpoint",
+        "http://127.0.0.1:7103",
+        "--consistency",
+        "strong",
+        "orders",
+        "o-1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("qty"), "{out}");
+    for mut n in nodes {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &n.id().to_string()])
+            .status();
+        assert!(n.wait().unwrap().success());
+    }
 }
 
 #[test]
@@ -336,4 +457,31 @@ fn certs_init_makes_a_ca_and_region_certificates() {
     let (code, _, err) = certs_init("Bad Region");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--regions"), "{err}");
+}
+
+/// `georep archive list` of a group whose archived log holds no timed entry yet (only its
+/// initial membership) says so instead of showing 1970 as its time range.
+#[test]
+fn archive_list_shows_groups_without_entries_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = dir.path().join("test/g5");
+    std::fs::create_dir_all(&g).unwrap();
+    let manifest = serde_json::json!({
+        "format": 1, "cluster": "test", "group": 5, "snapshots": [],
+        "segments": [{
+            "meta": {"cluster": "test", "group": 5, "indexes": {"first": 1, "last": 1},
+                     "first_hlc": 0, "last_hlc": 0, "plain_bytes": 100, "plain_crc32c": 0},
+            "object": "test/g5/segments/x.seg", "sealed_bytes": 120, "key_id": "k1",
+            "archived_at_ms": 0
+        }]
+    });
+    std::fs::write(g.join("manifest.json"), manifest.to_string()).unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let (code, out, err) = run(&["archive", "list", "--archive", &url]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("group g5") && out.contains("no entries"),
+        "{out}"
+    );
+    assert!(!out.contains("1970"), "{out}");
 }

@@ -193,7 +193,8 @@ async fn restores_to_instants_between_writes_on_a_segment_boundary_and_latest() 
         .map(|e| e.unwrap().path())
         .max()
         .unwrap();
-    let mut bytes = std::fs::read(&victim).unwrap();
+    let original = std::fs::read(&victim).unwrap();
+    let mut bytes = original.clone();
     let n = bytes.len();
     bytes[n - 10] ^= 0x20;
     std::fs::write(&victim, &bytes).unwrap();
@@ -209,8 +210,13 @@ async fn restores_to_instants_between_writes_on_a_segment_boundary_and_latest() 
         "no partial data dir"
     );
 
+    phase("with the original bytes back, the restore succeeds again");
+    std::fs::write(&victim, &original).unwrap(); // undo the damage...
+    let (code, out, err) = restore("latest", failed.to_str().unwrap());
+    assert_eq!(code, 0, "{out}{err}");
+    std::fs::remove_dir_all(&failed).unwrap();
+
     phase("a missing archived object stops the restore, naming it");
-    std::fs::write(&victim, &bytes).unwrap(); // undo the damage...
     let gone = std::fs::read_dir(&objects)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -20,7 +20,7 @@ pub use envelope::{EnvelopeError, EnvelopeInfo, inspect, open, seal};
 pub use keyring::{KeyRing, KeyringError};
 pub use layout::{ObjectKind, ObjectName, ParseNameError};
 pub use manifest::{
-    ArchivedSegment, ArchivedSnapshot, FORMAT as MANIFEST_FORMAT, Manifest, ManifestError,
-    PlanError, RestorePlan, manifest_name,
+    ArchivedSegment, ArchivedSnapshot, Coverage, FORMAT as MANIFEST_FORMAT, Manifest,
+    ManifestError, PlanError, RestorePlan, manifest_name,
 };
 pub use segment::{IndexRange, SegmentMeta};

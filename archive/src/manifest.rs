@@ -50,6 +50,18 @@ impl ArchivedSnapshot {
     }
 }
 
+/// Up to which instant the archived log is known complete: every entry of the group whose
+/// HLC falls at or before `through_ms` is in the archive (at or below `index`). Recorded by
+/// the group's leader, which proves it (see the node's `group/coverage.rs`), and refreshed
+/// every few seconds even when nothing is written, so an idle group still advances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub through_ms: u64,
+    /// The archived index when it was recorded.
+    pub index: u64,
+    pub recorded_at_ms: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub format: u32,
@@ -60,6 +72,9 @@ pub struct Manifest {
     /// In index order. Absent in manifests written before base snapshots existed.
     #[serde(default)]
     pub snapshots: Vec<ArchivedSnapshot>,
+    /// Absent in manifests written before coverage was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
 }
 
 /// What restoring one group to an instant reads: a base snapshot (if one is old enough),
@@ -100,7 +115,39 @@ impl Manifest {
             group,
             segments: Vec::new(),
             snapshots: Vec::new(),
+            coverage: None,
         }
+    }
+
+    /// The latest instant (physical ms) up to which the archive provably holds every entry of
+    /// this group: the recorded coverage, and at least everything before the newest archived
+    /// entry or snapshot (HLCs never decrease along the log, so an entry not archived yet
+    /// carries at least that entry's time; the same millisecond is excluded). None when
+    /// nothing is known.
+    pub fn covered_through_ms(&self) -> Option<u64> {
+        let from_log = self
+            .segments
+            .last()
+            .map(|s| s.meta.last_physical_ms())
+            .into_iter()
+            .chain(self.snapshots.last().map(ArchivedSnapshot::physical_ms))
+            .max()
+            .filter(|&ms| ms > 0)
+            .map(|ms| ms - 1);
+        from_log.max(self.coverage.map(|c| c.through_ms))
+    }
+
+    /// Raises the recorded coverage (never lowers it); true if it changed.
+    pub fn raise_coverage(&mut self, through_ms: u64, index: u64, now_ms: u64) -> bool {
+        if self.coverage.is_some_and(|c| c.through_ms >= through_ms) {
+            return false;
+        }
+        self.coverage = Some(Coverage {
+            through_ms,
+            index,
+            recorded_at_ms: now_ms,
+        });
+        true
     }
 
     /// The earliest instant (physical ms) a restore can reach: the oldest base snapshot, or
@@ -338,6 +385,24 @@ mod tests {
             .map(|s| s.object.clone())
             .chain(p.segments.iter().map(|s| s.object.clone()))
             .collect()
+    }
+
+    #[test]
+    fn coverage_is_the_recorded_claim_or_what_the_log_itself_proves() {
+        let mut m = manifest();
+        // no claim recorded: everything before the last archived entry's millisecond
+        assert_eq!(m.covered_through_ms(), Some(489));
+        assert!(m.raise_coverage(5_000, 40, 9));
+        assert_eq!(m.covered_through_ms(), Some(5_000));
+        // never lowered
+        assert!(!m.raise_coverage(4_000, 40, 10));
+        assert_eq!(m.covered_through_ms(), Some(5_000));
+        assert_eq!(Manifest::empty("c", 1).covered_through_ms(), None);
+        // old manifests without the field still parse
+        let json = serde_json::to_string(&manifest()).unwrap();
+        assert!(!json.contains("coverage"));
+        let back: Manifest = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.coverage, None);
     }
 
     #[test]

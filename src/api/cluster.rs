@@ -38,9 +38,64 @@ pub async fn cluster(State(ctx): State<Arc<ApiContext>>) -> Response {
             .iter()
             .map(|p| ctx.placement(&p.name).unwrap_or_else(|| p.clone()))
             .collect::<Vec<_>>(),
+        "clock": clock_status(&ctx),
         "groups": groups,
     });
     (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// This node's HLC and, per peer, its measured wall-clock offset (`clock_offset_ms`, peer
+/// minus this node, known to within half of `rtt_ms`) and the messages refused for skew.
+fn clock_status(ctx: &ApiContext) -> serde_json::Value {
+    let peers: serde_json::Map<String, serde_json::Value> = ctx
+        .transport
+        .iter()
+        .flat_map(|t| t.clocks().snapshot())
+        .map(|(peer, c)| {
+            let v = serde_json::json!({
+                "clock_offset_ms": c.offset_ms,
+                "rtt_ms": c.rtt_ms,
+                "measured_ms_ago": c.age().map(|a| a.as_millis() as u64),
+                "skew_refusals": c.refusals,
+                "refused": c.offset_ms > ctx.settings().max_clock_skew_ms as i64,
+            });
+            (peer, v)
+        })
+        .collect();
+    serde_json::json!({
+        "hlc": ctx.clock.last().to_string(),
+        "wall_ms": ctx.now_ms(),
+        "max_clock_skew_ms": ctx.settings().max_clock_skew_ms,
+        "peers": peers,
+    })
+}
+
+/// Logs why this region is not ready, so an operator who booted it (a restored region
+/// alone, a region cut off from its quorum) reads in its log what it waits for: first after
+/// a grace period, then whenever the reasons change, and every 30 s while they last.
+pub async fn report_readiness(ctx: Arc<ApiContext>) {
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let mut last: Vec<String> = Vec::new();
+    let mut said = std::time::Instant::now();
+    loop {
+        let reasons = not_ready_reasons(&ctx);
+        if reasons.is_empty() {
+            if !last.is_empty() {
+                tracing::info!(
+                    "ready: every group this region holds has a leader and the session keys are known"
+                );
+            }
+        } else if reasons != last || said.elapsed() >= std::time::Duration::from_secs(30) {
+            said = std::time::Instant::now();
+            tracing::warn!(
+                "not ready (GET /readyz answers 503): {}; a group needs a majority of its voters \
+                 running and connected to elect a leader",
+                reasons.join("; ")
+            );
+        }
+        last = reasons;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// SHA-256 of every group's state on this replica, with the applied index it covers: equal
@@ -81,8 +136,55 @@ pub async fn digest(State(ctx): State<Arc<ApiContext>>) -> Response {
     }
 }
 
+/// Liveness: the process serves HTTP.
 pub async fn healthz(State(_ctx): State<Arc<ApiContext>>) -> Response {
     (StatusCode::OK, "ok\n").into_response()
+}
+
+/// Readiness (CONTRACT.md): 200 only when this region can serve its collections at their
+/// default levels: it signs tokens with the cluster's session keys (so they verify in every
+/// region) and knows a leader for every group it holds a replica of. Otherwise 503 with the
+/// reasons.
+pub async fn readyz(State(ctx): State<Arc<ApiContext>>) -> Response {
+    let reasons = not_ready_reasons(&ctx);
+    if reasons.is_empty() {
+        return (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({ "ready": true })),
+        )
+            .into_response();
+    }
+    let body = serde_json::json!({
+        "ready": false,
+        "reasons": reasons,
+        "error": { "code": "not_ready", "message": reasons.join("; ") },
+    });
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+pub fn not_ready_reasons(ctx: &ApiContext) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if !ctx.cluster_keys_known() {
+        reasons.push(
+            "the cluster's session-token keys are not learned from the meta group yet".into(),
+        );
+    }
+    for g in ctx.groups.iter().filter(|g| g.is_member()) {
+        if g.leader().is_none() {
+            reasons.push(format!(
+                "group {} ({}) has no known leader (voters: {})",
+                g.id(),
+                g.spec().name,
+                g.spec().voters.join(", ")
+            ));
+        }
+    }
+    reasons
 }
 
 pub async fn metrics(State(ctx): State<Arc<ApiContext>>) -> Response {
@@ -92,7 +194,7 @@ pub async fn metrics(State(ctx): State<Arc<ApiContext>>) -> Response {
         if !g.is_member() {
             // an idle slot: no staleness to speak of (and none left from before a removal)
             let _ = ctx.metrics.applied_index.remove_label_values(&[&id]);
-            let _ = ctx.metrics.staleness_ms.remove_label_values(&[&id]);
+            let _ = ctx.metrics.staleness_seconds.remove_label_values(&[&id]);
             continue;
         }
         ctx.metrics
@@ -100,9 +202,9 @@ pub async fn metrics(State(ctx): State<Arc<ApiContext>>) -> Response {
             .with_label_values(&[&id])
             .set(g.applied_index() as i64);
         ctx.metrics
-            .staleness_ms
+            .staleness_seconds
             .with_label_values(&[&id])
-            .set(g.staleness_ms(now) as i64);
+            .set(g.staleness_ms(now) as f64 / 1000.0);
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

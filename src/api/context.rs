@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use crate::clock::{PhysicalClock, SystemClock};
 use crate::config::{NodeSettings, Placement, Topology};
 use crate::consistency::Consistency;
 use std::collections::HashMap;
@@ -11,6 +10,9 @@ use super::error::ApiError;
 use crate::group::{GroupId, Groups, LogGroup};
 use crate::metrics::Metrics;
 use crate::session::SessionKeys;
+
+/// How long a document request waits for the cluster's session keys at start-up.
+const CLUSTER_KEYS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub struct ApiContext {
     pub region: Arc<str>,
@@ -26,6 +28,10 @@ pub struct ApiContext {
     pub catalog: Option<Arc<crate::catalog::Catalog>>,
     /// Reaches other regions (requests for collections held elsewhere, see `proxy.rs`).
     pub caller: crate::group::PeerCaller,
+    /// The node's clock (its wall clock may carry a test offset).
+    pub clock: Arc<crate::clock::Hlc>,
+    /// The peer transport, None with a single region: its measured peer clocks.
+    pub transport: Option<Arc<crate::transport::Transport>>,
 }
 
 impl ApiContext {
@@ -38,8 +44,36 @@ impl ApiContext {
         self.keys.read().expect("session keys").clone()
     }
 
+    /// Whether tokens signed here verify in every region: with several regions and no key
+    /// file, a region starts with a key of its own (id 0) that no other region knows, and
+    /// must not sign with it; the meta group's keys (ids 1-255) replace it within a second.
+    pub fn cluster_keys_known(&self) -> bool {
+        self.keys.read().expect("session keys").current_id() != 0
+    }
+
+    /// Waits (bounded) until [`Self::cluster_keys_known`]; 503 if they do not arrive. Called
+    /// before a document operation does anything, so a refused request changed nothing.
+    pub async fn await_cluster_keys(&self) -> Result<(), ApiError> {
+        let deadline = tokio::time::Instant::now() + CLUSTER_KEYS_WAIT;
+        while !self.cluster_keys_known() {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::Unavailable {
+                    code: "session_keys_unavailable",
+                    message: "this region has not learned the cluster's session-token keys \
+                              from the meta group yet (it needs a meta-group leader); see \
+                              GET /readyz"
+                        .into(),
+                    retry_after_s: 1,
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// This node's wall clock, ms.
     pub fn now_ms(&self) -> u64 {
-        SystemClock.now_ms()
+        self.clock.wall_ms()
     }
 
     /// The replica of `collection`'s group in this region.

@@ -32,6 +32,23 @@ pub struct ListQuery {
     start_after: Option<String>,
 }
 
+/// A listing's JSON page from up to `limit + 1` rows (the extra row says another page
+/// follows): `{"collection", "keys": [{"key", "version"}], "next_start_after"}`.
+pub fn listing_page(
+    collection: &str,
+    mut rows: Vec<(String, u64)>,
+    limit: usize,
+) -> serde_json::Value {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = more.then(|| rows.last().map(|(k, _)| k.clone())).flatten();
+    serde_json::json!({
+        "collection": collection,
+        "keys": rows.iter().map(|(k, v)| serde_json::json!({"key": k, "version": v})).collect::<Vec<_>>(),
+        "next_start_after": next,
+    })
+}
+
 /// Runs a handler body and records its metrics under `op`.
 async fn observed<F>(ctx: &ApiContext, op: &'static str, consistency: &str, f: F) -> Response
 where
@@ -87,7 +104,10 @@ fn check_key(key: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn options(ctx: &ApiContext, headers: &HeaderMap) -> Result<RequestOptions, ApiError> {
+/// The request's consistency options and token. First waits until this region signs with
+/// the cluster's keys, so every token in a 2xx answer verifies in every region.
+async fn options(ctx: &ApiContext, headers: &HeaderMap) -> Result<RequestOptions, ApiError> {
+    ctx.await_cluster_keys().await?;
     RequestOptions::parse(
         headers,
         &ctx.session_keys(),
@@ -269,7 +289,7 @@ pub async fn get_doc(
     let label = consistency_label(&headers);
     observed(&ctx, "get", label, async {
         let (collection, key) = doc_path(path)?;
-        let opts = options(&ctx, &headers)?;
+        let opts = options(&ctx, &headers).await?;
         let staleness = match admit_read(&ctx, &opts, &collection).await {
             Ok(s) => s,
             Err(e) => {
@@ -412,7 +432,7 @@ pub async fn put_doc(
     let label = consistency_label(&headers);
     observed(&ctx, "put", label, async {
         let (collection, key) = doc_path(path)?;
-        let opts = options(&ctx, &headers)?;
+        let opts = options(&ctx, &headers).await?;
         let precondition = headers::precondition(&headers)?;
         let (value, content_type) = check_body(&ctx, body, &headers)?;
         let size = value.len() as u64;
@@ -458,7 +478,7 @@ pub async fn delete_doc(
     let label = consistency_label(&headers);
     observed(&ctx, "delete", label, async {
         let (collection, key) = doc_path(path)?;
-        let opts = options(&ctx, &headers)?;
+        let opts = options(&ctx, &headers).await?;
         let precondition = headers::precondition(&headers)?;
         let token = opts.token.unwrap_or_default();
         let group = ctx.group_for(&collection)?;
@@ -530,13 +550,19 @@ pub async fn list_docs(
             path.map_err(|e| ApiError::bad("invalid_path", format!("bad collection path: {e}")))?;
         check_collection_name(&collection).map_err(|r| ApiError::bad("invalid_collection", r))?;
         let Query(q) = query.map_err(|e| {
-            ApiError::bad("invalid_query", format!("{e} (parameters: prefix, limit, start_after)"))
+            ApiError::bad(
+                "invalid_query",
+                format!("{e} (parameters: prefix, limit, start_after)"),
+            )
         })?;
         let limit = q.limit.unwrap_or(DEFAULT_LIST_LIMIT);
         if limit == 0 || limit > MAX_LIST_LIMIT {
-            return Err(ApiError::bad("invalid_query", format!("limit must be 1..={MAX_LIST_LIMIT}, got {limit}")));
+            return Err(ApiError::bad(
+                "invalid_query",
+                format!("limit must be 1..={MAX_LIST_LIMIT}, got {limit}"),
+            ));
         }
-        let opts = options(&ctx, &headers)?;
+        let opts = options(&ctx, &headers).await?;
         let staleness = match admit_read(&ctx, &opts, &collection).await {
             Ok(s) => s,
             Err(e) => {
@@ -549,16 +575,15 @@ pub async fn list_docs(
         token.observe(position(group, seen));
         let prefix = q.prefix.unwrap_or_default();
         // one extra row tells whether another page follows
-        let mut rows = group.list(&collection, &prefix, q.start_after.as_deref(), limit + 1)?;
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let next = more.then(|| rows.last().map(|(k, _)| k.clone())).flatten();
-        let body = serde_json::json!({
-            "collection": collection,
-            "keys": rows.iter().map(|(k, v)| serde_json::json!({"key": k, "version": v})).collect::<Vec<_>>(),
-            "next_start_after": next,
-        });
-        Ok(finish(&ctx, (StatusCode::OK, axum::Json(body)).into_response(), token, None, Some(staleness)))
+        let rows = group.list(&collection, &prefix, q.start_after.as_deref(), limit + 1)?;
+        let body = listing_page(&collection, rows, limit);
+        Ok(finish(
+            &ctx,
+            (StatusCode::OK, axum::Json(body)).into_response(),
+            token,
+            None,
+            Some(staleness),
+        ))
     })
     .await
 }

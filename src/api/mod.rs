@@ -4,9 +4,9 @@
 //! preconditions and bodies are 400/412/413 with a JSON reason, never a 500 or a panic.
 
 mod admin;
-mod cluster;
+pub mod cluster;
 mod context;
-mod docs;
+pub mod docs;
 mod error;
 pub mod headers;
 mod placement;
@@ -49,6 +49,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         )
         .route("/metrics", get(cluster::metrics))
         .route("/healthz", get(cluster::healthz))
+        .route("/readyz", get(cluster::readyz))
         .fallback(cluster::not_found)
         .method_not_allowed_fallback(cluster::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -18,6 +18,8 @@ pub struct ArchiveMetrics {
     pub deleted_objects: IntCounter,
     pub cold_transitions: IntCounter,
     pub errors: IntCounter,
+    /// Unix time (s) up to which the archive provably holds the whole log.
+    pub covered_seconds: Gauge,
 }
 
 /// The archive metrics of a node, labelled by group; [`ArchiveMetricFamilies::for_group`]
@@ -36,6 +38,7 @@ pub struct ArchiveMetricFamilies {
     deleted_objects: IntCounterVec,
     cold_transitions: IntCounterVec,
     errors: IntCounterVec,
+    covered_seconds: GaugeVec,
 }
 
 impl ArchiveMetricFamilies {
@@ -89,7 +92,16 @@ impl ArchiveMetricFamilies {
                 "georep_archive_errors_total",
                 "Failed archive rounds (retried)",
             )?,
+            covered_seconds: GaugeVec::new(
+                Opts::new(
+                    "georep_archive_covered_timestamp_seconds",
+                    "Unix time up to which the archive holds every entry of the group (the \
+                     newest instant a restore can reach)",
+                ),
+                g,
+            )?,
         };
+        registry.register(Box::new(m.covered_seconds.clone()))?;
         registry.register(Box::new(m.archived_index.clone()))?;
         registry.register(Box::new(m.lag_entries.clone()))?;
         registry.register(Box::new(m.lag_seconds.clone()))?;
@@ -120,6 +132,7 @@ impl ArchiveMetricFamilies {
             deleted_objects: self.deleted_objects.with_label_values(l),
             cold_transitions: self.cold_transitions.with_label_values(l),
             errors: self.errors.with_label_values(l),
+            covered_seconds: self.covered_seconds.with_label_values(l),
         }
     }
 }

@@ -20,6 +20,7 @@
 //! `wal_cap_mib` piles up (the object store is down): archive data is never dropped.
 
 mod backlog;
+mod coverage;
 mod maintenance;
 mod metrics;
 mod snapshot;
@@ -57,6 +58,8 @@ pub enum ArchiverError {
     Export(String),
     #[error(transparent)]
     Cold(#[from] georep_archive::ColdError),
+    #[error("proving coverage: {0}")]
+    Coverage(String),
 }
 
 /// The manifest as this archiver last wrote it, and the version to update it against.
@@ -106,6 +109,7 @@ impl Archiver {
             };
             let mut cache: Cached = None;
             let mut next_maintenance = Instant::now();
+            let mut next_coverage = Instant::now();
             let main = async {
                 loop {
                     if !group.is_leader() {
@@ -126,8 +130,10 @@ impl Archiver {
                         tokio::time::sleep(self.interval * 4).await;
                         continue;
                     }
+                    let mut shipped_now = false;
                     match self.ship_pending(&group, &mut cache).await {
                         Ok((shipped, last)) => {
+                            shipped_now = shipped > 0;
                             if shipped > 0 {
                                 tracing::info!(group = %group.id(), segments = shipped, "archived");
                             }
@@ -138,6 +144,12 @@ impl Archiver {
                             }
                         }
                         Err(e) => self.round_failed(&group, "segments", &e),
+                    }
+                    if cache.is_some() && (shipped_now || Instant::now() >= next_coverage) {
+                        next_coverage = Instant::now() + coverage::COVERAGE_EVERY;
+                        if let Err(e) = self.record_coverage(&group, &mut cache).await {
+                            self.round_failed(&group, "coverage", &e);
+                        }
                     }
                     if cache.is_some() && Instant::now() >= next_maintenance {
                         next_maintenance = Instant::now() + self.snapshot_interval.min(MAINTENANCE);

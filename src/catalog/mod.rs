@@ -222,6 +222,23 @@ pub(crate) fn into_group(e: CatalogError) -> GroupError {
     }
 }
 
+/// `Fenced` unless the record names `region` the voter at `epoch`.
+fn fenced_unless_voter(
+    group: GroupId,
+    r: &GroupRecord,
+    region: &str,
+    epoch: u64,
+) -> Result<(), GroupError> {
+    if r.voter != region || r.epoch != epoch {
+        return Err(GroupError::Fenced {
+            group: group.to_string(),
+            epoch: r.epoch,
+            voter: r.voter.clone(),
+        });
+    }
+    Ok(())
+}
+
 impl SyncRecorder for Catalog {
     fn record_in_sync(
         &self,
@@ -233,17 +250,28 @@ impl SyncRecorder for Catalog {
         let region = region.to_string();
         Box::pin(async move {
             self.update(group, |r| {
-                if r.voter != region || r.epoch != epoch {
-                    return Err(GroupError::Fenced {
-                        group: group.to_string(),
-                        epoch: r.epoch,
-                        voter: r.voter.clone(),
-                    });
-                }
+                fenced_unless_voter(group, r, &region, epoch)?;
                 Ok((r.in_sync != in_sync).then(|| GroupRecord {
                     in_sync,
                     ..r.clone()
                 }))
+            })
+            .await
+            .map(|_| ())
+        })
+    }
+
+    fn confirm_voter(
+        &self,
+        group: GroupId,
+        region: &str,
+        epoch: u64,
+    ) -> BoxFuture<'_, Result<(), GroupError>> {
+        let region = region.to_string();
+        Box::pin(async move {
+            self.update(group, |r| {
+                fenced_unless_voter(group, r, &region, epoch)?;
+                Ok(None)
             })
             .await
             .map(|_| ())

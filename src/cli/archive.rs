@@ -18,6 +18,51 @@ pub enum ArchiveCommand {
     List(ListArgs),
     /// Download and check every archived object (decrypt, decompress, CRC); exit 1 if any is bad
     Verify(VerifyArgs),
+    /// Make a new archive master key file (`<id> <64 hex>`, mode 0600); refuses to overwrite.
+    /// Name it in the topology's `[archive] key_file`; to rotate, append a line made here
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// The key file to create (its directory is created too)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Key id recorded with every object sealed under it
+    #[arg(long, default_value = "k1")]
+    pub id: String,
+}
+
+/// Writes a new random archive master key to `path` (mode 0600, never overwriting).
+pub fn write_new_key(path: &std::path::Path, id: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if id.is_empty() || id.chars().any(char::is_whitespace) {
+        return Err(UsageError(format!("--id {id:?}: a key id is one word")).into());
+    }
+    let hex: String = georep::node::session_key::generate()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| {
+            f.write_all(format!("{id} {hex}\n").as_bytes())?;
+            f.sync_all()
+        })
+        .with_context(|| {
+            format!(
+                "writing {} (an existing key is never overwritten)",
+                path.display()
+            )
+        })
 }
 
 #[derive(Debug, clap::Args)]
@@ -49,6 +94,11 @@ pub async fn run(args: ArchiveArgs) -> anyhow::Result<()> {
     match args.command {
         ArchiveCommand::List(a) => list(a).await,
         ArchiveCommand::Verify(a) => verify(a).await,
+        ArchiveCommand::Keygen(a) => {
+            write_new_key(&a.out, &a.id)?;
+            println!("wrote archive key {} to {}", a.id, a.out.display());
+            Ok(())
+        }
     }
 }
 
@@ -69,8 +119,15 @@ async fn list(a: ListArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     for m in all {
-        let (Some(from), Some(to)) = (m.earliest_restorable_ms(), m.latest_restorable_ms()) else {
-            continue;
+        let span = match (m.earliest_restorable_ms(), m.latest_restorable_ms()) {
+            (Some(from), Some(to)) if to > 0 => {
+                format!("restorable from {} to {}", rfc3339(from), rfc3339(to))
+            }
+            _ => "no entries".to_string(),
+        };
+        let covered = match m.covered_through_ms() {
+            Some(c) => format!("complete through {}", rfc3339(c)),
+            None => "coverage not recorded yet".to_string(),
         };
         let plain: u64 = m.segments.iter().map(|s| s.meta.plain_bytes).sum::<u64>()
             + m.snapshots.iter().map(|s| s.plain_bytes).sum::<u64>();
@@ -89,12 +146,10 @@ async fn list(a: ListArgs) -> anyhow::Result<()> {
             _ => "none".to_string(),
         };
         println!(
-            "cluster {} group g{}: segment indexes {}, restorable from {} to {}, {} segments, {} snapshots, {} bytes ({} sealed), keys {}",
+            "cluster {} group g{}: segment indexes {}, {span}, {covered}, {} segments, {} snapshots, {} bytes ({} sealed), keys {}",
             m.cluster,
             m.group,
             indexes,
-            rfc3339(from),
-            rfc3339(to),
             m.segments.len(),
             m.snapshots.len(),
             plain,
@@ -127,11 +182,15 @@ async fn list(a: ListArgs) -> anyhow::Result<()> {
         for s in &m.segments {
             show(
                 &s.object,
-                format!(
-                    "{}..{}",
-                    rfc3339(s.meta.first_hlc >> 16),
-                    rfc3339(s.meta.last_hlc >> 16)
-                ),
+                if s.meta.last_hlc == 0 {
+                    "no entries (membership only)".to_string()
+                } else {
+                    format!(
+                        "{}..{}",
+                        rfc3339(s.meta.first_hlc >> 16),
+                        rfc3339(s.meta.last_hlc >> 16)
+                    )
+                },
                 s.sealed_bytes,
                 &s.key_id,
                 &s.storage_class,

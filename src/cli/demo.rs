@@ -60,19 +60,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // A file:// archive under the demo dir, with a fresh master key made once.
     let archive_key = args.dir.join("archive.key");
     if !archive_key.exists() {
-        let hex: String = session_key::generate()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&archive_key)
-            .and_then(|mut f| f.write_all(format!("demo {hex}\n").as_bytes()))
-            .with_context(|| format!("writing {}", archive_key.display()))?;
+        super::archive::write_new_key(&archive_key, "demo")?;
     }
     let archive_dir = std::path::absolute(args.dir.join("archive"))
         .with_context(|| format!("resolving {}", args.dir.display()))?;
@@ -112,6 +100,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             api_override: None,
             certs_dir: None,
             peer_routes: mesh.routes_from(&region.name),
+            clock_offset_file: None,
         })
         .await
         .with_context(|| {
@@ -244,6 +233,7 @@ async fn read_session(
                 token = t.to_string();
             }
         }
+        println!("  {region}: {level} done ({ops} writes and reads)");
     }
     Ok((reads, mismatches, trailing))
 }
@@ -327,11 +317,22 @@ async fn workload(nodes: &[Node], topology: &Topology, ops: usize) -> anyhow::Re
         .collect();
     tiers.push(("demo".into(), "default".into(), regions.clone()));
     let mut writes: BTreeMap<(usize, String), Vec<Duration>> = BTreeMap::new();
-    for (ti, (collection, _, holders)) in tiers.iter().enumerate() {
+    let blocks: usize = tiers
+        .iter()
+        .map(|(_, _, h)| regions.iter().filter(|r| h.contains(r)).count())
+        .sum();
+    println!(
+        "\nphase 1 of 2: {ops} writes per collection from each region holding it ({blocks} runs \
+         over the emulated WAN; a region that does not lead forwards to the leader)"
+    );
+    let mut block = 0;
+    for (ti, (collection, tier, holders)) in tiers.iter().enumerate() {
         for (ri, region) in regions.iter().enumerate() {
             if !holders.contains(region) {
                 continue;
             }
+            block += 1;
+            let began = Instant::now();
             for i in 0..ops {
                 let key = format!("{region}-{i}");
                 let value = Bytes::from(format!("{{\"region\":\"{region}\",\"i\":{i}}}"));
@@ -355,6 +356,10 @@ async fn workload(nodes: &[Node], topology: &Topology, ops: usize) -> anyhow::Re
                     String::from_utf8_lossy(&resp.body)
                 );
             }
+            println!(
+                "  [{block}/{blocks}] {collection} ({tier}) from {region}: {ops} writes in {:.1} s",
+                began.elapsed().as_secs_f64()
+            );
         }
     }
 
@@ -362,6 +367,12 @@ async fn workload(nodes: &[Node], topology: &Topology, ops: usize) -> anyhow::Re
     let mut reads: BTreeMap<(usize, String), Vec<Duration>> = BTreeMap::new();
     let mut mismatches = 0;
     let mut trailing = 0;
+    println!(
+        "\nphase 2 of 2: in every region at once, a session writes and reads back at each of \
+         the {} levels ({ops} each)",
+        Consistency::ALL.len()
+    );
+    let began = Instant::now();
     // the regions run their sessions at the same time
     let sessions = regions
         .iter()
@@ -375,6 +386,7 @@ async fn workload(nodes: &[Node], topology: &Topology, ops: usize) -> anyhow::Re
         mismatches += m;
         trailing += t;
     }
+    println!("  sessions done in {:.1} s", began.elapsed().as_secs_f64());
 
     println!("\nwrites: {ops} per collection and region holding it; latency in ms, p50 / p99");
     print!("{:<26}", "collection (tier)");

@@ -27,6 +27,11 @@ pub struct NodeArgs {
     /// repeatable: --peer-route eu-west-1=127.0.0.1:9000
     #[arg(long, value_name = "REGION=ADDR", value_parser = parse_route)]
     pub peer_route: Vec<(String, std::net::SocketAddr)>,
+    /// Fault testing only: a file holding a signed offset in ms (e.g. `-300`, `2000`) added
+    /// to this node's wall clock, re-read every 100 ms, so a test can skew one region's clock
+    /// while it runs. Peers refuse a node whose clock is beyond node.max_clock_skew_ms ahead
+    #[arg(long, value_name = "FILE")]
+    pub clock_offset_file: Option<PathBuf>,
 }
 
 fn parse_route(s: &str) -> Result<(String, std::net::SocketAddr), String> {
@@ -51,6 +56,7 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
         api_override: args.api_listen,
         certs_dir: args.certs,
         peer_routes: args.peer_route.into_iter().collect(),
+        clock_offset_file: args.clock_offset_file,
     })
     .await?;
     wait_for_signal()

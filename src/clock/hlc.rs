@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::physical::{PhysicalClock, SystemClock};
+use super::physical::{PhysicalClock, WallClock};
 use super::timestamp::{LOGICAL_BITS, LOGICAL_MAX, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,16 +23,16 @@ pub struct ClockSkewError {
     pub max_skew_ms: u64,
 }
 
-pub struct Hlc<C: PhysicalClock = SystemClock> {
+pub struct Hlc<C: PhysicalClock = WallClock> {
     state: AtomicU64,
     node: u32,
     max_skew_ms: u64,
     physical: C,
 }
 
-impl Hlc<SystemClock> {
+impl Hlc<WallClock> {
     pub fn new(node: u32, max_skew_ms: u64) -> Self {
-        Self::with_clock(node, max_skew_ms, SystemClock)
+        Self::with_clock(node, max_skew_ms, WallClock::default())
     }
 }
 
@@ -48,6 +48,20 @@ impl<C: PhysicalClock> Hlc<C> {
 
     pub fn node(&self) -> u32 {
         self.node
+    }
+
+    /// The wall clock under this HLC.
+    pub fn physical(&self) -> &C {
+        &self.physical
+    }
+
+    /// This node's wall-clock time in ms (not advanced by merges).
+    pub fn wall_ms(&self) -> u64 {
+        self.physical.now_ms()
+    }
+
+    pub fn max_skew_ms(&self) -> u64 {
+        self.max_skew_ms
     }
 
     /// A reading for a local event (a write, a message send).

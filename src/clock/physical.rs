@@ -1,7 +1,8 @@
 //! Sources of physical time. The HLC reads wall time through [`PhysicalClock`] so tests can
 //! step it backwards and forwards at will.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub trait PhysicalClock: Send + Sync + 'static {
@@ -18,6 +19,29 @@ impl PhysicalClock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0)
+    }
+}
+
+/// A node's wall clock: system time plus an offset, zero unless a fault test sets one
+/// (`georep node --clock-offset-file`). Everything on a node that reads wall time for the
+/// HLC, staleness or token times reads it here, so a skewed node is skewed throughout.
+#[derive(Debug, Default, Clone)]
+pub struct WallClock {
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl WallClock {
+    /// The offset this clock adds to system time, in ms; shared, so a follower task can
+    /// change it while the node runs.
+    pub fn offset(&self) -> &Arc<AtomicI64> {
+        &self.offset_ms
+    }
+}
+
+impl PhysicalClock for WallClock {
+    fn now_ms(&self) -> u64 {
+        let offset = self.offset_ms.load(Ordering::Relaxed);
+        SystemClock.now_ms().saturating_add_signed(offset)
     }
 }
 

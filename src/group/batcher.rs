@@ -36,6 +36,8 @@ pub(crate) struct Batcher {
     /// The group's current Raft instance (replaced on promotion).
     pub raft: tokio::sync::watch::Receiver<Raft>,
     pub clock: Arc<Hlc>,
+    /// Stamps handed out and not yet in the log (archive coverage waits for them).
+    pub inflight: Arc<super::inflight::InFlight>,
     pub region: Arc<str>,
     pub regions: HashMap<NodeId, String>,
     pub commit_timeout: Duration,
@@ -117,13 +119,23 @@ impl Batcher {
                 encode_batch(batch.iter().map(|p| (p.origin.as_str(), &p.command[..]))),
             )
         };
+        let stamp = self.inflight.stamp(&self.clock);
         let request = Request {
-            hlc: self.clock.now(),
+            hlc: stamp,
             origin,
             command,
         };
         let raft = self.raft.borrow().clone();
         let result = tokio::time::timeout(self.commit_timeout, raft.client_write(request)).await;
+        // refused as not leader: never appended; anything else but success may yet commit
+        let refused = matches!(
+            result,
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(
+                _
+            ))))
+        );
+        self.inflight
+            .done(stamp, matches!(result, Ok(Ok(_))) || refused);
         let err = match result {
             Ok(Ok(r)) => {
                 let resp = r.data;

@@ -34,6 +34,15 @@ pub trait SyncRecorder: Send + Sync {
         epoch: u64,
         in_sync: bool,
     ) -> BoxFuture<'_, Result<(), GroupError>>;
+
+    /// Succeeds only if the catalog, read linearizably, still names `region` the voter of
+    /// `group` at `epoch` (a promotion must go through the same catalog); else `Fenced`.
+    fn confirm_voter(
+        &self,
+        group: GroupId,
+        region: &str,
+        epoch: u64,
+    ) -> BoxFuture<'_, Result<(), GroupError>>;
 }
 
 #[derive(Default)]
@@ -78,6 +87,11 @@ impl Fence {
 }
 
 impl LogGroup {
+    /// The catalog that fences this `standard` group, once the node connected it.
+    pub(super) fn sync_recorder(&self) -> Option<&Arc<dyn SyncRecorder>> {
+        self.fence.recorder.get()
+    }
+
     /// Connects the group to the catalog that fences it (the node does this at start).
     pub fn set_sync_recorder(&self, recorder: Arc<dyn SyncRecorder>) {
         let _ = self.fence.recorder.set(recorder);

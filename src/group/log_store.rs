@@ -240,6 +240,18 @@ impl LogStore {
         crate::util::atomic_file::sync_dir(&self.inner.dir).map_err(write_err)
     }
 
+    /// The HLC of the entry at WAL index `index`, durable or still pending.
+    pub fn hlc_of(&self, index: u64) -> Result<Timestamp, StorageError> {
+        {
+            let p = self.inner.pending.lock().expect("pending");
+            if let Some((_, e)) = p.entries.iter().find(|(_, e)| e.index == index) {
+                return Ok(e.hlc);
+            }
+        }
+        // not pending: durable by now (pending entries only leave once in the WAL)
+        self.inner.wal.read(index).map(|e| e.hlc).map_err(read_err)
+    }
+
     fn read_range(&self, from: u64, to: u64) -> Result<Vec<RaftEntry>, StorageError> {
         if from > to {
             return Ok(Vec::new());

@@ -18,21 +18,25 @@
 
 mod ack;
 mod batcher;
+mod coverage;
 mod election;
 mod entry_codec;
 mod error;
 mod fence;
 mod gate;
 mod id;
+mod inflight;
 mod lease;
 mod log_store;
 mod membership;
+pub mod peer_claims;
 pub use log_store::record_log_start;
 pub mod network;
 mod reseat;
 pub mod rpc;
 mod server;
 pub mod spec;
+mod staleness;
 mod state_machine;
 mod status;
 mod types;
@@ -110,7 +114,7 @@ pub struct LogGroup {
     /// When this replica last heard from its leader (AppendEntries, including heartbeats).
     last_leader_contact: Mutex<Instant>,
     /// The leader's recent commit watermarks, oldest first (see `rpc::Watermark`).
-    watermarks: Mutex<std::collections::VecDeque<rpc::Watermark>>,
+    watermarks: staleness::Watermarks,
     /// Nonzero while SEMI_SYNC acknowledges on the leader alone: the index whose wait timed
     /// out, which replicas must hold before waiting resumes.
     degraded_at: AtomicU64,
@@ -146,6 +150,9 @@ pub struct LogGroup {
     lease: Duration,
     /// Whether this replica is the only voter (network.rs waits for its commit).
     sole_voter: Arc<std::sync::atomic::AtomicBool>,
+    clock: Arc<Hlc>,
+    /// Stamps handed to writes that are not in the log yet (coverage.rs).
+    inflight: Arc<inflight::InFlight>,
 }
 
 impl LogGroup {
@@ -176,6 +183,8 @@ impl LogGroup {
         let applied = store.applied(id.0)?;
         let wal_last = wal.last_index().unwrap_or(0);
         let log = LogStore::new(wal, dir.clone()).map_err(GroupError::Wal)?;
+        // a restarted node never stamps below what its log already holds
+        clock.observe_persisted(log.last_hlc());
         let purged = log
             .purged_index()
             .map_err(|e| GroupError::Failed(e.to_string()))?;
@@ -243,9 +252,11 @@ impl LogGroup {
             .map(|r| (types::node_id(r), r.clone()))
             .collect();
         let (raft, raft_rx) = watch::channel(raft);
+        let inflight = Arc::new(inflight::InFlight::default());
         let proposals = batcher::Batcher {
             raft: raft_rx,
             clock: clock.clone(),
+            inflight: inflight.clone(),
             region: region.clone(),
             regions: regions.clone(),
             commit_timeout: Duration::from_millis(s.election_timeout_max_ms * 2),
@@ -270,7 +281,7 @@ impl LogGroup {
             caller,
             regions,
             last_leader_contact: Mutex::new(Instant::now()),
-            watermarks: Mutex::new(Default::default()),
+            watermarks: Default::default(),
             degraded_at: AtomicU64::new(0),
             election_timeout_max: Duration::from_millis(s.election_timeout_max_ms),
             vote_lease: Duration::from_millis(election_max),
@@ -294,6 +305,8 @@ impl LogGroup {
             // half of the window in which the voters that acknowledged refuse other
             // candidates (lease.rs)
             lease: Duration::from_millis(election_max / 2),
+            clock: clock.clone(),
+            inflight,
             sole_voter,
         });
         if options.bootstrap && spec.voters.iter().any(|v| **v == *region) {
@@ -642,32 +655,23 @@ impl LogGroup {
         self.log.wal().durable_index()
     }
 
-    /// Records a watermark from the leader (every AppendEntries carries one).
-    pub(crate) fn note_watermark(&self, mark: rpc::Watermark) {
-        let applied = self.applied_index();
-        let mut marks = self.watermarks.lock().expect("watermarks");
-        // keep the newest mark already covered, and those still ahead of this replica
-        while marks.len() >= 2 && marks[1].index <= applied {
-            marks.pop_front();
-        }
-        if marks.len() >= 64 {
-            marks.pop_front();
-        }
-        marks.push_back(mark);
+    /// Records a watermark from the leader (every AppendEntries carries one), which arrived
+    /// over a link whose round trip is `transit`.
+    pub(crate) fn note_watermark(&self, mark: rpc::Watermark, transit: Duration) {
+        self.watermarks.note(mark, transit, self.applied_index());
     }
 
     /// How stale this replica is, in ms: the time since the newest leader watermark whose
-    /// index it has applied (DESIGN.md's definition). The leader is never stale beyond its
-    /// own apply lag. Without a watermark yet, the estimate is the apply lag or the time
-    /// since the leader was last heard from, whichever is larger, so a cut-off replica
-    /// never claims to be fresh.
+    /// index it has applied (DESIGN.md's definition), measured on this node's monotonic
+    /// clock (`staleness.rs`), so a follower's wall-clock skew cannot shrink it. The leader
+    /// is never stale beyond its own apply lag. Without a watermark yet, the estimate is the
+    /// apply lag or the time since the leader was last heard from, whichever is larger, so a
+    /// cut-off replica never claims to be fresh.
     pub fn staleness_ms(&self, now_ms: u64) -> u64 {
-        if !self.is_leader() {
-            let applied = self.applied_index();
-            let marks = self.watermarks.lock().expect("watermarks");
-            if let Some(mark) = marks.iter().rev().find(|m| m.index <= applied) {
-                return now_ms.saturating_sub(mark.at_ms);
-            }
+        if !self.is_leader()
+            && let Some(ms) = self.watermarks.staleness_ms(self.applied_index())
+        {
+            return ms;
         }
         self.estimated_staleness_ms(now_ms)
     }

@@ -8,9 +8,10 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 
 use super::error::WireError;
+use super::peer_claims::{self, Claim};
 use super::rpc::{self, Kind};
 use super::{Committed, GroupError, GroupId, LogGroup};
-use crate::transport::Handler;
+use crate::transport::{Handler, Inbound};
 
 /// The groups this node replicates, by id.
 #[derive(Default)]
@@ -37,18 +38,41 @@ impl Groups {
 }
 
 /// A transport handler that serves RPCs for the groups set into `table` once they are open
-/// (peers that call earlier are told the group is not ready, and retry).
-pub fn handler(table: Arc<OnceLock<Arc<Groups>>>) -> Handler {
-    Arc::new(move |peer: String, request: Bytes| {
-        let table = table.clone();
+/// (peers that call earlier are told the group is not ready, and retry). Claims that do not
+/// name the certified sender are counted in `mismatches` (labels: peer, kind).
+pub fn handler(
+    table: Arc<OnceLock<Arc<Groups>>>,
+    mismatches: prometheus::IntCounterVec,
+) -> Handler {
+    Arc::new(move |from: Inbound, request: Bytes| {
+        let (table, mismatches) = (table.clone(), mismatches.clone());
         Box::pin(async move {
             let groups = table.get().ok_or("groups are still opening")?.clone();
-            serve(&groups, &peer, &request).await
+            serve(&groups, &from, &request, &mismatches).await
         })
     })
 }
 
-async fn serve(groups: &Groups, peer: &str, request: &[u8]) -> Result<Bytes, String> {
+/// Refuses (logs, counts) a message whose claim is not its sender's own region.
+fn bound(
+    peer: &str,
+    claim: Claim<'_>,
+    mismatches: &prometheus::IntCounterVec,
+) -> Result<(), String> {
+    peer_claims::check(peer, claim).map_err(|e| {
+        mismatches.with_label_values(&[peer, e.kind]).inc();
+        tracing::warn!(%peer, kind = e.kind, claimed = %e.claimed, "{e}");
+        e.to_string()
+    })
+}
+
+async fn serve(
+    groups: &Groups,
+    from: &Inbound,
+    request: &[u8],
+    mismatches: &prometheus::IntCounterVec,
+) -> Result<Bytes, String> {
+    let peer = from.peer.as_str();
     let (kind, id, body) = rpc::split(request).map_err(|e| e.to_string())?;
     let group = groups
         .get(id)
@@ -68,6 +92,11 @@ async fn serve(groups: &Groups, peer: &str, request: &[u8]) -> Result<Bytes, Str
     Ok(match kind {
         Kind::Append => {
             let (req, watermark) = rpc::decode_append(body).map_err(|e| e.to_string())?;
+            bound(
+                peer,
+                Claim::Leader(req.vote.leader_id().voted_for),
+                mismatches,
+            )?;
             // A leader of the current term or later is alive: count the contact when its
             // message arrives, never when a slow flush of it completes (that would stamp a
             // dead leader as alive seconds after it died, and delay the election).
@@ -79,16 +108,27 @@ async fn serve(groups: &Groups, peer: &str, request: &[u8]) -> Result<Bytes, Str
             if let (Ok(resp), Some(mark)) = (&r, watermark)
                 && resp.is_success()
             {
-                group.note_watermark(mark);
+                group.note_watermark(mark, from.rtt);
             }
             rpc::encode_json_response(&r)
         }
         Kind::Vote => {
-            let req = rpc::json(body, "vote request").map_err(|e| e.to_string())?;
+            let req: openraft::raft::VoteRequest<super::types::NodeId> =
+                rpc::json(body, "vote request").map_err(|e| e.to_string())?;
+            bound(
+                peer,
+                Claim::Candidate(req.vote.leader_id().voted_for),
+                mismatches,
+            )?;
             rpc::encode_json_response(&raft.vote(req).await)
         }
         Kind::Snapshot => {
             let req = rpc::decode_snapshot(body).map_err(|e| e.to_string())?;
+            bound(
+                peer,
+                Claim::Leader(req.vote.leader_id().voted_for),
+                mismatches,
+            )?;
             if req.vote.leader_id().term >= raft.metrics().borrow().current_term {
                 group.heard_from_leader();
             }
@@ -96,6 +136,7 @@ async fn serve(groups: &Groups, peer: &str, request: &[u8]) -> Result<Bytes, Str
         }
         Kind::Propose => {
             let (origin, command) = rpc::decode_propose(body).map_err(|e| e.to_string())?;
+            bound(peer, Claim::Origin(&origin), mismatches)?;
             tracing::trace!(group = %id, from = peer, %origin, "forwarded write");
             let r: Result<Committed, WireError> = if group.is_leader() {
                 group

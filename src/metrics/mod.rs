@@ -2,7 +2,8 @@
 //! several nodes in one process), exposed at `GET /metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::wal::WalMetrics;
@@ -17,8 +18,9 @@ pub struct Metrics {
     /// Document bytes accepted in writes.
     pub write_bytes: IntCounterVec,
     pub applied_index: IntGaugeVec,
-    /// This replica's staleness per group (ms since the newest leader watermark it applied).
-    pub staleness_ms: IntGaugeVec,
+    /// This replica's staleness per group (seconds since the newest leader watermark it
+    /// applied; Prometheus wants base units).
+    pub staleness_seconds: GaugeVec,
     /// Reads by the level they asked for and how they were served: `local`, `waited` (for
     /// a session's index), `read_index` (confirmed through the leader), `proxied` (to a
     /// region holding the collection), `forwarded` (this replica could not serve it at its
@@ -27,6 +29,9 @@ pub struct Metrics {
     /// Write latency (commit and ack policy) by the collection's tier (`default` if unplaced).
     pub write_latency: HistogramVec,
     pub wal: WalMetrics,
+    /// Peer messages refused because a claim in them (vote candidate, leader, write origin)
+    /// did not name the region of the sender's certificate; by peer and kind.
+    pub peer_claim_mismatches: IntCounterVec,
 }
 
 impl Metrics {
@@ -62,15 +67,24 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(write_bytes.clone()))?;
         registry.register(Box::new(applied_index.clone()))?;
-        let staleness_ms = IntGaugeVec::new(
+        let staleness_seconds = GaugeVec::new(
             Opts::new(
-                "georep_staleness_ms",
-                "Staleness of this replica per group: ms since the newest commit watermark of \
-                 the leader that it has applied",
+                "georep_staleness_seconds",
+                "Staleness of this replica per group: seconds since the newest commit watermark \
+                 of the leader that it has applied",
             ),
             &["group"],
         )?;
-        registry.register(Box::new(staleness_ms.clone()))?;
+        registry.register(Box::new(staleness_seconds.clone()))?;
+        let peer_claim_mismatches = IntCounterVec::new(
+            Opts::new(
+                "georep_peer_claim_mismatches_total",
+                "Peer messages refused because a claim in them did not name the region of the \
+                 sender's certificate",
+            ),
+            &["peer", "kind"],
+        )?;
+        registry.register(Box::new(peer_claim_mismatches.clone()))?;
         let reads = IntCounterVec::new(
             Opts::new(
                 "georep_reads_total",
@@ -95,10 +109,11 @@ impl Metrics {
             latency,
             write_bytes,
             applied_index,
-            staleness_ms,
+            staleness_seconds,
             reads,
             write_latency,
             wal,
+            peer_claim_mismatches,
         })
     }
 

@@ -31,6 +31,8 @@ pub enum NodeError {
     Identity(String),
     #[error("invalid configuration: {field}: {reason}")]
     Archive { field: &'static str, reason: String },
+    #[error("--clock-offset-file {path}: {reason}")]
+    ClockOffset { path: PathBuf, reason: String },
     #[error("session key {path}: {reason}")]
     SessionKey { path: PathBuf, reason: String },
     #[error("cannot listen on {addr} (api of region {region}): {source}")]

@@ -31,7 +31,7 @@ use crate::group::{
 };
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::transport::{Transport, TransportMetrics};
+use crate::transport::{PeerClocks, Transport, TransportMetrics};
 use crate::wal::WalOptions;
 
 /// Serves peers: client requests proxied from regions without a replica go to the API,
@@ -40,14 +40,16 @@ fn peer_handler(
     groups: crate::transport::Handler,
     api: Arc<OnceLock<axum::Router>>,
 ) -> crate::transport::Handler {
-    Arc::new(move |peer: String, request: bytes::Bytes| {
-        if request.first() == Some(&(crate::group::rpc::Kind::Proxy as u8)) {
-            let api = api.clone();
-            Box::pin(async move { api::proxy::serve(&api, &peer, &request).await })
-        } else {
-            groups(peer, request)
-        }
-    })
+    Arc::new(
+        move |from: crate::transport::Inbound, request: bytes::Bytes| {
+            if request.first() == Some(&(crate::group::rpc::Kind::Proxy as u8)) {
+                let api = api.clone();
+                Box::pin(async move { api::proxy::serve(&api, &from.peer, &request).await })
+            } else {
+                groups(from, request)
+            }
+        },
+    )
 }
 
 pub struct NodeConfig {
@@ -61,6 +63,9 @@ pub struct NodeConfig {
     /// Reach these regions at these addresses instead of their `peer` address (a WAN relay
     /// in front of them).
     pub peer_routes: HashMap<String, SocketAddr>,
+    /// Fault tests: a file holding a signed millisecond offset added to this node's wall
+    /// clock, re-read every 100 ms (`clock::offset`).
+    pub clock_offset_file: Option<PathBuf>,
 }
 
 pub struct Node {
@@ -116,6 +121,24 @@ impl Node {
             node_id_for_region(&region.name),
             settings.max_clock_skew_ms,
         ));
+        let mut early_tasks = Vec::new();
+        if let Some(path) = &cfg.clock_offset_file {
+            crate::clock::offset::load(path, clock.physical().offset()).map_err(|e| {
+                NodeError::ClockOffset {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            tracing::warn!(
+                path = %path.display(),
+                offset_ms = clock.physical().offset().load(std::sync::atomic::Ordering::Relaxed),
+                "this node's wall clock is offset by a test file (--clock-offset-file)"
+            );
+            early_tasks.push(tokio::spawn(crate::clock::offset::follow(
+                path.clone(),
+                clock.physical().offset().clone(),
+            )));
+        }
         let store_path = cfg.data_dir.join("store.redb");
         let store = Arc::new(Store::open(&store_path).map_err(crate::group::GroupError::from)?);
 
@@ -142,12 +165,17 @@ impl Node {
                 }
             })?;
             let tmetrics = TransportMetrics::register(&metrics.registry)?;
+            let clocks = Arc::new(PeerClocks::new(clock.clone(), Some(tmetrics.clone())));
             Some(Transport::bind(
                 region.peer,
                 &identity,
                 topology.region_names(),
                 tmetrics,
-                peer_handler(crate::group::handler(table.clone()), api_cell.clone()),
+                clocks,
+                peer_handler(
+                    crate::group::handler(table.clone(), metrics.peer_claim_mismatches.clone()),
+                    api_cell.clone(),
+                ),
             )?)
         } else {
             None
@@ -231,11 +259,12 @@ impl Node {
         let groups = Arc::new(Groups::new(groups));
         let _ = table.set(groups.clone());
 
-        let mut tasks = vec![tokio::spawn(checkpointer(
+        let mut tasks = early_tasks;
+        tasks.push(tokio::spawn(checkpointer(
             store.clone(),
             groups.clone(),
             Duration::from_millis(settings.checkpoint_interval_ms),
-        ))];
+        )));
         // The catalog fences and promotes the `standard` groups (catalog/failover.rs) and
         // holds the placements changed at run time (catalog/placement.rs).
         if let Some(catalog) = &catalog {
@@ -299,7 +328,10 @@ impl Node {
             metrics,
             catalog,
             caller: caller.clone(),
+            clock: clock.clone(),
+            transport: transport.clone(),
         });
+        tasks.push(tokio::spawn(api::cluster::report_readiness(ctx.clone())));
         let app = api::router(ctx);
         let _ = api_cell.set(app.clone());
         let (tx, rx) = oneshot::channel::<()>();

@@ -41,12 +41,24 @@ pub enum RestoreError {
         rfc3339(*earliest_ms)
     )]
     TooEarly { group: u32, earliest_ms: u64 },
+    #[error(
+        "group g{group}: the archive does not cover {}; the newest instant it holds completely is {} (its leader records coverage every few seconds; a group without a leader, or an archive behind, does not advance)",
+        rfc3339(*target_ms),
+        covered_ms.map_or_else(|| "none yet".to_string(), rfc3339)
+    )]
+    NotCovered {
+        group: u32,
+        target_ms: u64,
+        covered_ms: Option<u64>,
+    },
     #[error("archive object {object}: {reason}")]
     BadObject { object: String, reason: String },
     #[error(transparent)]
     Manifest(#[from] georep_archive::ManifestError),
     #[error(transparent)]
     Wal(#[from] crate::wal::WalError),
+    #[error("the restored store: {0}")]
+    Store(String),
     #[error("installing the snapshot of group g{group}: {reason}")]
     Install { group: u32, reason: String },
     #[error("{path}: {source}")]
@@ -62,6 +74,13 @@ pub struct Progress {
     pub segments_done: usize,
     pub segments_total: usize,
     pub bytes_done: u64,
+}
+
+/// What a restore did: the instant it restored every group to, and each group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    pub instant_ms: u64,
+    pub groups: Vec<GroupRestored>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +108,7 @@ pub async fn restore(
     only: &[u32],
     dir: &Path,
     mut progress: impl FnMut(Progress),
-) -> Result<Vec<GroupRestored>, RestoreError> {
+) -> Result<Restored, RestoreError> {
     if dir.exists() && std::fs::read_dir(dir).map_err(io(dir))?.next().is_some() {
         return Err(RestoreError::NotEmpty(dir.to_path_buf()));
     }
@@ -121,7 +140,7 @@ async fn restore_into(
     only: &[u32],
     staging: &Path,
     progress: &mut impl FnMut(Progress),
-) -> Result<Vec<GroupRestored>, RestoreError> {
+) -> Result<Restored, RestoreError> {
     let mut manifests = Manifest::list_all(backend).await?;
     if manifests.is_empty() {
         return Err(RestoreError::EmptyArchive);
@@ -135,10 +154,7 @@ async fn restore_into(
         }
         manifests.retain(|m| only.contains(&m.group));
     }
-    let cutoff = match target {
-        RestoreTarget::Latest => u64::MAX,
-        RestoreTarget::At(ms) => ms,
-    };
+    let cutoff = cutoff_for(&manifests, target)?;
     // Choose first, so progress knows the total and nothing is downloaded for an impossible restore.
     let mut plan = Vec::new();
     for m in &manifests {
@@ -175,7 +191,9 @@ async fn restore_into(
             bytes_done,
         });
     };
-    let mut store: Option<Store> = None;
+    std::fs::create_dir_all(staging).map_err(io(staging))?;
+    let path = staging.join("store.redb");
+    let store = Store::open(&path).map_err(|e| RestoreError::Store(e.to_string()))?;
     let mut restored = Vec::new();
     for (m, p) in plan {
         let group_dir = LogGroup::data_dir_of(staging, GroupId(m.group));
@@ -191,16 +209,6 @@ async fn restore_into(
                 snap.plain_crc32c,
             )
             .await?;
-            let store = match &mut store {
-                Some(s) => s,
-                None => {
-                    let path = staging.join("store.redb");
-                    store.insert(Store::open(&path).map_err(|e| RestoreError::Install {
-                        group: m.group,
-                        reason: e.to_string(),
-                    })?)
-                }
-            };
             let head =
                 store
                     .install_snapshot(m.group, &plain)
@@ -241,10 +249,105 @@ async fn restore_into(
             step(plain.len());
         }
         sync_dir(&wal_dir).map_err(io(&wal_dir))?;
-        restored.push(cut_log(&wal_dir, m, cutoff, base)?);
+        let group = cut_log(&wal_dir, m, cutoff, base)?;
+        replay(&store, &wal_dir, &group, base.map_or(0, |(i, _)| i))?;
+        restored.push(group);
     }
-    Ok(restored)
+    // one durable commit for everything replayed
+    store
+        .checkpoint()
+        .map_err(|e| RestoreError::Store(e.to_string()))?;
+    drop(store);
+    Ok(Restored {
+        instant_ms: cutoff,
+        groups: restored,
+    })
 }
+
+/// The instant to cut every group at. An explicit instant must be covered by every group's
+/// archive (never a silently older state); `latest` is the newest instant every group
+/// covers, so all groups are cut at one instant.
+fn cutoff_for(manifests: &[Manifest], target: RestoreTarget) -> Result<u64, RestoreError> {
+    let known =
+        |m: &&Manifest| !(m.segments.is_empty() && m.snapshots.is_empty()) || m.coverage.is_some();
+    match target {
+        RestoreTarget::At(ms) => {
+            for m in manifests.iter().filter(known) {
+                let covered = m.covered_through_ms();
+                if covered.is_none_or(|c| c < ms) {
+                    return Err(RestoreError::NotCovered {
+                        group: m.group,
+                        target_ms: ms,
+                        covered_ms: covered,
+                    });
+                }
+            }
+            Ok(ms)
+        }
+        RestoreTarget::Latest => manifests
+            .iter()
+            .filter(known)
+            .map(|m| (m.group, m.covered_through_ms()))
+            .try_fold(u64::MAX, |acc, (group, c)| match c {
+                Some(c) => Ok(acc.min(c)),
+                None => Err(RestoreError::NotCovered {
+                    group,
+                    target_ms: acc.min(u64::MAX / 2),
+                    covered_ms: None,
+                }),
+            })
+            .and_then(|c| {
+                if c == u64::MAX {
+                    Err(RestoreError::EmptyArchive)
+                } else {
+                    Ok(c)
+                }
+            }),
+    }
+}
+
+/// Applies the restored log (everything after the snapshot, up to the cut) to the store. The
+/// archive holds only committed entries, so the restored state is the cluster's at the
+/// instant, and a node booted on it serves it at once, even alone, before any quorum forms.
+fn replay(
+    store: &Store,
+    wal_dir: &Path,
+    group: &GroupRestored,
+    after: u64,
+) -> Result<(), RestoreError> {
+    if group.last_index <= after {
+        return Ok(());
+    }
+    let options = WalOptions {
+        segment_bytes: 1 << 20,
+        ..WalOptions::new(wal_dir, group.group)
+    };
+    let (wal, _) = Wal::open(options, None)?;
+    let install = |e: &dyn std::fmt::Display| RestoreError::Install {
+        group: group.group,
+        reason: format!("replaying the log: {e}"),
+    };
+    let mut from = after + 1;
+    while from <= group.last_index {
+        let to = (from + REPLAY_BATCH - 1).min(group.last_index);
+        let entries = wal.read_range(from, to)?;
+        let refs: Vec<&crate::wal::Entry> = entries.iter().collect();
+        store
+            .apply_batch(group.group, &refs, false)
+            .map_err(|e| install(&e))?;
+        from = to + 1;
+    }
+    drop(wal);
+    for e in std::fs::read_dir(wal_dir).map_err(io(wal_dir))?.flatten() {
+        if e.file_name().to_string_lossy().ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    Ok(())
+}
+
+/// Entries applied per store transaction during replay.
+const REPLAY_BATCH: u64 = 2048;
 
 /// Downloads one object and checks it against the manifest: the envelope's tags, then the
 /// plain length and CRC32C.

@@ -24,11 +24,21 @@ use super::certs::{NodeIdentity, regions_of};
 use super::error::TransportError;
 use super::frame::{self, Kind, MAX_FRAME};
 use super::metrics::TransportMetrics;
+use super::peer_clock::PeerClocks;
 use super::tls;
+
+/// Who sent a request: the region its verified certificate names (the only identity a
+/// handler may trust: claims inside the message are checked against it), and the
+/// connection's smoothed round trip (a bound on how long the message was in flight).
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub peer: String,
+    pub rtt: Duration,
+}
 
 /// Handles one request from a peer region; returns the response or an error message.
 pub type Handler = Arc<
-    dyn Fn(String, Bytes) -> Pin<Box<dyn Future<Output = Result<Bytes, String>> + Send>>
+    dyn Fn(Inbound, Bytes) -> Pin<Box<dyn Future<Output = Result<Bytes, String>> + Send>>
         + Send
         + Sync,
 >;
@@ -44,6 +54,7 @@ pub struct Transport {
     /// Peers whose last dial failed: consecutive failures and when to dial again.
     backoff: Mutex<HashMap<String, (u32, std::time::Instant)>>,
     metrics: TransportMetrics,
+    clocks: Arc<PeerClocks>,
 }
 
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
@@ -78,11 +89,13 @@ fn transport_config() -> Result<Arc<TransportConfig>, TransportError> {
 
 impl Transport {
     /// Binds `addr` and starts accepting peers among `regions` (the topology's region names).
+    /// `clocks` stamps every frame sent and judges every frame received.
     pub fn bind(
         addr: SocketAddr,
         identity: &NodeIdentity,
         regions: Vec<String>,
         metrics: TransportMetrics,
+        clocks: Arc<PeerClocks>,
         handler: Handler,
     ) -> Result<Arc<Transport>, TransportError> {
         let config = transport_config()?;
@@ -105,6 +118,7 @@ impl Transport {
             connections: Mutex::new(HashMap::new()),
             backoff: Mutex::new(HashMap::new()),
             metrics,
+            clocks,
         });
         tokio::spawn(accept_loop(transport.clone(), regions, handler));
         Ok(transport)
@@ -120,6 +134,11 @@ impl Transport {
         &self.region
     }
 
+    /// What is known of each peer's clock.
+    pub fn clocks(&self) -> &Arc<PeerClocks> {
+        &self.clocks
+    }
+
     /// Sends `request` to region `peer` at `addr` and waits for its response.
     pub async fn call(
         &self,
@@ -130,7 +149,10 @@ impl Transport {
         let result = self.call_inner(peer, addr, request).await;
         if let Err(e) = &result {
             self.metrics.rpc_errors.with_label_values(&[peer]).inc();
-            if !matches!(e, TransportError::Remote { .. }) {
+            if !matches!(
+                e,
+                TransportError::Remote { .. } | TransportError::ClockSkew { .. }
+            ) {
                 // a broken connection is replaced on the next call
                 self.connections.lock().expect("connections").remove(peer);
             }
@@ -150,7 +172,8 @@ impl Transport {
             reason: e.to_string(),
         };
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| rpc(&e))?;
-        let out = frame::encode(Kind::Request, request);
+        let sent_ms = self.clocks.wall_ms();
+        let out = frame::encode(Kind::Request, self.clocks.stamp(), request);
         send.write_all(&out.bytes).await.map_err(|e| rpc(&e))?;
         send.finish().map_err(|e| rpc(&e))?;
         self.metrics
@@ -165,7 +188,13 @@ impl Transport {
             .read_to_end(MAX_FRAME + frame::HEADER_LEN)
             .await
             .map_err(|e| rpc(&e))?;
-        let (kind, payload) = frame::decode(&raw)?;
+        let (kind, stamp, payload) = frame::decode(&raw)?;
+        self.clocks
+            .on_answer(peer, stamp, sent_ms)
+            .map_err(|e| TransportError::ClockSkew {
+                peer: peer.to_string(),
+                reason: e.to_string(),
+            })?;
         self.metrics
             .bytes_in
             .with_label_values(&[peer, "wire"])
@@ -244,6 +273,12 @@ async fn accept_loop(transport: Arc<Transport>, regions: Vec<String>, handler: H
         tokio::spawn(async move {
             let conn = match incoming.await {
                 Ok(c) => c,
+                // a peer that gave up dialling (its call timed out, both sides dialled at
+                // once, it restarted): expected while regions start, not an attack
+                Err(e) if handshake_abandoned(&e) => {
+                    tracing::debug!(error = %e, "a peer abandoned its connection attempt");
+                    return;
+                }
                 Err(e) => {
                     transport.metrics.refused.with_label_values(&["tls"]).inc();
                     tracing::warn!(error = %e, "refused a peer connection during the TLS handshake");
@@ -253,8 +288,19 @@ async fn accept_loop(transport: Arc<Transport>, regions: Vec<String>, handler: H
             let Some(peer) = identify(&transport, &conn, &regions) else {
                 return;
             };
-            serve(conn, peer, handler, transport.metrics.clone()).await;
+            serve(conn, peer, handler, transport.clone()).await;
         });
+    }
+}
+
+/// Whether a failed handshake is the peer giving up (timeout, reset, close), rather than
+/// this node refusing it (a TLS failure: unknown CA, bad certificate, wrong ALPN).
+fn handshake_abandoned(e: &quinn::ConnectionError) -> bool {
+    use quinn::ConnectionError as E;
+    match e {
+        E::TimedOut | E::Reset | E::LocallyClosed | E::ApplicationClosed(_) => true,
+        E::ConnectionClosed(c) => !c.error_code.to_string().contains("cryptographic"),
+        E::TransportError(_) | E::VersionMismatch | E::CidsExhausted => false,
     }
 }
 
@@ -291,14 +337,17 @@ fn identify(transport: &Transport, conn: &Connection, regions: &[String]) -> Opt
     }
 }
 
-async fn serve(conn: Connection, peer: String, handler: Handler, metrics: TransportMetrics) {
+async fn serve(conn: Connection, peer: String, handler: Handler, transport: Arc<Transport>) {
     loop {
         let (mut send, mut recv) = match conn.accept_bi().await {
             Ok(s) => s,
             Err(_) => return, // closed by the peer or timed out; it reconnects when it needs to
         };
-        let (peer, handler, metrics) = (peer.clone(), handler.clone(), metrics.clone());
+        let (peer, handler, transport) = (peer.clone(), handler.clone(), transport.clone());
+        let rtt = conn.rtt();
         tokio::spawn(async move {
+            let metrics = &transport.metrics;
+            let clocks = &transport.clocks;
             let raw = match recv.read_to_end(MAX_FRAME + frame::HEADER_LEN).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -310,19 +359,30 @@ async fn serve(conn: Connection, peer: String, handler: Handler, metrics: Transp
                 .bytes_in
                 .with_label_values(&[&peer, "wire"])
                 .inc_by(raw.len() as u64);
+            let error = |msg: &[u8]| frame::encode(Kind::Error, clocks.stamp(), msg);
             let reply = match frame::decode(&raw) {
-                Ok((Kind::Request, payload)) => {
+                Ok((Kind::Request, stamp, payload)) => {
                     metrics
                         .bytes_in
                         .with_label_values(&[&peer, "plain"])
                         .inc_by(payload.len() as u64);
-                    match handler(peer.clone(), payload).await {
-                        Ok(resp) => frame::encode(Kind::Response, &resp),
-                        Err(msg) => frame::encode(Kind::Error, msg.as_bytes()),
+                    match clocks.on_request(&peer, stamp) {
+                        Err(e) => error(format!("clock skew: {e}").as_bytes()),
+                        Ok(_) => {
+                            let from = Inbound {
+                                peer: peer.clone(),
+                                rtt,
+                            };
+                            match handler(from, payload).await {
+                                // stamped after handling: the answer follows what it answers
+                                Ok(resp) => frame::encode(Kind::Response, clocks.stamp(), &resp),
+                                Err(msg) => error(msg.as_bytes()),
+                            }
+                        }
                     }
                 }
-                Ok(_) => frame::encode(Kind::Error, b"expected a request frame"),
-                Err(e) => frame::encode(Kind::Error, e.to_string().as_bytes()),
+                Ok(_) => error(b"expected a request frame"),
+                Err(e) => error(e.to_string().as_bytes()),
             };
             metrics
                 .bytes_out

@@ -17,6 +17,8 @@ pub enum TransportError {
     Rpc { peer: String, reason: String },
     #[error("{peer} answered with an error: {message}")]
     Remote { peer: String, message: String },
+    #[error("refused {peer}'s answer: {reason}")]
+    ClockSkew { peer: String, reason: String },
     #[error("bad frame: {0}")]
     Frame(String),
 }

@@ -2,10 +2,13 @@
 //! clearly instead of misreading bytes.
 //!
 //! ```text
-//! u8 version (1) | u8 kind | u8 flags (bit 0: zstd) | u8 0 | u32 wire length | u32 plain length | payload
+//! u8 version (2) | u8 kind | u8 flags (bit 0: zstd) | u8 0 | u32 wire length | u32 plain length
+//! | u64 sender HLC (packed) | u64 sender wall clock (ms) | payload
 //! ```
 //! Payloads above [`COMPRESS_ABOVE`] bytes are zstd-compressed (level 1: log shipping wants
-//! speed) when that makes them smaller.
+//! speed) when that makes them smaller. Every frame, request or answer, carries the sender's
+//! clock ([`Stamp`]): the receiver merges the HLC and measures the peer's offset from it
+//! (`peer_clock.rs`), so no message kind can bypass the clock.
 
 use std::cell::RefCell;
 
@@ -13,8 +16,8 @@ use bytes::Bytes;
 
 use super::error::TransportError;
 
-pub const VERSION: u8 = 1;
-pub const HEADER_LEN: usize = 12;
+pub const VERSION: u8 = 2;
+pub const HEADER_LEN: usize = 28;
 pub const COMPRESS_ABOVE: usize = 16 << 10;
 /// Largest frame accepted from a peer.
 pub const MAX_FRAME: usize = 256 << 20;
@@ -25,6 +28,13 @@ pub enum Kind {
     Request = 1,
     Response = 2,
     Error = 3,
+}
+
+/// The sender's clock when it sent a frame: its HLC reading and its wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamp {
+    pub hlc: u64,
+    pub wall_ms: u64,
 }
 
 /// An encoded frame and its sizes before and after compression.
@@ -65,7 +75,7 @@ fn decompress(body: &[u8], plain: usize) -> std::io::Result<Vec<u8>> {
     })
 }
 
-pub fn encode(kind: Kind, payload: &[u8]) -> Encoded {
+pub fn encode(kind: Kind, stamp: Stamp, payload: &[u8]) -> Encoded {
     let compressed = (payload.len() > COMPRESS_ABOVE)
         .then(|| compress(payload))
         .flatten()
@@ -78,6 +88,8 @@ pub fn encode(kind: Kind, payload: &[u8]) -> Encoded {
     bytes.extend_from_slice(&[VERSION, kind as u8, flags, 0]);
     bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
     bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&stamp.hlc.to_le_bytes());
+    bytes.extend_from_slice(&stamp.wall_ms.to_le_bytes());
     bytes.extend_from_slice(body);
     Encoded {
         bytes,
@@ -85,7 +97,7 @@ pub fn encode(kind: Kind, payload: &[u8]) -> Encoded {
     }
 }
 
-pub fn decode(frame: &[u8]) -> Result<(Kind, Bytes), TransportError> {
+pub fn decode(frame: &[u8]) -> Result<(Kind, Stamp, Bytes), TransportError> {
     let bad = |m: &str| TransportError::Frame(m.to_string());
     if frame.len() < HEADER_LEN {
         return Err(bad("shorter than its header"));
@@ -104,6 +116,10 @@ pub fn decode(frame: &[u8]) -> Result<(Kind, Bytes), TransportError> {
     };
     let wire = u32::from_le_bytes(frame[4..8].try_into().expect("4")) as usize;
     let plain = u32::from_le_bytes(frame[8..12].try_into().expect("4")) as usize;
+    let stamp = Stamp {
+        hlc: u64::from_le_bytes(frame[12..20].try_into().expect("8")),
+        wall_ms: u64::from_le_bytes(frame[20..28].try_into().expect("8")),
+    };
     if wire != frame.len() - HEADER_LEN || plain > MAX_FRAME {
         return Err(bad("length fields do not match the frame"));
     }
@@ -121,7 +137,7 @@ pub fn decode(frame: &[u8]) -> Result<(Kind, Bytes), TransportError> {
         }
         Bytes::copy_from_slice(body)
     };
-    Ok((kind, payload))
+    Ok((kind, stamp, payload))
 }
 
 #[cfg(test)]
@@ -130,11 +146,15 @@ mod tests {
 
     #[test]
     fn small_frames_are_plain_large_compressible_ones_shrink() {
-        let small = encode(Kind::Request, b"hello");
+        let stamp = Stamp {
+            hlc: 77 << 16,
+            wall_ms: 77,
+        };
+        let small = encode(Kind::Request, stamp, b"hello");
         assert_eq!(small.bytes[2], 0);
         assert_eq!(
             decode(&small.bytes).unwrap(),
-            (Kind::Request, Bytes::from_static(b"hello"))
+            (Kind::Request, stamp, Bytes::from_static(b"hello"))
         );
 
         let big: Vec<u8> = b"append entries "
@@ -143,24 +163,24 @@ mod tests {
             .take(1 << 20)
             .copied()
             .collect();
-        let e = encode(Kind::Response, &big);
+        let e = encode(Kind::Response, Stamp::default(), &big);
         assert_eq!(e.bytes[2], ZSTD);
         assert!(
             e.bytes.len() < big.len() / 20,
             "{} bytes on the wire",
             e.bytes.len()
         );
-        assert_eq!(decode(&e.bytes).unwrap().1, big);
+        assert_eq!(decode(&e.bytes).unwrap().2, big);
     }
 
     #[test]
     fn damaged_frames_are_errors() {
         let big: Vec<u8> = b"xyz".iter().cycle().take(100_000).copied().collect();
-        let e = encode(Kind::Request, &big).bytes;
+        let e = encode(Kind::Request, Stamp::default(), &big).bytes;
         assert!(decode(&e[..5]).is_err());
         let mut v = e.clone();
-        v[0] = 2;
-        assert!(decode(&v).unwrap_err().to_string().contains("version 2"));
+        v[0] = 1;
+        assert!(decode(&v).unwrap_err().to_string().contains("version 1"));
         let mut v = e.clone();
         v[HEADER_LEN + 3] ^= 0xff;
         assert!(decode(&v).is_err());

@@ -10,6 +10,10 @@ pub struct TransportMetrics {
     /// Connections refused, by reason (`tls`, `unknown_region`, `own_region`).
     pub refused: IntCounterVec,
     pub rtt_seconds: GaugeVec,
+    /// Messages refused because the peer's clock was beyond `max_clock_skew_ms` ahead.
+    pub clock_skew_refusals: IntCounterVec,
+    /// Measured peer wall clock minus ours.
+    pub clock_offset_seconds: GaugeVec,
 }
 
 impl TransportMetrics {
@@ -49,6 +53,22 @@ impl TransportMetrics {
             ),
             &["peer"],
         )?;
+        let clock_skew_refusals = IntCounterVec::new(
+            Opts::new(
+                "georep_clock_skew_refusals_total",
+                "Messages refused because the peer's clock was beyond node.max_clock_skew_ms ahead",
+            ),
+            &["peer"],
+        )?;
+        let clock_offset_seconds = GaugeVec::new(
+            Opts::new(
+                "georep_peer_clock_offset_seconds",
+                "Measured wall-clock offset of a peer region (peer minus this node)",
+            ),
+            &["peer"],
+        )?;
+        registry.register(Box::new(clock_skew_refusals.clone()))?;
+        registry.register(Box::new(clock_offset_seconds.clone()))?;
         registry.register(Box::new(bytes_out.clone()))?;
         registry.register(Box::new(bytes_in.clone()))?;
         registry.register(Box::new(rpc_errors.clone()))?;
@@ -60,6 +80,8 @@ impl TransportMetrics {
             rpc_errors,
             refused,
             rtt_seconds,
+            clock_skew_refusals,
+            clock_offset_seconds,
         })
     }
 }

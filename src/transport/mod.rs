@@ -6,23 +6,25 @@
 //! A connection to a peer succeeds only if the peer's certificate is valid for the region
 //! being dialled, and a certificate from another CA fails the handshake either way.
 //!
-//! Replication (openraft) will run over [`Transport::call`]; today the module stands alone
-//! and is exercised by its tests.
+//! Every frame carries the sender's clock; `peer_clock.rs` merges it into the HLC and
+//! refuses peers whose clock is too far ahead, whatever the message kind.
 
 mod certs;
 mod endpoint;
 mod error;
 mod frame;
 mod metrics;
+mod peer_clock;
 mod tls;
 
 pub use certs::{
     ClusterCa, NodeIdentity, ca_cert_path, generate_ca, init as init_certs, load as load_identity,
     regions_of,
 };
-pub use endpoint::{Handler, Transport};
+pub use endpoint::{Handler, Inbound, Transport};
 pub use error::TransportError;
 pub use metrics::TransportMetrics;
+pub use peer_clock::{PeerClock, PeerClocks, estimate_offset};
 pub use tls::ALPN;
 
 #[cfg(test)]

@@ -22,10 +22,31 @@ fn identities(cluster: &str, names: &[&str]) -> (tempfile::TempDir, Vec<NodeIden
     (dir, ids)
 }
 
+/// A node's clock, `offset_ms` off true time.
+fn clocks(region: &str, offset_ms: i64, metrics: &TransportMetrics) -> Arc<PeerClocks> {
+    let hlc = Arc::new(crate::clock::Hlc::new(
+        crate::clock::node_id_for_region(region),
+        500,
+    ));
+    hlc.physical()
+        .offset()
+        .store(offset_ms, std::sync::atomic::Ordering::Relaxed);
+    Arc::new(PeerClocks::new(hlc, Some(metrics.clone())))
+}
+
 /// An echo node: answers `<its region>:<caller region>:<request>`; "fail" gets an error.
 fn node(id: &NodeIdentity, metrics: &TransportMetrics) -> (Arc<Transport>, SocketAddr) {
+    node_at(id, metrics, 0)
+}
+
+fn node_at(
+    id: &NodeIdentity,
+    metrics: &TransportMetrics,
+    offset_ms: i64,
+) -> (Arc<Transport>, SocketAddr) {
     let me = id.region.clone();
-    let handler: Handler = Arc::new(move |from: String, req: Bytes| {
+    let handler: Handler = Arc::new(move |from: Inbound, req: Bytes| {
+        let from = from.peer;
         let me = me.clone();
         Box::pin(async move {
             if req.as_ref() == b"fail" {
@@ -41,6 +62,7 @@ fn node(id: &NodeIdentity, metrics: &TransportMetrics) -> (Arc<Transport>, Socke
         id,
         regions(),
         metrics.clone(),
+        clocks(&id.region, offset_ms, metrics),
         handler,
     )
     .unwrap();
@@ -267,14 +289,16 @@ async fn unreachable_peers_are_redialled_with_backoff() {
 
     // b comes up on that address; after the backoff the call goes through and resets it
     let mb = metrics().1;
-    let handler: Handler = Arc::new(|from: String, req: Bytes| {
+    let handler: Handler = Arc::new(|from: Inbound, req: Bytes| {
+        let from = from.peer;
         Box::pin(async move {
             Ok(Bytes::from(
                 [b"b:".as_ref(), from.as_bytes(), b":".as_ref(), &req].concat(),
             ))
         })
     });
-    let _tb = Transport::bind(addr_b, &ids[1], regions(), mb, handler).unwrap();
+    let cb = clocks("b", 0, &mb);
+    let _tb = Transport::bind(addr_b, &ids[1], regions(), mb, cb, handler).unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(
         ta.call("b", addr_b, b"up").await.unwrap(),
@@ -303,4 +327,59 @@ fn backoff_grows_with_jitter_and_caps() {
             full / 2
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_clock_is_too_far_ahead_is_refused_both_ways_and_counted() {
+    let (_dir, ids) = identities("t", &["a", "b", "c"]);
+    let (ra, ma) = metrics();
+    let (rb, mb) = metrics();
+    let (_rc, mc) = metrics();
+    let (ta, addr_a) = node_at(&ids[0], &ma, 0);
+    let (tb, addr_b) = node_at(&ids[1], &mb, 2_000); // b runs 2 s ahead
+    let (tc, addr_c) = node_at(&ids[2], &mc, 300); // c runs 300 ms ahead: within 500
+    let a_wall = ta.clocks().wall_ms();
+
+    // b's requests carry a clock 2 s ahead: a refuses them before handling
+    let err = tb.call("a", addr_a, b"hi").await.unwrap_err();
+    assert!(
+        matches!(&err, TransportError::Remote { message, .. } if message.contains("clock skew")),
+        "{err}"
+    );
+    // a's request reaches b, but b's answer is stamped 2 s ahead: a refuses the answer
+    let err = ta.call("b", addr_b, b"hi").await.unwrap_err();
+    assert!(matches!(err, TransportError::ClockSkew { .. }), "{err}");
+    assert!(
+        ta.clocks().hlc().last().physical_ms() < a_wall + 1_000,
+        "a's clock was not dragged forward"
+    );
+    let refused = |r: &Registry| {
+        r.gather()
+            .iter()
+            .find(|f| f.name() == "georep_clock_skew_refusals_total")
+            .map(|f| {
+                f.get_metric()
+                    .iter()
+                    .map(|m| m.get_counter().get_value())
+                    .sum::<f64>()
+            })
+            .unwrap_or(0.0)
+    };
+    assert_eq!(refused(&ra), 2.0);
+    assert_eq!(
+        refused(&rb),
+        0.0,
+        "b sees the others behind, which is no refusal"
+    );
+    let b_seen = ta.clocks().snapshot();
+    let (_, b_clock) = b_seen.iter().find(|(p, _)| p == "b").unwrap();
+    assert!((1_800..=2_200).contains(&b_clock.offset_ms), "{b_clock:?}");
+
+    // c, 300 ms ahead, is served; a merges its clock and measures the offset
+    assert_eq!(&ta.call("c", addr_c, b"x").await.unwrap()[..], b"c:a:x");
+    assert_eq!(&tc.call("a", addr_a, b"y").await.unwrap()[..], b"a:c:y");
+    let c_seen = ta.clocks().snapshot();
+    let (_, c_clock) = c_seen.iter().find(|(p, _)| p == "c").unwrap();
+    assert!((200..=400).contains(&c_clock.offset_ms), "{c_clock:?}");
+    assert!(ta.clocks().hlc().now().physical_ms() >= tc.clocks().wall_ms() - 100);
 }

@@ -31,8 +31,39 @@ pub const FAST: &str = "[node]\nheartbeat_interval_ms = 200\nelection_timeout_mi
 
 impl Cluster {
     /// Writes the topology (`extra` appended: `[node]` settings, links, collections), makes
-    /// certificates, starts the relays and every node.
+    /// certificates, starts the relays and every node, and waits until every region is ready
+    /// (`/readyz`), as a client should before sending traffic.
     pub async fn start(dir: &Path, extra: &str) -> Cluster {
+        let c = Self::start_unready(dir, extra).await;
+        c.wait_ready(Duration::from_secs(30)).await;
+        c
+    }
+
+    /// Waits until `/readyz` is 200 in every live region.
+    pub async fn wait_ready(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        for i in self.live() {
+            loop {
+                let r = self
+                    .client(i)
+                    .request(hyper::Method::GET, "/readyz", &[], Bytes::new())
+                    .await;
+                match r {
+                    Ok(r) if r.status == 200 => break,
+                    r => assert!(
+                        Instant::now() < deadline,
+                        "{} not ready in {within:?}: {:?}",
+                        REGIONS[i],
+                        r.map(|r| String::from_utf8_lossy(&r.body).to_string())
+                    ),
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    /// As [`Cluster::start`], without waiting for readiness: traffic may start at once.
+    pub async fn start_unready(dir: &Path, extra: &str) -> Cluster {
         let (topology_path, apis) = topology(dir, &REGIONS, extra);
         let topology = Topology::load(&topology_path).unwrap();
         let certs = dir.join("certs");
@@ -77,6 +108,13 @@ impl Cluster {
             extra.push("--peer-route".into());
             extra.push(format!("{to}={addr}"));
         }
+        // every node's wall clock can be skewed while it runs (set_clock_offset)
+        let clock = self.clock_file(i);
+        if !clock.exists() {
+            std::fs::write(&clock, "0").unwrap();
+        }
+        extra.push("--clock-offset-file".into());
+        extra.push(clock.display().to_string());
         NodeProcess::start_with(
             &self.topology_path,
             region,
@@ -85,6 +123,18 @@ impl Cluster {
             &extra,
         )
         .await
+    }
+
+    fn clock_file(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("clock-{}.offset", REGIONS[i]))
+    }
+
+    /// Skews region `i`'s wall clock by `ms` (the node re-reads it every 100 ms).
+    pub fn set_clock_offset(&self, i: usize, ms: i64) {
+        let path = self.clock_file(i);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, ms.to_string()).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
     }
 
     pub async fn restart(&mut self, i: usize) {

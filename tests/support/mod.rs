@@ -238,3 +238,74 @@ pub fn archive_verify(url: &str, key: &Path) -> (i32, String, String) {
 pub fn phase(name: &str) {
     eprintln!("--- {name}");
 }
+
+/// The URL (from `env`) of an object-store emulator that `scripts/test` started. Without
+/// one, the test says SKIPPED on stdout (nextest shows these tests' output, see
+/// `.config/nextest.toml`) and returns None; in CI, or with `GEOREP_REQUIRE_EMULATORS` set
+/// (scripts/test sets it), a missing emulator fails the test instead.
+pub fn emulator(env: &str, what: &str) -> Option<String> {
+    match std::env::var(env) {
+        Ok(url) => Some(url),
+        Err(_) => {
+            let required = std::env::var("GEOREP_REQUIRE_EMULATORS").is_ok()
+                || std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+            assert!(
+                !required,
+                "{env} is not set: the {what} emulator is required here"
+            );
+            println!(
+                "SKIPPED: {env} is not set, so nothing ran against {what} (scripts/test starts it)"
+            );
+            None
+        }
+    }
+}
+
+/// Fetches a node's `/metrics` and lints it with [`promtool_check`].
+pub async fn lint_metrics(client: &Client) {
+    let m = client
+        .request(hyper::Method::GET, "/metrics", &[], Default::default())
+        .await
+        .unwrap();
+    promtool_check(&String::from_utf8_lossy(&m.body));
+}
+
+/// Runs `promtool check metrics` (Debian's prometheus package; scripts/test installs it)
+/// on a `/metrics` text; panics naming every problem it reports. Without promtool the check
+/// says SKIPPED, except in CI, where it must be there.
+pub fn promtool_check(metrics: &str) {
+    use std::io::Write;
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "promtool is required in CI (scripts/test installs it): {e}"
+            );
+            println!("SKIPPED: promtool check metrics (promtool not installed: {e})");
+            return;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
+}
