@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod archiver;
+pub mod auth;
 pub mod catalog;
 pub mod client;
 pub mod clock;

@@ -59,6 +59,7 @@ fn main() -> ExitCode {
             Command::Certs(a) => cli::certs::run(a),
             Command::Archive(a) => cli::archive::run(a).await,
             Command::Restore(a) => cli::restore::run(a).await,
+            Command::Auth(a) => cli::auth::run(a),
         }
     });
     match result {

@@ -30,6 +30,8 @@ pub struct ApiContext {
     pub caller: crate::group::PeerCaller,
     /// The node's clock (its wall clock may carry a test offset).
     pub clock: Arc<crate::clock::Hlc>,
+    /// Who may call the API (`[auth]`).
+    pub auth: crate::auth::Authenticator,
     /// The peer transport, None with a single region: its measured peer clocks.
     pub transport: Option<Arc<crate::transport::Transport>>,
 }

@@ -27,6 +27,15 @@ pub enum ApiError {
         message: String,
         retry_after_s: u32,
     },
+    /// No or bad credentials (auth on).
+    #[error("{message}")]
+    Unauthenticated { message: String },
+    /// The credentials' role does not allow the request.
+    #[error("{message}")]
+    Forbidden { message: String },
+    /// Too many failed authentications from this address.
+    #[error("{message}")]
+    AuthBackoff { message: String, retry_after_s: u32 },
     /// The collection has no replica in this region.
     #[error("{message}")]
     Misdirected { message: String },
@@ -50,6 +59,9 @@ impl ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Misdirected { .. } => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::AuthBackoff { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -62,6 +74,9 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::PreconditionFailed { .. } => "precondition_failed",
             ApiError::Misdirected { .. } => "not_placed_here",
+            ApiError::Unauthenticated { .. } => "unauthenticated",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::AuthBackoff { .. } => "auth_backoff",
             ApiError::Internal { .. } => "internal",
         }
     }
@@ -135,8 +150,16 @@ impl IntoResponse for ApiError {
         });
         let mut resp = (self.status(), axum::Json(body)).into_response();
         let headers = resp.headers_mut();
-        if let ApiError::Unavailable { retry_after_s, .. } = &self {
+        if let ApiError::Unavailable { retry_after_s, .. }
+        | ApiError::AuthBackoff { retry_after_s, .. } = &self
+        {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+        }
+        if let ApiError::Unauthenticated { .. } = &self {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"georep\""),
+            );
         }
         if let ApiError::PreconditionFailed {
             current: Some(v), ..

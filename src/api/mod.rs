@@ -4,6 +4,7 @@
 //! preconditions and bodies are 400/412/413 with a JSON reason, never a 500 or a panic.
 
 mod admin;
+mod authn;
 pub mod cluster;
 mod context;
 pub mod docs;
@@ -55,6 +56,11 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             proxy::forward_unplaced,
+        ))
+        // outside the proxy layer: the region a client called checks its credentials first
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            authn::check,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(ctx)

@@ -44,6 +44,19 @@ pub struct BenchArgs {
     /// Consistency header for reads
     #[arg(long, value_parser = |s: &str| s.parse::<Consistency>().map_err(|e| e.to_string()))]
     pub consistency: Option<Consistency>,
+    /// Bearer token for a cluster with [auth] (writer for put, reader for get)
+    #[arg(long, env = "GEOREP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl BenchArgs {
+    fn client(&self) -> Result<Client, UsageError> {
+        let c = Client::new(&self.endpoint).map_err(|e| UsageError(e.to_string()))?;
+        Ok(match &self.token {
+            Some(t) => c.with_bearer(t),
+            None => c,
+        })
+    }
 }
 
 struct ClientResult {
@@ -58,7 +71,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             UsageError("--clients, --keys and --duration must be at least 1".into()).into(),
         );
     }
-    let probe = Client::new(&args.endpoint).map_err(|e| UsageError(e.to_string()))?;
+    let probe = args.client()?;
     let value = Bytes::from(
         (0..args.value_bytes)
             .map(|i| b'a' + (i % 26) as u8)
@@ -87,7 +100,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let args = Arc::new(args);
     let mut tasks = Vec::new();
     for c in 0..args.clients {
-        let client = Client::new(&args.endpoint)?;
+        let client = args.client()?;
         let (args, value, consistency) = (args.clone(), value.clone(), consistency.clone());
         tasks.push(tokio::spawn(async move {
             let mut r = ClientResult {

@@ -2,7 +2,7 @@ use std::io::{Read, Write};
 
 use anyhow::Context;
 use bytes::Bytes;
-use georep::client::{Client, Response};
+use georep::client::Response;
 
 use super::{ClientOpts, UsageError};
 
@@ -97,7 +97,7 @@ pub async fn put(args: PutArgs) -> anyhow::Result<()> {
             return Err(UsageError("put needs a VALUE (or - to read it from stdin)".into()).into());
         }
     };
-    let client = Client::new(&args.client.endpoint).map_err(|e| UsageError(e.to_string()))?;
+    let client = args.client.client()?;
     let mut h = headers(&args.client);
     if let Some(v) = args.if_match {
         h.push(("if-match", v.to_string()));
@@ -121,7 +121,7 @@ pub async fn get(args: DocArgs) -> anyhow::Result<()> {
     if args.if_match.is_some() {
         return Err(UsageError("--if-match applies to put and delete".into()).into());
     }
-    let client = Client::new(&args.client.endpoint).map_err(|e| UsageError(e.to_string()))?;
+    let client = args.client.client()?;
     let resp = client
         .get(&args.collection, &args.key, &borrow(&headers(&args.client)))
         .await?;
@@ -134,7 +134,7 @@ pub async fn get(args: DocArgs) -> anyhow::Result<()> {
 }
 
 pub async fn delete(args: DocArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.endpoint).map_err(|e| UsageError(e.to_string()))?;
+    let client = args.client.client()?;
     let mut h = headers(&args.client);
     if let Some(v) = args.if_match {
         h.push(("if-match", v.to_string()));

@@ -2,6 +2,7 @@
 //! success, 2 for bad usage or invalid configuration, 1 for failures while running.
 
 pub mod archive;
+pub mod auth;
 pub mod bench;
 pub mod certs;
 pub mod demo;
@@ -51,6 +52,8 @@ pub enum Command {
     Archive(archive::ArchiveArgs),
     /// Restore a data dir to a point in time from the archive alone.
     Restore(restore::RestoreArgs),
+    /// Client credentials for [auth]: new bearer tokens (and the line to paste), signed JWTs.
+    Auth(auth::AuthArgs),
 }
 
 /// Options every client command shares.
@@ -68,6 +71,22 @@ pub struct ClientOpts {
     /// Staleness bound in ms for --consistency bounded_staleness
     #[arg(long)]
     pub max_staleness_ms: Option<u64>,
+    /// Bearer token (static or JWT) for a cluster with [auth]; prefer the environment
+    /// variable, which stays out of the process list
+    #[arg(long, env = "GEOREP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl ClientOpts {
+    /// A client for --endpoint, sending --token if given.
+    pub fn client(&self) -> Result<georep::client::Client, UsageError> {
+        let c =
+            georep::client::Client::new(&self.endpoint).map_err(|e| UsageError(e.to_string()))?;
+        Ok(match &self.token {
+            Some(t) => c.with_bearer(t),
+            None => c,
+        })
+    }
 }
 
 fn parse_consistency(s: &str) -> Result<Consistency, String> {

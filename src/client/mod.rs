@@ -52,6 +52,8 @@ pub struct Client {
     http: HyperClient<HttpConnector, Full<Bytes>>,
     base: String,
     timeout: Duration,
+    /// `Authorization` sent with every request (a bearer token), if any.
+    authorization: Option<String>,
 }
 
 impl Client {
@@ -71,7 +73,14 @@ impl Client {
             http,
             base: format!("http://{rest}"),
             timeout: Duration::from_secs(30),
+            authorization: None,
         })
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request.
+    pub fn with_bearer(mut self, token: &str) -> Self {
+        self.authorization = Some(format!("Bearer {token}"));
+        self
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -96,6 +105,13 @@ impl Client {
             message: e.to_string(),
         };
         let mut req = Request::builder().method(method).uri(&url);
+        if let Some(a) = &self.authorization
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            req = req.header("authorization", a.as_str());
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }

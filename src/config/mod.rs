@@ -1,11 +1,13 @@
 //! Configuration: the topology file (TOML), validated at load with errors that name the field.
 
+mod auth;
 mod error;
 pub mod names;
 mod placement;
 mod settings;
 mod topology;
 
+pub use auth::{AuthConfig, AuthMode, MIN_JWT_KEY_BYTES, Role, Secret, StaticToken, parse_sha256};
 pub use error::ConfigError;
 pub use placement::{AckMode, CollectionSpec, Placement, Tier};
 pub use settings::{DEFAULT_MAX_VALUE_BYTES, MAX_KEY_BYTES, NodeSettings};

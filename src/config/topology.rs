@@ -29,6 +29,8 @@ struct TopologyFile {
     archive: Option<ArchiveSpec>,
     #[serde(default)]
     collections: Vec<CollectionSpec>,
+    #[serde(default)]
+    auth: super::auth::AuthSpec,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -176,6 +178,8 @@ pub struct Topology {
     pub links: Vec<Link>,
     pub archive: Option<Archive>,
     pub collections: Vec<Placement>,
+    /// Who may call the client API (`[auth]`).
+    pub auth: super::auth::AuthConfig,
     /// Allowed but questionable settings, logged at start-up.
     pub warnings: Vec<String>,
 }
@@ -454,6 +458,7 @@ impl TopologyFile {
             }
             collections.push(p);
         }
+        let auth = self.auth.validate(base)?;
 
         Ok(Topology {
             cluster: self.cluster,
@@ -464,6 +469,7 @@ impl TopologyFile {
             links,
             archive,
             collections,
+            auth,
             warnings,
         })
     }

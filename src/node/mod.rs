@@ -25,7 +25,7 @@ use crate::api::{self, ApiContext};
 use crate::catalog::Catalog;
 use crate::catalog::failover::{self, FailoverMetrics};
 use crate::clock::{Hlc, node_id_for_region};
-use crate::config::Topology;
+use crate::config::{AuthMode, ConfigError, Topology};
 use crate::group::{
     AckMetrics, GroupId, GroupOptions, Groups, LogGroup, PeerBook, PeerCaller, spec,
 };
@@ -88,6 +88,22 @@ impl Node {
         })?;
         for w in &topology.warnings {
             tracing::warn!("{w}");
+        }
+        // Secure by default: an API reachable beyond loopback needs credentials, or an
+        // explicit decision to run it open. Checked before anything binds.
+        let api_listen = cfg.api_override.unwrap_or(region.api);
+        if topology.auth.mode == (AuthMode::None { explicit: false })
+            && !api_listen.ip().is_loopback()
+        {
+            return Err(NodeError::Config(ConfigError::Invalid {
+                field: "auth.mode".into(),
+                reason: format!(
+                    "the client API would listen on {api_listen}, beyond loopback, with no \
+                     authentication: add [[auth.tokens]] (`georep auth token --role writer` \
+                     prints one) or auth.jwt_hs256_key_file, or write [auth] mode = \"none\" \
+                     to run it open on purpose"
+                ),
+            }));
         }
         let lock = identity::claim(
             &cfg.data_dir,
@@ -306,7 +322,7 @@ impl Node {
             None => tasks.extend(groups.iter().map(|g| purger(g.clone()))),
         }
 
-        let addr = cfg.api_override.unwrap_or(region.api);
+        let addr = api_listen;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| NodeError::Bind {
@@ -319,6 +335,8 @@ impl Node {
             region: region.name.clone(),
             source,
         })?;
+        let topology_auth = topology.auth.clone();
+        let metrics_registry = metrics.registry.clone();
         let ctx = Arc::new(ApiContext {
             region: region_name,
             placed: spec::collection_groups(&spec::plan(&topology)),
@@ -329,6 +347,7 @@ impl Node {
             catalog,
             caller: caller.clone(),
             clock: clock.clone(),
+            auth: crate::auth::Authenticator::new(topology_auth, Some(&metrics_registry))?,
             transport: transport.clone(),
         });
         tasks.push(tokio::spawn(api::cluster::report_readiness(ctx.clone())));
@@ -340,11 +359,15 @@ impl Node {
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await
+            // the client address feeds the authentication backoff
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
         });
         tracing::info!(region = %region.name, api = %api_addr, "serving");
         Ok(Node {

@@ -23,6 +23,8 @@ pub struct Cluster {
     pub certs: PathBuf,
     pub mesh: Mesh,
     pub nodes: Vec<Option<NodeProcess>>,
+    /// Sent by [`Cluster::client`] when the topology has `[auth]`.
+    pub bearer: Option<String>,
 }
 
 /// Fast Raft timings for tests that are not about the defaults.
@@ -85,6 +87,7 @@ impl Cluster {
             certs,
             mesh,
             nodes: Vec::new(),
+            bearer: None,
         };
         for i in 0..REGIONS.len() {
             let n = c.spawn(i, None).await;
@@ -149,9 +152,13 @@ impl Cluster {
     }
 
     pub fn client(&self, i: usize) -> Client {
-        Client::new(&self.apis[i].to_string())
+        let c = Client::new(&self.apis[i].to_string())
             .unwrap()
-            .with_timeout(Duration::from_secs(10))
+            .with_timeout(Duration::from_secs(10));
+        match &self.bearer {
+            Some(t) => c.with_bearer(t),
+            None => c,
+        }
     }
 
     pub fn live(&self) -> Vec<usize> {

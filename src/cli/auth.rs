@@ -1,0 +1,99 @@
+//! `georep auth token|jwt`: credentials for a cluster with `[auth]`.
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use georep::config::{MIN_JWT_KEY_BYTES, Role};
+use sha2::{Digest, Sha256};
+
+use super::UsageError;
+
+#[derive(Debug, clap::Args)]
+pub struct AuthArgs {
+    #[command(subcommand)]
+    pub command: AuthCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AuthCommand {
+    /// Make a new random bearer token: prints the token (give it to the client, e.g. as
+    /// GEOREP_TOKEN) and the `[[auth.tokens]]` entry holding only its SHA-256 (paste it into
+    /// the topology of every region)
+    Token(TokenArgs),
+    /// Sign an HS256 JWT with the topology's `auth.jwt_hs256_key_file` key
+    Jwt(JwtArgs),
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// reader (GET, list, /metrics, /v1/cluster) | writer (+ PUT, DELETE) | admin (+ /v1/admin/*) | cdc (change slots)
+    #[arg(long, value_parser = parse_role)]
+    pub role: Role,
+    /// The name the token is known by in the topology (and in refusals' logs)
+    #[arg(long, default_value = "app")]
+    pub name: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct JwtArgs {
+    #[arg(long, value_parser = parse_role)]
+    pub role: Role,
+    /// The HS256 key file (the one `auth.jwt_hs256_key_file` names)
+    #[arg(long)]
+    pub key_file: PathBuf,
+    /// Lifetime in seconds (the `exp` claim)
+    #[arg(long, default_value_t = 3600)]
+    pub ttl_s: u64,
+    /// The `sub` claim: who the token is for
+    #[arg(long)]
+    pub sub: Option<String>,
+}
+
+pub fn run(args: AuthArgs) -> anyhow::Result<()> {
+    match args.command {
+        AuthCommand::Token(a) => {
+            let mut raw = [0u8; 32];
+            getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let token = format!("grp_{}", URL_SAFE_NO_PAD.encode(raw));
+            let hash: String = Sha256::digest(token.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            println!("token (shown once; store it as a secret): {token}");
+            println!();
+            println!("[[auth.tokens]]");
+            println!("name = {:?}", a.name);
+            println!("role = \"{}\"", a.role);
+            println!("sha256 = \"{hash}\"");
+            Ok(())
+        }
+        AuthCommand::Jwt(a) => {
+            let mut key = std::fs::read(&a.key_file)
+                .map_err(|e| UsageError(format!("--key-file {}: {e}", a.key_file.display())))?;
+            while matches!(key.last(), Some(b'\n' | b'\r')) {
+                key.pop();
+            }
+            if key.len() < MIN_JWT_KEY_BYTES {
+                return Err(UsageError(format!(
+                    "--key-file {}: {} bytes; HS256 needs at least {MIN_JWT_KEY_BYTES}",
+                    a.key_file.display(),
+                    key.len()
+                ))
+                .into());
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            println!(
+                "{}",
+                georep::auth::jwt::sign(&key, a.role, a.sub.as_deref(), now + a.ttl_s)
+            );
+            Ok(())
+        }
+    }
+}
