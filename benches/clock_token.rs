@@ -34,6 +34,55 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(clocks.on_answer("eu-west-1", black_box(stamp), sent)))
     });
 
+    // what [auth] adds to every request: a static token among 8 configured, and a JWT
+    let hash = |t: &str| -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(t.as_bytes()).into()
+    };
+    let jwt_key = b"0123456789abcdef0123456789abcdef".to_vec();
+    let config = georep::config::AuthConfig {
+        mode: georep::config::AuthMode::Token,
+        tokens: (0..8)
+            .map(|i| georep::config::StaticToken {
+                name: format!("t{i}"),
+                role: georep::config::Role::Writer,
+                sha256: hash(&format!("grp_token-number-{i}-abcdefghijklmnop")),
+            })
+            .collect(),
+        jwt_hs256_key: Some(georep::config::Secret(jwt_key.clone())),
+    };
+    let auth = georep::auth::Authenticator::new(config, None).unwrap();
+    let put = axum::http::Method::PUT;
+    let now = std::time::Instant::now();
+    c.bench_function("auth_static_token_of_8", |b| {
+        b.iter(|| {
+            black_box(auth.authorize(
+                &put,
+                "/v1/collections/c/docs/k",
+                Some("Bearer grp_token-number-5-abcdefghijklmnop"),
+                None,
+                now,
+                1_000,
+            ))
+        })
+    });
+    let jwt = format!(
+        "Bearer {}",
+        georep::auth::jwt::sign(&jwt_key, georep::config::Role::Writer, Some("ci"), 9_999)
+    );
+    c.bench_function("auth_hs256_jwt", |b| {
+        b.iter(|| {
+            black_box(auth.authorize(
+                &put,
+                "/v1/collections/c/docs/k",
+                Some(&jwt),
+                None,
+                now,
+                1_000,
+            ))
+        })
+    });
+
     let keys = SessionKeys::new(1, [5; 32]);
     let mut token = SessionToken::default();
     for g in 1..=3 {

@@ -235,7 +235,9 @@ async fn every_endpoint_class_against_every_kind_of_credential() {
 
     phase("a client that keeps failing is backed off, then let in after Retry-After");
     // the CLI's refused request above counted; a success starts the count afresh
-    c.request(Method::GET, "/metrics", &reset, Bytes::new()).await.unwrap();
+    c.request(Method::GET, "/metrics", &reset, Bytes::new())
+        .await
+        .unwrap();
     for _ in 0..georep::auth::FREE_FAILURES {
         let r = c
             .request(

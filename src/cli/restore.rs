@@ -11,7 +11,9 @@ pub struct RestoreArgs {
     /// The archive: file://DIR, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://ACCOUNT/CONTAINER/PREFIX
     #[arg(long)]
     pub archive: String,
-    /// Restore point: an RFC 3339 time (2026-11-26T12:00:00Z) or `latest`
+    /// Restore point: an RFC 3339 time (2026-11-26T12:00:00Z), which every group's archive
+    /// must cover (`georep archive list` shows "complete through"; past it the restore exits 1
+    /// naming the group), or `latest`: the newest instant every group covers, printed
     #[arg(long, value_parser = |s: &str| s.parse::<RestoreTarget>())]
     pub to: RestoreTarget,
     /// New, empty directory to restore into; `georep node --data-dir DIR` starts from it

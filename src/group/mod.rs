@@ -656,9 +656,10 @@ impl LogGroup {
     }
 
     /// Records a watermark from the leader (every AppendEntries carries one), which arrived
-    /// over a link whose round trip is `transit`.
-    pub(crate) fn note_watermark(&self, mark: rpc::Watermark, transit: Duration) {
-        self.watermarks.note(mark, transit, self.applied_index());
+    /// at `arrived` after at most `transit` on its way.
+    pub(crate) fn note_watermark(&self, mark: rpc::Watermark, arrived: Instant, transit: Duration) {
+        self.watermarks
+            .note(mark, transit, self.applied_index(), arrived);
     }
 
     /// How stale this replica is, in ms: the time since the newest leader watermark whose
@@ -669,7 +670,7 @@ impl LogGroup {
     /// cut-off replica never claims to be fresh.
     pub fn staleness_ms(&self, now_ms: u64) -> u64 {
         if !self.is_leader()
-            && let Some(ms) = self.watermarks.staleness_ms(self.applied_index())
+            && let Some(ms) = self.watermarks.staleness_ms(self.applied_index(), now_ms)
         {
             return ms;
         }

@@ -202,9 +202,17 @@ impl RaftNetwork<TypeConfig> for PeerClient {
                 rpc.leader_commit = Some(e.log_id);
             }
         }
+        let index = self.applied.borrow().0;
+        // the instant on the follower's own clock too, so it can age the mark without
+        // trusting how far apart the two wall clocks are (staleness.rs)
+        let at_follower_ms = self.caller.transport.as_ref().and_then(|t| {
+            t.clocks()
+                .on_peer_clock_no_later_than(&self.region, self.clock.wall_ms())
+        });
         let watermark = rpc::Watermark {
-            index: self.applied.borrow().0,
+            index,
             at_ms: self.clock.now().physical_ms(),
+            at_follower_ms,
         };
         let sent = std::time::Instant::now();
         let answer = self

@@ -136,6 +136,11 @@ struct AppendHead {
 pub struct Watermark {
     pub index: u64,
     pub at_ms: u64,
+    /// The same instant on the receiving follower's wall clock, as early as the leader can
+    /// prove it (`transport/peer_clock.rs`: from the follower's last answer); absent until
+    /// the leader has measured that follower.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_follower_ms: Option<u64>,
 }
 
 pub fn encode_append(
@@ -303,6 +308,7 @@ mod tests {
         let mark = Watermark {
             index: 11,
             at_ms: 1_764_000_000_000,
+            at_follower_ms: Some(1_764_000_000_300),
         };
         let bytes = encode_append(GroupId(4), &rpc, Some(mark));
         let (kind, group, body) = split(&bytes).unwrap();

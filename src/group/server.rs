@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use super::error::WireError;
@@ -108,7 +110,11 @@ async fn serve(
             if let (Ok(resp), Some(mark)) = (&r, watermark)
                 && resp.is_success()
             {
-                group.note_watermark(mark, from.rtt);
+                // in flight at most: the sender's delay since taking the mark (both on its
+                // clock), plus the link's round trip
+                let sender_delay =
+                    Duration::from_millis(from.sent_hlc_ms.saturating_sub(mark.at_ms));
+                group.note_watermark(mark, from.received, from.rtt + sender_delay);
             }
             rpc::encode_json_response(&r)
         }

@@ -4,9 +4,17 @@
 //! applied. A watermark says "at leader time `at_ms`, everything to `index` was committed".
 //! Comparing `at_ms` with this node's wall clock would mix two clocks: a follower whose clock
 //! runs 300 ms behind would report 300 ms too little. So the age of a watermark is measured
-//! on this node alone: the monotonic time since it arrived, plus the time it can have spent
-//! in flight, bounded by the link's smoothed round trip. Neither depends on how the two wall
-//! clocks differ; the estimate errs high by about half a round trip, never low.
+//! two ways, and the larger counts:
+//! - on the follower's own wall clock, from `at_follower_ms`: the leader translates the
+//!   mark's instant into this follower's clock as early as the follower's last answer proves
+//!   (its stamp minus the leader's arrival time bounds how far ahead the follower's clock is).
+//!   This holds however late the frame arrives (QUIC retransmits frames sent during a
+//!   partition seconds later);
+//! - on the follower's monotonic clock since the frame arrived (not since it was handled:
+//!   handling waits for the WAL), plus its time on the way: the sender's delay between taking
+//!   the mark and sending it and the link's smoothed round trip. This needs no measurement.
+//! Neither subtracts one wall clock from another unmeasured; the result errs high by about
+//! half a round trip.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -23,6 +31,17 @@ struct Received {
     transit: Duration,
 }
 
+impl Received {
+    fn age_ms(&self, now: Instant, now_ms: u64) -> u64 {
+        let by_arrival = (now.saturating_duration_since(self.at) + self.transit).as_millis() as u64;
+        let by_clock = self
+            .mark
+            .at_follower_ms
+            .map_or(0, |at| now_ms.saturating_sub(at));
+        by_arrival.max(by_clock)
+    }
+}
+
 /// The newest watermarks a follower received, oldest first.
 #[derive(Debug, Default)]
 pub struct Watermarks {
@@ -33,10 +52,10 @@ pub struct Watermarks {
 const KEEP: usize = 64;
 
 impl Watermarks {
-    /// Records a mark that arrived now over a link with round trip `transit`; `applied` is
+    /// Records a mark that arrived at `at` after at most `transit` on its way; `applied` is
     /// what this replica has applied (marks it already covers are folded away).
-    pub fn note(&self, mark: Watermark, transit: Duration, applied: u64) {
-        self.note_at(mark, transit, applied, Instant::now());
+    pub fn note(&self, mark: Watermark, transit: Duration, applied: u64, at: Instant) {
+        self.note_at(mark, transit, applied, at);
     }
 
     fn note_at(&self, mark: Watermark, transit: Duration, applied: u64, at: Instant) {
@@ -46,21 +65,24 @@ impl Watermarks {
             marks.pop_front();
         }
         if marks.len() >= KEEP {
-            marks.pop_front();
+            // never the front: it is the newest mark this replica covers, the one its
+            // staleness is measured from; losing it would leave no honest measure while the
+            // replica lags. Dropping a mark ahead only makes a later estimate older (safe).
+            marks.remove(1);
         }
         marks.push_back(Received { mark, at, transit });
     }
 
-    /// Staleness in ms of a replica that has applied `applied`, by the newest mark it covers;
-    /// None before it covers any.
-    pub fn staleness_ms(&self, applied: u64) -> Option<u64> {
-        self.staleness_at(applied, Instant::now())
+    /// Staleness in ms of a replica that has applied `applied`, by the newest mark it covers,
+    /// at this node's wall-clock time `now_ms`; None before it covers any.
+    pub fn staleness_ms(&self, applied: u64, now_ms: u64) -> Option<u64> {
+        self.staleness_at(applied, Instant::now(), now_ms)
     }
 
-    fn staleness_at(&self, applied: u64, now: Instant) -> Option<u64> {
+    fn staleness_at(&self, applied: u64, now: Instant, now_ms: u64) -> Option<u64> {
         let marks = self.marks.lock().expect("watermarks");
         let r = marks.iter().rev().find(|r| r.mark.index <= applied)?;
-        Some((now.saturating_duration_since(r.at) + r.transit).as_millis() as u64)
+        Some(r.age_ms(now, now_ms))
     }
 }
 
@@ -69,7 +91,11 @@ mod tests {
     use super::*;
 
     fn mark(index: u64, at_ms: u64) -> Watermark {
-        Watermark { index, at_ms }
+        Watermark {
+            index,
+            at_ms,
+            at_follower_ms: None,
+        }
     }
 
     #[test]
@@ -85,11 +111,17 @@ mod tests {
             10,
             t0 + Duration::from_millis(100),
         );
-        assert_eq!(w.staleness_at(5, t0 + Duration::from_secs(1)), None);
+        assert_eq!(w.staleness_at(5, t0 + Duration::from_secs(1), 0), None);
         // applied 10: the mark that arrived at t0 covers it
-        assert_eq!(w.staleness_at(10, t0 + Duration::from_secs(1)), Some(1_080));
+        assert_eq!(
+            w.staleness_at(10, t0 + Duration::from_secs(1), 0),
+            Some(1_080)
+        );
         // applied 20: the newer mark
-        assert_eq!(w.staleness_at(25, t0 + Duration::from_secs(1)), Some(980));
+        assert_eq!(
+            w.staleness_at(25, t0 + Duration::from_secs(1), 0),
+            Some(980)
+        );
     }
 
     #[test]
@@ -102,6 +134,44 @@ mod tests {
         assert!(w.marks.lock().unwrap().len() <= KEEP);
         w.note_at(mark(500, 0), Duration::ZERO, 300, t0);
         assert!(w.marks.lock().unwrap().len() <= 2);
-        assert_eq!(w.staleness_at(400, t0), Some(0));
+        assert_eq!(w.staleness_at(400, t0, 0), Some(0));
+    }
+
+    #[test]
+    fn a_lagging_replica_keeps_the_mark_it_covers_however_many_arrive_ahead() {
+        let w = Watermarks::default();
+        let t0 = Instant::now();
+        w.note_at(mark(10, 0), Duration::ZERO, 10, t0);
+        // the replica stays at 10 while a thousand marks ahead of it arrive
+        for i in 0..1_000u64 {
+            let at = t0 + Duration::from_millis(i);
+            w.note_at(mark(11 + i, 0), Duration::ZERO, 10, at);
+        }
+        assert!(w.marks.lock().unwrap().len() <= KEEP);
+        let now = t0 + Duration::from_secs(2);
+        assert_eq!(
+            w.staleness_at(10, now, 0),
+            Some(2_000),
+            "measured from the covered mark"
+        );
+    }
+
+    #[test]
+    fn a_mark_delivered_late_is_aged_by_the_followers_clock() {
+        let w = Watermarks::default();
+        let t0 = Instant::now();
+        // taken at 10_000 on the follower's clock, delivered (retransmitted) only at 11_000
+        let late = Watermark {
+            index: 5,
+            at_ms: 123,
+            at_follower_ms: Some(10_000),
+        };
+        w.note_at(late, Duration::from_millis(10), 5, t0);
+        assert_eq!(w.staleness_at(5, t0, 11_000), Some(1_000));
+        // the arrival-based age wins once it is the larger
+        assert_eq!(
+            w.staleness_at(5, t0 + Duration::from_secs(5), 11_000),
+            Some(5_010)
+        );
     }
 }

@@ -34,6 +34,10 @@ use super::tls;
 pub struct Inbound {
     pub peer: String,
     pub rtt: Duration,
+    /// When the request's frame had arrived (before any handling, which may wait on disk).
+    pub received: std::time::Instant,
+    /// The physical part (ms) of the sender's HLC when it sent the frame.
+    pub sent_hlc_ms: u64,
 }
 
 /// Handles one request from a peer region; returns the response or an error message.
@@ -355,6 +359,7 @@ async fn serve(conn: Connection, peer: String, handler: Handler, transport: Arc<
                     return;
                 }
             };
+            let received = std::time::Instant::now();
             metrics
                 .bytes_in
                 .with_label_values(&[&peer, "wire"])
@@ -372,6 +377,8 @@ async fn serve(conn: Connection, peer: String, handler: Handler, transport: Arc<
                             let from = Inbound {
                                 peer: peer.clone(),
                                 rtt,
+                                received,
+                                sent_hlc_ms: stamp.hlc >> 16,
                             };
                             match handler(from, payload).await {
                                 // stamped after handling: the answer follows what it answers

@@ -31,6 +31,10 @@ pub struct PeerClock {
     pub rtt_ms: u64,
     /// Messages refused from this peer because its clock was too far ahead.
     pub refusals: u64,
+    /// From the last answer: the peer's wall clock is at least this many ms ahead of ours
+    /// (its stamp minus our arrival time; transit is never negative). Negative: behind.
+    #[serde(skip)]
+    ahead_at_least_ms: i64,
     #[serde(skip)]
     measured: Option<Instant>,
     #[serde(skip)]
@@ -43,6 +47,7 @@ impl PeerClock {
             offset_ms: 0,
             rtt_ms: 0,
             refusals: 0,
+            ahead_at_least_ms: 0,
             measured: None,
             logged: None,
         }
@@ -109,12 +114,14 @@ impl PeerClocks {
         stamp: Stamp,
         sent_ms: u64,
     ) -> Result<Timestamp, ClockSkewError> {
-        let (offset, rtt) = estimate_offset(sent_ms, stamp.wall_ms, self.hlc.wall_ms());
+        let received_ms = self.hlc.wall_ms();
+        let (offset, rtt) = estimate_offset(sent_ms, stamp.wall_ms, received_ms);
         {
             let mut peers = self.peers.lock().expect("peer clocks");
             let p = peers.entry(peer.to_string()).or_insert_with(PeerClock::new);
             p.offset_ms = offset;
             p.rtt_ms = rtt;
+            p.ahead_at_least_ms = stamp.wall_ms as i64 - received_ms as i64;
             p.measured = Some(Instant::now());
         }
         if let Some(m) = &self.metrics {
@@ -155,6 +162,17 @@ impl PeerClocks {
                 e.max_skew_ms
             );
         }
+    }
+
+    /// `our_ms` (a reading of our wall clock) on `peer`'s wall clock, as early as its last
+    /// answer proves: never later than the true reading there. None without an answer in
+    /// the last 10 s (a clock may have stepped since).
+    pub fn on_peer_clock_no_later_than(&self, peer: &str, our_ms: u64) -> Option<u64> {
+        let peers = self.peers.lock().expect("peer clocks");
+        let p = peers.get(peer)?;
+        p.measured
+            .filter(|m| m.elapsed() < Duration::from_secs(10))?;
+        Some(our_ms.saturating_add_signed(p.ahead_at_least_ms))
     }
 
     /// Every peer whose clock was measured or refused, by region.
@@ -222,5 +240,13 @@ mod tests {
         let snap = clocks.snapshot();
         assert!((250..=350).contains(&snap[0].1.offset_ms), "{:?}", snap[0]);
         assert_eq!(snap[0].1.refusals, 0);
+        // the peer stamped now + 300 and we received it at `now` or later: its clock is at
+        // least ~300 ahead, so our `now` is no later than now + 300 there
+        let there = clocks.on_peer_clock_no_later_than("c", now).unwrap();
+        assert!(
+            there <= now + 300 && there + 100 >= now + 300,
+            "{there} vs {now}"
+        );
+        assert_eq!(clocks.on_peer_clock_no_later_than("nobody", now), None);
     }
 }
