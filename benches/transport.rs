@@ -99,7 +99,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let regions: Vec<String> = vec!["leader".into(), "follower".into()];
-    init_certs(dir.path(), "bench", &regions).unwrap();
+    init_certs(dir.path(), "bench", &regions, &[]).unwrap();
     let registry = prometheus::Registry::new();
     let metrics = TransportMetrics::register(&registry).unwrap();
     let clocks = || {

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod consistency;
 pub mod group;
+pub mod https;
 pub mod metrics;
 pub mod node;
 pub mod replay;

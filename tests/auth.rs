@@ -397,3 +397,60 @@ fn auth_token_prints_a_token_and_its_topology_entry() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--role"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tokens_file_made_by_auth_token_append_to_authenticates() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("auth-tokens.toml");
+    let file_arg = file.to_str().unwrap();
+    let mint = |role: &str, name: &str| {
+        run(&[
+            "auth",
+            "token",
+            "--role",
+            role,
+            "--name",
+            name,
+            "--append-to",
+            file_arg,
+        ])
+    };
+    let (code, writer, err) = mint("writer", "app");
+    assert_eq!(code, 0, "{err}");
+    let (code, reader, err) = mint("reader", "dash");
+    assert_eq!(code, 0, "{err}");
+    let (writer, reader) = (writer.trim().to_string(), reader.trim().to_string());
+    assert!(
+        writer.starts_with("grp_") && !writer.contains(' '),
+        "stdout is the token alone"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains(&writer) && text.contains(&hex_sha256(&writer)));
+    phase("a second token with the same name is refused, the file left as it was");
+    let (code, _, err) = mint("admin", "app");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("\"app\"") && err.contains("--append-to"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+
+    phase("a node with [auth] tokens_file = that file: each token has its role");
+    let (topo, apis) = topology(
+        dir.path(),
+        &["r1"],
+        "[auth]\nmode = \"token\"\ntokens_file = \"auth-tokens.toml\"\n",
+    );
+    let _node = NodeProcess::start(&topo, "r1", &dir.path().join("data"), apis[0]).await;
+    let c = Client::new(&apis[0].to_string()).unwrap();
+    let put = |token: &str| {
+        let c = c.clone().with_bearer(token);
+        async move { c.put("c", "k", Bytes::from_static(b"v"), &[]).await }
+    };
+    assert_eq!(put(&writer).await.unwrap().status, 200);
+    assert_eq!(put(&reader).await.unwrap().status, 403);
+    assert_eq!(put("grp_not-a-token").await.unwrap().status, 401);
+}

@@ -28,9 +28,36 @@ fn rendered() -> String {
 
 #[test]
 fn rendered_topology_passes_georep_validation() {
-    let text = rendered();
-    let topology = Topology::parse(&text, Path::new("rendered.toml"), Path::new("/etc/georep"))
+    // The secrets cloud-init fetches into /etc/georep before each start, staged in a temporary
+    // /etc/georep: auth files are read at load, so the topology is checked with them.
+    let etc = tempfile::tempdir().unwrap();
+    let staged = etc.path().display().to_string();
+    std::fs::write(etc.path().join("jwt.key"), "k".repeat(64)).unwrap();
+    let (code, _, err) = support::run(&[
+        "auth",
+        "token",
+        "--role",
+        "writer",
+        "--name",
+        "app",
+        "--append-to",
+        etc.path().join("auth-tokens.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let text = rendered().replace("/etc/georep", &staged);
+    let topology = Topology::parse(&text, Path::new("rendered.toml"), etc.path())
         .unwrap_or_else(|e| panic!("the Terraform-rendered topology is invalid: {e}\n{text}"));
+    assert!(topology.auth.enabled(), "the deployed API authenticates");
+    assert_eq!(topology.auth.tokens[0].role, georep::config::Role::Writer);
+    assert!(topology.auth.jwt_hs256_key.is_some());
+    assert_eq!(
+        topology.api_tls,
+        Some(georep::config::ApiTls { files: None })
+    );
+    assert_eq!(
+        topology.certs_dir.as_deref(),
+        Some(etc.path().join("tls").as_path())
+    );
     assert_eq!(topology.cluster, "prod");
     let names: Vec<_> = topology.regions.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["us-east-1", "eu-west-1", "ap-south-1"]);
@@ -49,7 +76,7 @@ fn rendered_topology_passes_georep_validation() {
     assert_eq!(archive.retention_days, 7.0);
     assert_eq!(
         topology.session_key_file.as_deref(),
-        Some(Path::new("/etc/georep/session.key"))
+        Some(etc.path().join("session.key").as_path())
     );
 }
 
@@ -123,4 +150,53 @@ fn renderer_agrees_with_terraform_when_available() {
     tf(&["apply", "-auto-approve", "-input=false"]);
     let theirs = tf(&["output", "-raw", "t"]);
     assert_eq!(rendered(), theirs);
+}
+
+/// Every file the rendered topology makes a node read from /etc/georep (keys, tokens, the
+/// certificates directory's files) is one the node module fetches from Secrets Manager, so a
+/// new secret cannot be named in the topology and forgotten in the module.
+#[test]
+fn every_file_the_topology_names_is_a_fetched_secret() {
+    let main = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("terraform/modules/region_node/main.tf"),
+    )
+    .unwrap();
+    let block = &main[main
+        .find("secret_files = {")
+        .expect("secret_files in main.tf")..];
+    let block = &block[..block.find("\n  }").unwrap()];
+    let fetched: Vec<String> = block
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('=').nth(1))
+        .map(|v| {
+            v.trim()
+                .trim_matches('"')
+                .replace("${var.region_name}", "us-east-1")
+        })
+        .collect();
+    let text = rendered();
+    let mut named: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with("certs_dir"))
+        .filter_map(|l| l.split_once("= \"/etc/georep/").map(|(_, rest)| rest))
+        .map(|rest| rest.trim_end_matches('"').to_string())
+        .collect();
+    assert!(text.contains("certs_dir = \"/etc/georep/tls\""));
+    for f in [
+        "ca.pem",
+        "us-east-1.pem",
+        "us-east-1.key",
+        "us-east-1.api.pem",
+        "us-east-1.api.key",
+    ] {
+        named.push(format!("tls/{f}"));
+    }
+    assert!(named.len() >= 9, "{named:?}");
+    for n in &named {
+        assert!(
+            fetched.contains(n),
+            "{n} is named by the topology but not fetched: {fetched:?}"
+        );
+    }
 }

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const FREE_FAILURES: u32 = 5;
@@ -25,11 +26,17 @@ struct State {
 #[derive(Default)]
 pub struct Backoff {
     by_addr: Mutex<HashMap<IpAddr, State>>,
+    /// How many addresses the map holds, readable without the lock: while no client has
+    /// failed, a request's check and success take no lock at all.
+    tracked: AtomicUsize,
 }
 
 impl Backoff {
     /// `Err(retry_after)` while `addr` is blocked.
     pub fn check(&self, addr: IpAddr, now: Instant) -> Result<(), Duration> {
+        if self.tracked.load(Ordering::Acquire) == 0 {
+            return Ok(());
+        }
         let map = self.by_addr.lock().expect("backoff");
         match map.get(&addr).and_then(|s| s.blocked_until) {
             Some(until) if until > now => Err(until - now),
@@ -46,11 +53,14 @@ impl Backoff {
                 return None;
             }
         }
-        let s = map.entry(addr).or_insert(State {
+        map.entry(addr).or_insert(State {
             failures: 0,
             last: now,
             blocked_until: None,
         });
+        // stored under the lock, after the insert: a check that reads it non-zero then locks
+        self.tracked.store(map.len(), Ordering::Release);
+        let s = map.get_mut(&addr).expect("just inserted");
         if now.saturating_duration_since(s.last) >= FORGET_AFTER {
             s.failures = 0;
         }
@@ -63,7 +73,12 @@ impl Backoff {
     }
 
     pub fn succeeded(&self, addr: IpAddr) {
-        self.by_addr.lock().expect("backoff").remove(&addr);
+        if self.tracked.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut map = self.by_addr.lock().expect("backoff");
+        map.remove(&addr);
+        self.tracked.store(map.len(), Ordering::Release);
     }
 }
 

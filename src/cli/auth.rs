@@ -37,6 +37,11 @@ pub struct TokenArgs {
     /// The name the token is known by in the topology (and in refusals' logs)
     #[arg(long, default_value = "app")]
     pub name: String,
+    /// Append the entry to this tokens file (the one `auth.tokens_file` names; created
+    /// mode 0600) instead of printing it; stdout then carries only the token, e.g.
+    /// `georep auth token --role writer --name app --append-to auth-tokens.toml > app.token`
+    #[arg(long)]
+    pub append_to: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,12 +69,27 @@ pub fn run(args: AuthArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect();
-            println!("token (shown once; store it as a secret): {token}");
-            println!();
-            println!("[[auth.tokens]]");
-            println!("name = {:?}", a.name);
-            println!("role = \"{}\"", a.role);
-            println!("sha256 = \"{hash}\"");
+            let entry = format!(
+                "[[auth.tokens]]\nname = {:?}\nrole = \"{}\"\nsha256 = \"{hash}\"\n",
+                a.name, a.role
+            );
+            match &a.append_to {
+                None => {
+                    println!("token (shown once; store it as a secret): {token}");
+                    println!();
+                    print!("{entry}");
+                }
+                Some(path) => {
+                    append_entry(path, &a.name, &entry)?;
+                    println!("{token}");
+                    eprintln!(
+                        "appended the [[auth.tokens]] entry {:?} ({}) to {}",
+                        a.name,
+                        a.role,
+                        path.display()
+                    );
+                }
+            }
             Ok(())
         }
         AuthCommand::Jwt(a) => {
@@ -96,4 +116,48 @@ pub fn run(args: AuthArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Appends `entry` to the tokens file at `path`, refusing a file that is not a tokens file
+/// or that already has a token named `name` (the node would refuse it at start).
+fn append_entry(path: &std::path::Path, name: &str, entry: &str) -> Result<(), UsageError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let bad = |reason: String| UsageError(format!("--append-to {}: {reason}", path.display()));
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(bad(e.to_string())),
+    };
+    let table: toml::Table = toml::from_str(&existing).map_err(|e| bad(e.to_string()))?;
+    let names: Vec<String> = table
+        .get("auth")
+        .and_then(|a| a.get("tokens"))
+        .and_then(|t| t.as_array())
+        .map(|ts| {
+            ts.iter()
+                .filter_map(|t| t.get("name")?.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.iter().any(|n| n == name) {
+        return Err(bad(format!(
+            "a token named {name:?} is already there; choose another --name"
+        )));
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| bad(e.to_string()))?;
+    let sep = if existing.is_empty() || existing.ends_with("\n\n") {
+        ""
+    } else if existing.ends_with('\n') {
+        "\n"
+    } else {
+        "\n\n"
+    };
+    f.write_all(format!("{sep}{entry}").as_bytes())
+        .map_err(|e| bad(e.to_string()))
 }

@@ -20,9 +20,8 @@ pub enum Op {
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Node API address, e.g. http://127.0.0.1:7101
-    #[arg(long)]
-    pub endpoint: String,
+    #[command(flatten)]
+    pub connect: super::ConnectOpts,
     #[arg(long, value_enum, default_value = "put")]
     pub op: Op,
     /// Concurrent clients (one connection each)
@@ -44,18 +43,11 @@ pub struct BenchArgs {
     /// Consistency header for reads
     #[arg(long, value_parser = |s: &str| s.parse::<Consistency>().map_err(|e| e.to_string()))]
     pub consistency: Option<Consistency>,
-    /// Bearer token for a cluster with [auth] (writer for put, reader for get)
-    #[arg(long, env = "GEOREP_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
 }
 
 impl BenchArgs {
     fn client(&self) -> Result<Client, UsageError> {
-        let c = Client::new(&self.endpoint).map_err(|e| UsageError(e.to_string()))?;
-        Ok(match &self.token {
-            Some(t) => c.with_bearer(t),
-            None => c,
-        })
+        self.connect.client()
     }
 }
 

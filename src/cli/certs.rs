@@ -13,7 +13,8 @@ pub struct CertsArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CertsCommand {
-    /// Make a development cluster CA and one certificate per region (mutual TLS between regions)
+    /// Make a development cluster CA and, per region, a peer certificate (mutual TLS between
+    /// regions) and a client API certificate (HTTPS with `[api] tls = true`)
     Init(InitArgs),
 }
 
@@ -28,6 +29,11 @@ pub struct InitArgs {
     /// Cluster name written into the CA's subject
     #[arg(long, default_value = "georep")]
     pub cluster: String,
+    /// Host names or IP addresses clients reach the API by, comma-separated, added to every
+    /// region's API certificate (<region>.api.pem) besides the region name, localhost and
+    /// 127.0.0.1, e.g. --api-host georep.example.com,10.0.1.7
+    #[arg(long = "api-host", value_delimiter = ',')]
+    pub api_hosts: Vec<String>,
 }
 
 pub fn run(args: CertsArgs) -> anyhow::Result<()> {
@@ -35,13 +41,25 @@ pub fn run(args: CertsArgs) -> anyhow::Result<()> {
     for r in &a.regions {
         check_region_name(r).map_err(|e| UsageError(format!("--regions: {e}")))?;
     }
-    let written = transport::init_certs(&a.out, &a.cluster, &a.regions)?;
+    for h in &a.api_hosts {
+        let ok = h.parse::<std::net::IpAddr>().is_ok()
+            || rustls_pki_types::DnsName::try_from(h.as_str()).is_ok();
+        if !ok {
+            return Err(UsageError(format!(
+                "--api-host: {h:?} is neither an IP address nor a DNS name"
+            ))
+            .into());
+        }
+    }
+    let written = transport::init_certs(&a.out, &a.cluster, &a.regions, &a.api_hosts)?;
     for p in &written {
         println!("{}", p.display());
     }
     eprintln!(
-        "keep ca.key offline; copy ca.pem, <region>.pem and <region>.key to each region's node, and\n\
-         point the topology's [tls] certs_dir (or `georep node --certs`) at that directory."
+        "keep ca.key offline; copy ca.pem, <region>.pem, <region>.key (and, for HTTPS on the API,\n\
+         <region>.api.pem and <region>.api.key) to each region's node, and point the topology's\n\
+         [tls] certs_dir (or `georep node --certs`) at that directory. Clients verify HTTPS with\n\
+         ca.pem: `curl --cacert ca.pem`, `georep ... --cacert ca.pem`."
     );
     Ok(())
 }

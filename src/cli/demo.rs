@@ -53,7 +53,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // Dev certificates for mutual TLS between the regions, made once.
     let certs = args.dir.join("certs");
     if !georep::transport::ca_cert_path(&certs).exists() {
-        georep::transport::init_certs(&certs, &topology.cluster, &topology.region_names())
+        georep::transport::init_certs(&certs, &topology.cluster, &topology.region_names(), &[])
             .with_context(|| format!("creating dev certificates in {}", certs.display()))?;
     }
     topology.certs_dir = Some(certs);

@@ -56,12 +56,39 @@ pub enum Command {
     Auth(auth::AuthArgs),
 }
 
-/// Options every client command shares.
+/// Where and how to reach a node's API: every client command and `georep bench` take these.
 #[derive(Debug, clap::Args)]
-pub struct ClientOpts {
-    /// Node API address, e.g. http://127.0.0.1:7101
+pub struct ConnectOpts {
+    /// Node API address, e.g. http://127.0.0.1:7101 or https://georep.example.com:7101
     #[arg(long, env = "GEOREP_ENDPOINT")]
     pub endpoint: String,
+    /// Bearer token (static or JWT) for a cluster with [auth]; prefer the environment
+    /// variable, which stays out of the process list
+    #[arg(long, env = "GEOREP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// CA certificate (PEM) to verify an https:// endpoint with, e.g. the ca.pem of
+    /// `georep certs init`; without it the system's trust store is used
+    #[arg(long, env = "GEOREP_CACERT")]
+    pub cacert: Option<PathBuf>,
+}
+
+impl ConnectOpts {
+    /// A client for --endpoint, trusting --cacert and sending --token if given.
+    pub fn client(&self) -> Result<georep::client::Client, UsageError> {
+        let c = georep::client::Client::connect(&self.endpoint, self.cacert.as_deref())
+            .map_err(|e| UsageError(e.to_string()))?;
+        Ok(match &self.token {
+            Some(t) => c.with_bearer(t),
+            None => c,
+        })
+    }
+}
+
+/// Options every document command shares.
+#[derive(Debug, clap::Args)]
+pub struct ClientOpts {
+    #[command(flatten)]
+    pub connect: ConnectOpts,
     /// strong | bounded_staleness | session | consistent_prefix | eventual (default: the collection's)
     #[arg(long, value_parser = parse_consistency)]
     pub consistency: Option<Consistency>,
@@ -71,21 +98,11 @@ pub struct ClientOpts {
     /// Staleness bound in ms for --consistency bounded_staleness
     #[arg(long)]
     pub max_staleness_ms: Option<u64>,
-    /// Bearer token (static or JWT) for a cluster with [auth]; prefer the environment
-    /// variable, which stays out of the process list
-    #[arg(long, env = "GEOREP_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
 }
 
 impl ClientOpts {
-    /// A client for --endpoint, sending --token if given.
     pub fn client(&self) -> Result<georep::client::Client, UsageError> {
-        let c =
-            georep::client::Client::new(&self.endpoint).map_err(|e| UsageError(e.to_string()))?;
-        Ok(match &self.token {
-            Some(t) => c.with_bearer(t),
-            None => c,
-        })
+        self.connect.client()
     }
 }
 

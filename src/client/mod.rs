@@ -1,18 +1,25 @@
 //! A small HTTP/1.1 client for georep's API, used by the CLI, `georep bench` and the tests.
-//! One `Client` keeps its connections alive between requests.
+//! One `Client` keeps its connections alive between requests. `https://` endpoints are
+//! verified against a CA file (`--cacert`) or, without one, the system's trust store.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode, header::HeaderMap};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{Client as HyperClient, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("invalid endpoint {0:?}: expected http://HOST:PORT")]
+    #[error("invalid endpoint {0:?}: expected http://HOST:PORT or https://HOST:PORT")]
     Endpoint(String),
+    /// An `https://` endpoint whose trust roots cannot be loaded (names `--cacert`).
+    #[error("{0}")]
+    Trust(String),
     #[error("request to {url} failed: {message}")]
     Transport { url: String, message: String },
     #[error("request to {url} timed out after {after:?}")]
@@ -49,7 +56,7 @@ impl Response {
 
 #[derive(Clone)]
 pub struct Client {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     base: String,
     timeout: Duration,
     /// `Authorization` sent with every request (a bearer token), if any.
@@ -57,21 +64,51 @@ pub struct Client {
 }
 
 impl Client {
-    /// `endpoint` is `http://host:port` or just `host:port`.
+    /// `endpoint` is `http://host:port`, `https://host:port` or just `host:port`.
     pub fn new(endpoint: &str) -> Result<Client, ClientError> {
-        let rest = endpoint.strip_prefix("http://").unwrap_or(endpoint);
+        Client::connect(endpoint, None)
+    }
+
+    /// As [`Client::new`]; an `https://` endpoint's certificate is verified against the CA
+    /// certificates in `cacert` (PEM) if given, else against the system's trust store.
+    pub fn connect(endpoint: &str, cacert: Option<&Path>) -> Result<Client, ClientError> {
+        let (https, rest) = match endpoint.strip_prefix("https://") {
+            Some(rest) => (true, rest),
+            None => (false, endpoint.strip_prefix("http://").unwrap_or(endpoint)),
+        };
         let rest = rest.trim_end_matches('/');
         if rest.is_empty() || rest.contains("://") || rest.contains('/') || !rest.contains(':') {
             return Err(ClientError::Endpoint(endpoint.to_string()));
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
+        // plain HTTP never reads a trust store: its TLS half stays unused
+        let roots = match https {
+            true => crate::https::client_roots(cacert).map_err(ClientError::Trust)?,
+            false => rustls::RootCertStore::empty(),
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        // ALPN (http/1.1) is set by the connector's enable_http1
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ClientError::Trust(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
+        let connector = match https {
+            true => builder.https_only(),
+            false => builder.https_or_http(),
+        }
+        .enable_http1()
+        .wrap_connector(http);
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
+        let scheme = if https { "https" } else { "http" };
         Ok(Client {
             http,
-            base: format!("http://{rest}"),
+            base: format!("{scheme}://{rest}"),
             timeout: Duration::from_secs(30),
             authorization: None,
         })
@@ -214,7 +251,14 @@ mod tests {
             "http://127.0.0.1:7101"
         );
         assert_eq!(Client::new("http://h:1/").unwrap().base(), "http://h:1");
-        assert!(Client::new("https://h:1").is_err());
+        assert!(Client::new("ftp://h:1").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "").unwrap();
+        match Client::connect("https://h:1", Some(&ca)) {
+            Err(ClientError::Trust(m)) => assert!(m.contains("--cacert"), "{m}"),
+            other => panic!("{:?}", other.map(|c| c.base().to_string())),
+        }
         assert!(Client::new("h").is_err());
         assert_eq!(percent_encode("a b/ü"), "a%20b%2F%C3%BC");
     }

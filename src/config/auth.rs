@@ -4,6 +4,10 @@
 //! prints both); JWTs are HS256 with a key from a file and carry `role` and `exp` claims.
 //! Validation names the field: a bad hash, an unknown role, two tokens with one name, a key
 //! file that is missing or shorter than 32 bytes, `mode = "token"` with no credential.
+//!
+//! Tokens can also live in `auth.tokens_file`, a TOML file of `[[auth.tokens]]` entries (what
+//! `georep auth token` prints, appended): deployments keep it in a secret store next to the
+//! certificates, and the topology itself stays free of credentials.
 
 use std::path::{Path, PathBuf};
 
@@ -115,6 +119,21 @@ impl AuthConfig {
 pub(super) struct AuthSpec {
     mode: Option<String>,
     jwt_hs256_key_file: Option<PathBuf>,
+    tokens_file: Option<PathBuf>,
+    #[serde(default)]
+    tokens: Vec<TokenSpec>,
+}
+
+/// `auth.tokens_file`: `[[auth.tokens]]` entries and nothing else.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    auth: TokensFileAuth,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFileAuth {
     #[serde(default)]
     tokens: Vec<TokenSpec>,
 }
@@ -134,37 +153,21 @@ impl AuthSpec {
     pub(super) fn validate(self, base: &Path) -> Result<AuthConfig, ConfigError> {
         let mut tokens: Vec<StaticToken> = Vec::new();
         for (i, t) in self.tokens.iter().enumerate() {
-            let field = format!("auth.tokens[{i}]");
-            if t.name.is_empty() || t.name.len() > 64 || t.name.chars().any(char::is_control) {
-                return Err(invalid(
-                    format!("{field}.name"),
-                    "1-64 printable characters",
-                ));
-            }
-            if let Some(j) = tokens.iter().position(|x| x.name == t.name) {
-                return Err(invalid(
-                    format!("{field}.name"),
-                    format!("duplicate token name {:?} (also auth.tokens[{j}])", t.name),
-                ));
-            }
-            let role = t
-                .role
-                .parse()
-                .map_err(|e| invalid(format!("{field}.role"), e))?;
-            let sha256 = parse_sha256(&t.sha256).ok_or_else(|| {
+            add_token(&mut tokens, &format!("auth.tokens[{i}]"), t)?;
+        }
+        if let Some(p) = &self.tokens_file {
+            let path = base.join(p);
+            let at = format!("auth.tokens_file ({})", path.display());
+            let text = std::fs::read_to_string(&path).map_err(|e| invalid(&at, e.to_string()))?;
+            let file: TokensFile = toml::from_str(&text).map_err(|e| {
                 invalid(
-                    format!("{field}.sha256"),
-                    "64 hex characters: the SHA-256 of the token (`georep auth token` prints it)",
+                    &at,
+                    format!("expected [[auth.tokens]] entries (name, role, sha256): {e}"),
                 )
             })?;
-            if tokens.iter().any(|x| x.sha256 == sha256) {
-                return Err(invalid(format!("{field}.sha256"), "the same token twice"));
+            for (i, t) in file.auth.tokens.iter().enumerate() {
+                add_token(&mut tokens, &format!("{at}: auth.tokens[{i}]"), t)?;
             }
-            tokens.push(StaticToken {
-                name: t.name.clone(),
-                role,
-                sha256,
-            });
         }
         let jwt_hs256_key = match &self.jwt_hs256_key_file {
             None => None,
@@ -199,7 +202,7 @@ impl AuthSpec {
             Some("token") if !has_credentials => {
                 return Err(invalid(
                     "auth.mode",
-                    "\"token\" needs [[auth.tokens]] or auth.jwt_hs256_key_file",
+                    "\"token\" needs [[auth.tokens]], auth.tokens_file or auth.jwt_hs256_key_file",
                 ));
             }
             Some("token") => AuthMode::Token,
@@ -219,6 +222,41 @@ impl AuthSpec {
             jwt_hs256_key,
         })
     }
+}
+
+/// Validates one `[[auth.tokens]]` entry (`field` names it in errors) against those before.
+fn add_token(tokens: &mut Vec<StaticToken>, field: &str, t: &TokenSpec) -> Result<(), ConfigError> {
+    if t.name.is_empty() || t.name.len() > 64 || t.name.chars().any(char::is_control) {
+        return Err(invalid(
+            format!("{field}.name"),
+            "1-64 printable characters",
+        ));
+    }
+    if tokens.iter().any(|x| x.name == t.name) {
+        return Err(invalid(
+            format!("{field}.name"),
+            format!("duplicate token name {:?}", t.name),
+        ));
+    }
+    let role = t
+        .role
+        .parse()
+        .map_err(|e| invalid(format!("{field}.role"), e))?;
+    let sha256 = parse_sha256(&t.sha256).ok_or_else(|| {
+        invalid(
+            format!("{field}.sha256"),
+            "64 hex characters: the SHA-256 of the token (`georep auth token` prints it)",
+        )
+    })?;
+    if tokens.iter().any(|x| x.sha256 == sha256) {
+        return Err(invalid(format!("{field}.sha256"), "the same token twice"));
+    }
+    tokens.push(StaticToken {
+        name: t.name.clone(),
+        role,
+        sha256,
+    });
+    Ok(())
 }
 
 fn trim_newline(mut v: Vec<u8>) -> Vec<u8> {
@@ -302,5 +340,69 @@ mod tests {
             .unwrap();
         assert_eq!(c.jwt_hs256_key.as_ref().unwrap().0, key.as_bytes());
         assert!(!format!("{c:?}").contains(&key), "keys never print");
+    }
+
+    #[test]
+    fn a_tokens_file_adds_entries_and_its_errors_name_the_file_and_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = |name: &str, role: &str, hash: &str| {
+            format!("[[auth.tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{hash}\"\n")
+        };
+        let file = dir.path().join("tokens.toml");
+        std::fs::write(
+            &file,
+            entry("ops", "admin", &"cd".repeat(32)) + &entry("app", "writer", &"ef".repeat(32)),
+        )
+        .unwrap();
+        let inline = format!(
+            "tokens_file = \"tokens.toml\"\n[[tokens]]\nname = \"dash\"\nrole = \"reader\"\nsha256 = \"{}\"",
+            "ab".repeat(32)
+        );
+        let c = spec(&inline).validate(dir.path()).unwrap();
+        assert_eq!(c.mode, AuthMode::Token);
+        let names: Vec<_> = c.tokens.iter().map(|t| (t.name.as_str(), t.role)).collect();
+        assert_eq!(
+            names,
+            [
+                ("dash", Role::Reader),
+                ("ops", Role::Admin),
+                ("app", Role::Writer)
+            ]
+        );
+        // a file alone is credentials enough for mode = "token"
+        let c = spec("mode = \"token\"\ntokens_file = \"tokens.toml\"")
+            .validate(dir.path())
+            .unwrap();
+        assert_eq!(c.tokens.len(), 2);
+
+        let err = |text: String| {
+            std::fs::write(&file, text).unwrap();
+            spec("tokens_file = \"tokens.toml\"")
+                .validate(dir.path())
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(entry("a", "writer", &"cd".repeat(32)) + &entry("b", "root", &"ef".repeat(32)));
+        assert!(
+            e.contains("auth.tokens_file") && e.contains("tokens.toml): auth.tokens[1].role"),
+            "{e}"
+        );
+        let e =
+            err(entry("a", "writer", &"cd".repeat(32)) + &entry("a", "reader", &"ef".repeat(32)));
+        assert!(e.contains("auth.tokens[1].name"), "{e}");
+        let e = err("[[tokens]]\nname = \"a\"\n".into());
+        assert!(
+            e.contains("auth.tokens_file") && e.contains("[[auth.tokens]]"),
+            "{e}"
+        );
+        std::fs::remove_file(&file).unwrap();
+        let e = spec("tokens_file = \"tokens.toml\"")
+            .validate(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("auth.tokens_file") && e.contains("tokens.toml"),
+            "{e}"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Configuration: the topology file (TOML), validated at load with errors that name the field.
 
+mod api;
 mod auth;
 mod error;
 pub mod names;
@@ -7,6 +8,7 @@ mod placement;
 mod settings;
 mod topology;
 
+pub use api::ApiTls;
 pub use auth::{AuthConfig, AuthMode, MIN_JWT_KEY_BYTES, Role, Secret, StaticToken, parse_sha256};
 pub use error::ConfigError;
 pub use placement::{AckMode, CollectionSpec, Placement, Tier};

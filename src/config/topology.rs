@@ -31,6 +31,8 @@ struct TopologyFile {
     collections: Vec<CollectionSpec>,
     #[serde(default)]
     auth: super::auth::AuthSpec,
+    #[serde(default)]
+    api: super::api::ApiSpec,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -180,6 +182,8 @@ pub struct Topology {
     pub collections: Vec<Placement>,
     /// Who may call the client API (`[auth]`).
     pub auth: super::auth::AuthConfig,
+    /// HTTPS on the client API (`[api] tls = true`), if asked for.
+    pub api_tls: Option<super::api::ApiTls>,
     /// Allowed but questionable settings, logged at start-up.
     pub warnings: Vec<String>,
 }
@@ -459,6 +463,7 @@ impl TopologyFile {
             collections.push(p);
         }
         let auth = self.auth.validate(base)?;
+        let api_tls = self.api.validate(base)?;
 
         Ok(Topology {
             cluster: self.cluster,
@@ -470,6 +475,7 @@ impl TopologyFile {
             archive,
             collections,
             auth,
+            api_tls,
             warnings,
         })
     }

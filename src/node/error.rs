@@ -45,6 +45,8 @@ pub enum NodeError {
     Group(#[from] GroupError),
     #[error("invalid configuration: {field}: {reason}")]
     Tls { field: &'static str, reason: String },
+    #[error("invalid configuration: {0}")]
+    Https(#[from] crate::https::HttpsError),
     #[error("cannot start the peer transport: {0}")]
     Transport(#[from] crate::transport::TransportError),
     #[error("reading the catalog's placements: {0}")]
@@ -64,6 +66,7 @@ impl NodeError {
                 | NodeError::SessionKey { .. }
                 | NodeError::Archive { .. }
                 | NodeError::Tls { .. }
+                | NodeError::Https(_)
         )
     }
 }

@@ -52,6 +52,7 @@ fn peer_handler(
     )
 }
 
+#[derive(Debug, Clone)]
 pub struct NodeConfig {
     pub topology: Topology,
     pub region: String,
@@ -105,6 +106,16 @@ impl Node {
                 ),
             }));
         }
+        // HTTPS: the certificate is loaded before anything binds, so a bad one is a usage error
+        let api_tls = match &topology.api_tls {
+            Some(tls) => {
+                let certs_dir = cfg.certs_dir.as_deref().or(topology.certs_dir.as_deref());
+                let (field, cert, key) = crate::https::choose_files(tls, certs_dir, &region.name)?;
+                Some(crate::https::server_config(field, &cert, &key)?)
+            }
+            None => None,
+        };
+        let https = api_tls.is_some();
         let lock = identity::claim(
             &cfg.data_dir,
             &Identity {
@@ -354,22 +365,14 @@ impl Node {
         let app = api::router(ctx);
         let _ = api_cell.set(app.clone());
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            use axum::serve::ListenerExt;
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            // the client address feeds the authentication backoff
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-        });
-        tracing::info!(region = %region.name, api = %api_addr, "serving");
+        let server =
+            crate::https::spawn(listener, api_tls, app, rx).map_err(|source| NodeError::Bind {
+                addr,
+                region: region.name.clone(),
+                source,
+            })?;
+        let scheme = if https { "https" } else { "http" };
+        tracing::info!(region = %region.name, api = %format!("{scheme}://{api_addr}"), "serving");
         Ok(Node {
             tasks,
             region: region.name,

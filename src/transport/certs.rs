@@ -54,6 +54,20 @@ pub fn node_key_path(dir: &Path, region: &str) -> PathBuf {
     dir.join(format!("{region}.key"))
 }
 
+/// The client API's HTTPS certificate for `region` (`[api] tls = true`). Region names
+/// have no dots, so this never clashes with a region's own files.
+pub fn api_cert_path(dir: &Path, region: &str) -> PathBuf {
+    dir.join(format!("{region}.api.pem"))
+}
+
+pub fn api_key_path(dir: &Path, region: &str) -> PathBuf {
+    dir.join(format!("{region}.api.key"))
+}
+
+/// Names every API certificate from [`init`] is valid for besides the region's and the
+/// `--api-host` ones: enough for curl and clients on the node itself.
+pub const API_DEFAULT_HOSTS: [&str; 2] = ["localhost", "127.0.0.1"];
+
 /// A cluster CA, kept in memory while it signs node certificates.
 pub struct ClusterCa {
     pub cert_pem: String,
@@ -93,11 +107,44 @@ impl ClusterCa {
         let cert = params.signed_by(&key, &self.issuer).map_err(rc)?;
         Ok((cert.pem(), key.serialize_pem()))
     }
+
+    /// An HTTPS certificate for `region`'s client API, valid for the region name and `hosts`
+    /// (DNS names or IP addresses). Server authentication only: it cannot dial a peer as
+    /// the region, so the API key is no peer credential.
+    pub fn issue_api(
+        &self,
+        region: &str,
+        hosts: &[String],
+    ) -> Result<(String, String), TransportError> {
+        let mut names = vec![region.to_string()];
+        for h in hosts {
+            if !names.contains(h) {
+                names.push(h.clone());
+            }
+        }
+        // rcgen takes a string that parses as an IP address as an IP SAN, else a DNS name
+        let mut params = CertificateParams::new(names).map_err(rc)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{region} client API"));
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate().map_err(rc)?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(rc)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
 }
 
-/// Writes `ca.pem`, `ca.key` and `<region>.pem` / `<region>.key` for each region into `out`
-/// (keys mode 0600). Refuses to overwrite an existing CA.
-pub fn init(out: &Path, cluster: &str, regions: &[String]) -> Result<Vec<PathBuf>, TransportError> {
+/// Writes `ca.pem`, `ca.key`, and for each region `<region>.pem` / `<region>.key` (peer
+/// identity) and `<region>.api.pem` / `<region>.api.key` (client API HTTPS, valid for the
+/// region name, [`API_DEFAULT_HOSTS`] and `api_hosts`) into `out` (keys mode 0600).
+/// Refuses to overwrite an existing CA.
+pub fn init(
+    out: &Path,
+    cluster: &str,
+    regions: &[String],
+    api_hosts: &[String],
+) -> Result<Vec<PathBuf>, TransportError> {
     let err = |path: &Path, e: std::io::Error| TransportError::Certs {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -131,6 +178,14 @@ pub fn init(out: &Path, cluster: &str, regions: &[String]) -> Result<Vec<PathBuf
         let (cert, key) = ca.issue(region)?;
         write(node_cert_path(out, region), &cert, false)?;
         write(node_key_path(out, region), &key, true)?;
+        let hosts: Vec<String> = API_DEFAULT_HOSTS
+            .iter()
+            .map(|h| h.to_string())
+            .chain(api_hosts.iter().cloned())
+            .collect();
+        let (cert, key) = ca.issue_api(region, &hosts)?;
+        write(api_cert_path(out, region), &cert, false)?;
+        write(api_key_path(out, region), &key, true)?;
     }
     Ok(written)
 }

@@ -18,7 +18,8 @@ mod peer_clock;
 mod tls;
 
 pub use certs::{
-    ClusterCa, NodeIdentity, ca_cert_path, generate_ca, init as init_certs, load as load_identity,
+    API_DEFAULT_HOSTS, ClusterCa, NodeIdentity, api_cert_path, api_key_path, ca_cert_path,
+    generate_ca, init as init_certs, load as load_identity, node_cert_path, node_key_path,
     regions_of,
 };
 pub use endpoint::{Handler, Inbound, Transport};

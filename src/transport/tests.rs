@@ -3,6 +3,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use prometheus::Registry;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 use super::*;
 
@@ -14,7 +16,7 @@ fn regions() -> Vec<String> {
 fn identities(cluster: &str, names: &[&str]) -> (tempfile::TempDir, Vec<NodeIdentity>) {
     let dir = tempfile::tempdir().unwrap();
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    init_certs(dir.path(), cluster, &names).unwrap();
+    init_certs(dir.path(), cluster, &names, &[]).unwrap();
     let ids = names
         .iter()
         .map(|n| load_identity(dir.path(), n).unwrap())
@@ -196,21 +198,29 @@ async fn certificates_for_other_regions_are_refused() {
 #[test]
 fn certs_init_writes_files_and_refuses_to_overwrite_a_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let written = init_certs(dir.path(), "t", &regions()).unwrap();
-    assert_eq!(written.len(), 2 + 2 * 3);
+    let written = init_certs(dir.path(), "t", &regions(), &[]).unwrap();
+    assert_eq!(written.len(), 2 + 4 * 3);
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(dir.path().join("a.key"))
         .unwrap()
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
-    assert!(init_certs(dir.path(), "t", &regions()).is_err());
+    assert!(init_certs(dir.path(), "t", &regions(), &[]).is_err());
     let id = load_identity(dir.path(), "b").unwrap();
     assert_eq!(regions_of(&id.chain[0], &regions()), ["b"]);
     assert!(matches!(
         load_identity(dir.path(), "zz"),
         Err(TransportError::Certs { .. })
     ));
+    // the API certificate: the region's name and loopback, and no peer identity of another region
+    let api = CertificateDer::from_pem_file(dir.path().join("b.api.pem")).unwrap();
+    assert_eq!(regions_of(&api, &regions()), ["b"]);
+    let ee = webpki::EndEntityCert::try_from(&api).unwrap();
+    for host in ["localhost", "127.0.0.1"] {
+        let name = rustls_pki_types::ServerName::try_from(host).unwrap();
+        assert!(ee.verify_is_valid_for_subject_name(&name).is_ok(), "{host}");
+    }
 }
 
 /// QUIC through the WAN relay: the emulated RTT shows in QUIC's own estimate, a partition

@@ -152,9 +152,13 @@ impl Cluster {
     }
 
     pub fn client(&self, i: usize) -> Client {
-        let c = Client::new(&self.apis[i].to_string())
-            .unwrap()
-            .with_timeout(Duration::from_secs(10));
+        let ca = self
+            .topology
+            .api_tls
+            .as_ref()
+            .map(|_| self.certs.join("ca.pem"));
+        let c =
+            super::api_client(self.apis[i], ca.as_deref()).with_timeout(Duration::from_secs(10));
         match &self.bearer {
             Some(t) => c.with_bearer(t),
             None => c,

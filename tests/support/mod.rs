@@ -97,6 +97,31 @@ pub struct NodeProcess {
     pub child: Child,
     pub api: SocketAddr,
     pub log: PathBuf,
+    /// The CA that signed the API certificate, when the topology has `[api] tls = true`.
+    pub api_ca: Option<PathBuf>,
+}
+
+/// The CA a client of this node verifies HTTPS with: `ca.pem` of the certificates directory
+/// (`--certs` among `extra`, else the topology's), when the topology serves HTTPS.
+fn api_ca(topology: &Path, extra: &[String]) -> Option<PathBuf> {
+    let t = georep::config::Topology::load(topology).ok()?;
+    t.api_tls.as_ref()?;
+    let certs = extra
+        .iter()
+        .position(|a| a == "--certs")
+        .and_then(|i| extra.get(i + 1))
+        .map(PathBuf::from)
+        .or(t.certs_dir)?;
+    Some(certs.join("ca.pem"))
+}
+
+/// A client of the API at `api`: HTTPS verified with `ca` if given, else plain HTTP.
+pub fn api_client(api: SocketAddr, ca: Option<&Path>) -> Client {
+    let endpoint = match ca {
+        Some(_) => format!("https://{api}"),
+        None => format!("http://{api}"),
+    };
+    Client::connect(&endpoint, ca).unwrap()
 }
 
 impl NodeProcess {
@@ -147,21 +172,24 @@ impl NodeProcess {
             .stderr(stderr)
             .spawn()
             .expect("georep starts");
-        let mut node = NodeProcess { child, api, log };
+        let api_ca = api_ca(topology, extra);
+        let mut node = NodeProcess {
+            child,
+            api,
+            log,
+            api_ca,
+        };
         node.wait_healthy(Duration::from_secs(20)).await;
         node
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&self.api.to_string())
-            .unwrap()
-            .with_timeout(Duration::from_secs(10))
+        api_client(self.api, self.api_ca.as_deref()).with_timeout(Duration::from_secs(10))
     }
 
     async fn wait_healthy(&mut self, within: Duration) {
-        let client = Client::new(&self.api.to_string())
-            .unwrap()
-            .with_timeout(Duration::from_millis(500));
+        let client =
+            api_client(self.api, self.api_ca.as_deref()).with_timeout(Duration::from_millis(500));
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

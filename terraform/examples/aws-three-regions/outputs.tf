@@ -4,7 +4,7 @@ output "topology_toml" {
 }
 
 output "api_endpoints" {
-  description = "HTTP API URL of each region."
+  description = "HTTPS API URL of each region (verify with the cluster CA)."
   value = {
     (var.regions[0].name) = module.node_r0.api_endpoint
     (var.regions[1].name) = module.node_r1.api_endpoint

@@ -3,8 +3,9 @@
 # instance that cloud-init turns into a systemd service, and an IAM role limited to this
 # cluster's archive prefix and this node's secrets.
 #
-# Secrets (mTLS certificate and key, cluster CA, session-token key, archive key) live in
-# Secrets Manager. Terraform creates the empty secrets; operators upload the values
+# Secrets (mTLS certificate and key, cluster CA, the API's HTTPS certificate and key, the
+# client API's token hashes and JWT key, session-token key, archive key) live in Secrets
+# Manager. Terraform creates the empty secrets; operators upload the values
 # (see README.md), so they never appear in user data or in Terraform state.
 
 data "aws_region" "current" {}
@@ -20,6 +21,10 @@ locals {
     "tls-ca"      = "tls/ca.pem"
     "tls-cert"    = "tls/${var.region_name}.pem"
     "tls-key"     = "tls/${var.region_name}.key"
+    "api-cert"    = "tls/${var.region_name}.api.pem"
+    "api-key"     = "tls/${var.region_name}.api.key"
+    "auth-tokens" = "auth-tokens.toml"
+    "jwt-key"     = "jwt.key"
     "session-key" = "session.key"
     "archive-key" = "archive.key"
   }
@@ -173,7 +178,7 @@ resource "aws_flow_log" "node" {
 
 resource "aws_security_group" "node" {
   name        = local.name
-  description = "georep ${var.region_name}: QUIC from peer regions, HTTP API from application networks"
+  description = "georep ${var.region_name}: QUIC from peer regions, HTTPS API from application networks"
   vpc_id      = local.vpc_id
   tags        = local.tags
 }
@@ -191,7 +196,7 @@ resource "aws_vpc_security_group_ingress_rule" "peer" {
 resource "aws_vpc_security_group_ingress_rule" "api" {
   for_each          = toset(var.api_cidrs)
   security_group_id = aws_security_group.node.id
-  description       = "georep HTTP API from an application network"
+  description       = "georep HTTPS API (bearer tokens) from an application network"
   ip_protocol       = "tcp"
   from_port         = var.api_port
   to_port           = var.api_port

@@ -9,8 +9,8 @@ output "peer_cidr" {
 }
 
 output "api_endpoint" {
-  description = "URL of the node's HTTP API."
-  value       = "http://${aws_eip.node.public_ip}:${var.api_port}"
+  description = "URL of the node's HTTPS API (verify it with the cluster CA: --cacert ca.pem)."
+  value       = "https://${aws_eip.node.public_ip}:${var.api_port}"
 }
 
 output "instance_id" {
@@ -29,6 +29,6 @@ output "role_arn" {
 }
 
 output "secret_arns" {
-  description = "Secrets Manager ARNs to fill before the first boot: tls-ca, tls-cert, tls-key, session-key, archive-key."
+  description = "Secrets Manager ARNs to fill before the first boot: tls-ca, tls-cert, tls-key, api-cert, api-key, auth-tokens, jwt-key, session-key, archive-key."
   value       = { for k, s in aws_secretsmanager_secret.node : k => s.arn }
 }

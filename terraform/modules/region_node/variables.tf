@@ -80,7 +80,7 @@ variable "data_volume_gb" {
 }
 
 variable "api_port" {
-  description = "TCP port of the HTTP client API."
+  description = "TCP port of the HTTPS client API."
   type        = number
   default     = 7101
 
