@@ -1,3 +1,6 @@
+//! Identifiers every floor names: a leaf, so config, consistency and session tokens can
+//! address a log group without depending on the group machinery.
+
 use std::fmt;
 
 /// A log group, addressed by a small number so session tokens stay compact.

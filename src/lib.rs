@@ -10,6 +10,7 @@ pub mod config;
 pub mod consistency;
 pub mod group;
 pub mod https;
+pub mod ids;
 pub mod metrics;
 pub mod node;
 pub mod replay;

@@ -180,6 +180,16 @@ async fn tier_changes_online_lose_no_acknowledged_write() {
     let orders = c.placement(1, "orders").await.unwrap();
     assert_eq!(orders["tier"], "archival", "{orders}");
     assert_eq!(orders["changes"], 1, "{orders}");
+    phase("write latency is counted under the tier as placed now, not the topology file's");
+    let archival = "georep_write_duration_seconds_count{tier=\"archival\"}";
+    let before = c.metric(keep, archival).await;
+    let r = c
+        .client(keep)
+        .put("orders", "after-move", Bytes::from_static(b"x"), &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert!(c.metric(keep, archival).await >= before + 1.0);
 
     phase("a removed region no longer serves orders itself: its requests are proxied");
     let last = acked.lock().unwrap().last().cloned().unwrap();

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::headers::{self, RequestOptions};
 use crate::config::MAX_KEY_BYTES;
 use crate::config::names::check_collection_name;
-use crate::consistency::{Consistency, ForwardReason, ReadPlan, ReplicaView, plan_read};
+use crate::consistency::{self, Consistency, ReadRefusal, ReadRequest, Waits};
 use crate::group::{Committed, LogGroup};
 use crate::session::{GroupPosition, SessionToken};
 use crate::store::{ApplyOutcome, Command};
@@ -145,15 +145,36 @@ fn finish(
     resp
 }
 
-/// Decides and waits for where a read may run; returns the staleness it is served at.
+/// Admits a read here (`consistency::admit` on the collection's group) and counts it;
+/// returns the staleness it is served at.
 async fn admit_read(
     ctx: &ApiContext,
     opts: &RequestOptions,
     collection: &str,
-) -> Result<u64, ApiError> {
-    let (staleness, served) = plan_and_wait(ctx, opts, collection).await?;
-    count_read(ctx, opts, collection, served);
-    Ok(staleness)
+) -> Result<u64, ReadAdmission> {
+    let (default_level, default_bound) = ctx.collection_defaults(collection);
+    let group = ctx.group_for(collection).map_err(ReadAdmission::Api)?;
+    let req = ReadRequest {
+        level: opts.consistency.unwrap_or(default_level),
+        bound_ms: opts.max_staleness_ms.unwrap_or(default_bound),
+        session: opts.token.as_ref().and_then(|t| t.position(group.id())),
+    };
+    let waits = Waits {
+        barrier: Duration::from_millis(ctx.settings().session_wait_ms.max(1000)),
+        session: Duration::from_millis(ctx.settings().session_wait_ms),
+    };
+    let admitted = consistency::admit(req, group.as_ref(), || ctx.now_ms(), waits)
+        .await
+        .map_err(ReadAdmission::Refused)?;
+    count_read(ctx, opts, collection, admitted.served.as_str());
+    Ok(admitted.staleness_ms)
+}
+
+/// Why [`admit_read`] did not admit: the request itself is wrong here, or the replica
+/// cannot meet its level (which another replica might).
+enum ReadAdmission {
+    Api(ApiError),
+    Refused(ReadRefusal),
 }
 
 fn count_read(ctx: &ApiContext, opts: &RequestOptions, collection: &str, served: &str) {
@@ -167,109 +188,32 @@ fn count_read(ctx: &ApiContext, opts: &RequestOptions, collection: &str, served:
 }
 
 /// A read this replica cannot serve at its level goes to another replica of the group that
-/// can (see `proxy::read_elsewhere`); if none can, the refusal stands.
+/// can (see `proxy::read_elsewhere`) when the refusal says one might; if none can, the
+/// refusal stands, naming this region.
 async fn read_elsewhere_or(
     ctx: &ApiContext,
     opts: &RequestOptions,
     collection: &str,
     uri: &Uri,
     headers: &HeaderMap,
-    refusal: ApiError,
+    refusal: ReadAdmission,
 ) -> Result<Response, ApiError> {
-    if matches!(
-        refusal.code(),
-        "session_not_caught_up" | "consistency_unavailable"
-    ) && let Ok(group) = ctx.group_for(collection)
+    let refusal = match refusal {
+        ReadAdmission::Api(e) => {
+            count_read(ctx, opts, collection, "rejected");
+            return Err(e);
+        }
+        ReadAdmission::Refused(r) => r,
+    };
+    if refusal.forwardable()
+        && let Ok(group) = ctx.group_for(collection)
         && let Some(resp) = super::proxy::read_elsewhere(ctx, group, uri, headers).await
     {
         count_read(ctx, opts, collection, "forwarded");
         return Ok(resp);
     }
     count_read(ctx, opts, collection, "rejected");
-    Err(refusal)
-}
-
-/// [`admit_read`]'s decision: the staleness served at, and how.
-async fn plan_and_wait(
-    ctx: &ApiContext,
-    opts: &RequestOptions,
-    collection: &str,
-) -> Result<(u64, &'static str), ApiError> {
-    let (default_level, default_bound) = ctx.collection_defaults(collection);
-    let level = opts.consistency.unwrap_or(default_level);
-    let bound = opts.max_staleness_ms.unwrap_or(default_bound);
-    let group = ctx.group_for(collection)?;
-    let session = opts.token.as_ref().and_then(|t| t.position(group.id()));
-    // Linearizable reads run a read barrier through the leader (ReadIndex), so every replica
-    // can serve them; the others follow the routing table on this replica's own view.
-    let replica = ReplicaView {
-        is_leader: true,
-        epoch: group.epoch(),
-        applied_index: group.applied_index(),
-        staleness_ms: group.staleness_ms(ctx.now_ms()),
-    };
-    let catch_up_wait = Duration::from_millis(ctx.settings().session_wait_ms.max(1000));
-    match plan_read(level, bound, session, replica) {
-        // linearizable (and bounded reads past their bound) on the leader: apply every
-        // acknowledged write before reading, as a ReadIndex would
-        ReadPlan::Local
-            if level == Consistency::Strong
-                || (level == Consistency::BoundedStaleness && replica.staleness_ms > bound) =>
-        {
-            match group.read_barrier(catch_up_wait).await {
-                Ok(()) => Ok((0, "read_index")),
-                Err(e) => Err(ApiError::Unavailable {
-                    code: "consistency_unavailable",
-                    message: format!(
-                        "region {} cannot confirm it has every committed write within {} ms: {e}",
-                        ctx.region,
-                        catch_up_wait.as_millis()
-                    ),
-                    retry_after_s: 1,
-                }),
-            }
-        }
-        ReadPlan::Local => Ok((replica.staleness_ms, "local")),
-        ReadPlan::WaitFor(index) => {
-            let wait = Duration::from_millis(ctx.settings().session_wait_ms);
-            if group.wait_applied(index, wait).await {
-                Ok((group.staleness_ms(ctx.now_ms()), "waited"))
-            } else {
-                Err(ApiError::Unavailable {
-                    code: "session_not_caught_up",
-                    message: format!(
-                        "region {} has applied {} of group {} but the session has seen index {index}; \
-                         it did not catch up within {} ms",
-                        ctx.region,
-                        group.applied_index(),
-                        group.id(),
-                        wait.as_millis()
-                    ),
-                    retry_after_s: 1,
-                })
-            }
-        }
-        ReadPlan::Forward(reason) => Err(ApiError::Unavailable {
-            code: "consistency_unavailable",
-            message: match reason {
-                ForwardReason::NotLeader => "no leader is reachable for a strong read".into(),
-                ForwardReason::TooStale {
-                    bound_ms,
-                    staleness_ms,
-                } => format!(
-                    "this replica is {staleness_ms} ms stale, over the {bound_ms} ms bound, and no fresher replica is reachable"
-                ),
-                ForwardReason::SessionFromNewerEpoch {
-                    token_epoch,
-                    local_epoch,
-                } => format!(
-                    "the session has seen epoch {token_epoch} of group {} but this replica is at epoch {local_epoch}",
-                    group.id()
-                ),
-            },
-            retry_after_s: 1,
-        }),
-    }
+    Err(ApiError::read_refused(&ctx.region, refusal))
 }
 
 fn position(group: &LogGroup, index: u64) -> GroupPosition {
@@ -517,9 +461,10 @@ pub async fn delete_doc(
     .await
 }
 
-/// Records an acknowledged write's latency under its collection's tier.
+/// Records an acknowledged write's latency under its collection's tier as placed now (a
+/// tier changed online counts under the new tier from the change on).
 fn observe_write(ctx: &ApiContext, collection: &str, started: Instant) {
-    let tier = match ctx.topology.collection(collection).map(|p| p.tier) {
+    let tier = match ctx.placement(collection).map(|p| p.tier) {
         Some(crate::config::Tier::Critical) => "critical",
         Some(crate::config::Tier::Standard) => "standard",
         Some(crate::config::Tier::Archival) => "archival",

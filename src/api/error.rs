@@ -82,6 +82,17 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A read `region` could not admit at its level, as its 503 with the refusal's code.
+    pub fn read_refused(region: &str, r: crate::consistency::ReadRefusal) -> Self {
+        ApiError::Unavailable {
+            code: r.code(),
+            message: format!("region {region}: {r}"),
+            retry_after_s: r.retry_after_s(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store error while serving a request");

@@ -1,7 +1,12 @@
-//! Per-request consistency: the levels, and where each read may be served.
+//! Per-request consistency: the levels, the table of where each read may be served, and read
+//! admission with typed refusals.
 
+mod admission;
 mod level;
+mod refusal;
 mod route;
 
+pub use admission::{Admitted, ReadReplica, ReadRequest, Served, Waits, admit};
 pub use level::{Consistency, UnknownConsistency};
-pub use route::{ForwardReason, ReadPlan, ReplicaView, plan_read};
+pub use refusal::ReadRefusal;
+pub use route::{ReadPlan, ReplicaView, plan_read};

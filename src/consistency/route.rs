@@ -1,7 +1,9 @@
-//! Where a read may be served, decided from what this replica knows. A pure function so
-//! every rule of the consistency table is tested directly.
+//! The consistency table: how a read may be served, decided from what this replica knows.
+//! A pure function, so every rule is tested directly, and the only one the server uses
+//! (`admission.rs` runs its plan).
 
 use super::Consistency;
+use super::ReadRefusal;
 use crate::session::GroupPosition;
 
 /// This replica's view of one log group.
@@ -14,21 +16,17 @@ pub struct ReplicaView {
     pub staleness_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadPlan {
     /// Serve from the local store now.
     Local,
+    /// Serve locally after a ReadIndex round through the leader (or its lease) has brought
+    /// this replica to everything committed before the read: linearizable from any replica.
+    Barrier,
     /// Serve locally once the applied index reaches this (session catch-up).
     WaitFor(u64),
-    /// The guarantee needs another replica (the leader or a fresher one).
-    Forward(ForwardReason),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ForwardReason {
-    NotLeader,
-    TooStale { bound_ms: u64, staleness_ms: u64 },
-    SessionFromNewerEpoch { token_epoch: u64, local_epoch: u64 },
+    /// This replica cannot serve the read at its level.
+    Refuse(ReadRefusal),
 }
 
 pub fn plan_read(
@@ -38,18 +36,16 @@ pub fn plan_read(
     replica: ReplicaView,
 ) -> ReadPlan {
     match level {
-        Consistency::Strong if replica.is_leader => ReadPlan::Local,
-        Consistency::Strong => ReadPlan::Forward(ForwardReason::NotLeader),
+        Consistency::Strong => ReadPlan::Barrier,
         Consistency::BoundedStaleness if replica.is_leader || replica.staleness_ms <= bound_ms => {
             ReadPlan::Local
         }
-        Consistency::BoundedStaleness => ReadPlan::Forward(ForwardReason::TooStale {
-            bound_ms,
-            staleness_ms: replica.staleness_ms,
-        }),
+        // past the bound: catching up with a ReadIndex makes this replica fresh enough
+        Consistency::BoundedStaleness => ReadPlan::Barrier,
         Consistency::Session => match session {
             Some(pos) if pos.epoch > replica.epoch => {
-                ReadPlan::Forward(ForwardReason::SessionFromNewerEpoch {
+                ReadPlan::Refuse(ReadRefusal::SessionFromNewerEpoch {
+                    group: pos.group,
                     token_epoch: pos.epoch,
                     local_epoch: replica.epoch,
                 })
@@ -64,7 +60,7 @@ pub fn plan_read(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::group::GroupId;
+    use crate::ids::GroupId;
 
     const FOLLOWER: ReplicaView = ReplicaView {
         is_leader: false,
@@ -89,22 +85,26 @@ mod tests {
             staleness_ms: 0,
             ..FOLLOWER
         };
-        assert_eq!(plan_read(Strong, 0, None, leader), ReadPlan::Local);
-        assert_eq!(
-            plan_read(Strong, 0, None, FOLLOWER),
-            ReadPlan::Forward(ForwardReason::NotLeader)
-        );
+        // linearizable reads take a ReadIndex round on every replica, the leader included
+        assert_eq!(plan_read(Strong, 0, None, leader), ReadPlan::Barrier);
+        assert_eq!(plan_read(Strong, 0, None, FOLLOWER), ReadPlan::Barrier);
         assert_eq!(
             plan_read(BoundedStaleness, 500, None, FOLLOWER),
             ReadPlan::Local
         );
-        assert!(matches!(
+        assert_eq!(
+            plan_read(BoundedStaleness, 300, None, FOLLOWER),
+            ReadPlan::Local,
+            "the bound is inclusive"
+        );
+        assert_eq!(
             plan_read(BoundedStaleness, 200, None, FOLLOWER),
-            ReadPlan::Forward(ForwardReason::TooStale {
-                bound_ms: 200,
-                staleness_ms: 300
-            })
-        ));
+            ReadPlan::Barrier
+        );
+        assert_eq!(
+            plan_read(BoundedStaleness, 0, None, leader),
+            ReadPlan::Local
+        );
         assert_eq!(plan_read(Session, 0, None, FOLLOWER), ReadPlan::Local);
         assert_eq!(
             plan_read(Session, 0, pos(2, 100), FOLLOWER),
@@ -114,10 +114,14 @@ mod tests {
             plan_read(Session, 0, pos(1, 150), FOLLOWER),
             ReadPlan::WaitFor(150)
         );
-        assert!(matches!(
+        assert_eq!(
             plan_read(Session, 0, pos(3, 1), FOLLOWER),
-            ReadPlan::Forward(ForwardReason::SessionFromNewerEpoch { .. })
-        ));
+            ReadPlan::Refuse(ReadRefusal::SessionFromNewerEpoch {
+                group: GroupId(1),
+                token_epoch: 3,
+                local_epoch: 2
+            })
+        );
         assert_eq!(
             plan_read(ConsistentPrefix, 0, None, FOLLOWER),
             ReadPlan::Local

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::group::GroupId;
+use crate::ids::GroupId;
 use crate::util::codec::{Reader, put_varint};
 
 const VERSION: u8 = 1;

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use georep::client::Client;
 
 pub mod cluster;
+pub mod faults;
 pub mod history;
+pub mod inproc;
 pub mod tcp_proxy;
 pub mod tftpl;
 
