@@ -407,29 +407,37 @@ async fn pitr_across_three_groups_from_base_snapshots_then_retention() {
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
     wait_archived(&node, 4).await;
+    // `latest` is the newest instant every group covers: the snapshot a group's restore
+    // starts from is its newest at or before that. The damaged group needs two segments and
+    // such a snapshot; an idle group's coverage is refreshed every 5 s, so wait for one.
+    let pick = |m: &std::collections::BTreeMap<String, serde_json::Value>| {
+        let covered = m
+            .values()
+            .map(|m| m["coverage"]["through_ms"].as_u64().unwrap())
+            .min()
+            .unwrap();
+        m.values().find_map(|g| {
+            let snap = g["snapshots"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|s| s["hlc"].as_u64().unwrap() >> 16 <= covered)?;
+            (g["segments"].as_array().unwrap().len() >= 2)
+                .then(|| (g.clone(), snap["object"].as_str().unwrap().to_string()))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pick(&manifests(&root)).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no group with two segments and a snapshot covered"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     assert!(node.stop().success());
-    let m = manifests(&root);
-    // `latest` is the newest instant every group covers: the snapshot it starts from is the
-    // newest at or before that
-    let covered = m
-        .values()
-        .map(|m| m["coverage"]["through_ms"].as_u64().unwrap())
-        .min()
-        .unwrap();
-    let (_, group) = m
-        .iter()
-        .find(|(_, m)| m["segments"].as_array().unwrap().len() >= 2)
-        .expect("a group with two segments");
-    let snap = group["snapshots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|s| s["hlc"].as_u64().unwrap() >> 16 <= covered)
-        .expect("a snapshot before the covered instant")["object"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // coverage only grows, so what was picked running still holds
+    let (group, snap) = pick(&manifests(&root)).unwrap();
     let snap_path = root.join(&snap);
     let whole = std::fs::read(&snap_path).unwrap();
     std::fs::write(&snap_path, &whole[..whole.len() - 100]).unwrap();

@@ -181,7 +181,7 @@ async fn tier_changes_online_lose_no_acknowledged_write() {
     assert_eq!(orders["tier"], "archival", "{orders}");
     assert_eq!(orders["changes"], 1, "{orders}");
     phase("write latency is counted under the tier as placed now, not the topology file's");
-    let archival = "georep_write_duration_seconds_count{tier=\"archival\"}";
+    let archival = "georep_write_duration_seconds_count{tier=\"archival\"";
     let before = c.metric(keep, archival).await;
     let r = c
         .client(keep)
@@ -189,7 +189,12 @@ async fn tier_changes_online_lose_no_acknowledged_write() {
         .await
         .unwrap();
     assert_eq!(r.status, 200);
-    assert!(c.metric(keep, archival).await >= before + 1.0);
+    let after = c.metric(keep, archival).await;
+    assert!(
+        after >= before + 1.0,
+        "{before} -> {after}: {:?}",
+        support::metric_lines(&c.client(keep), "georep_write_duration_seconds_count").await
+    );
 
     phase("a removed region no longer serves orders itself: its requests are proxied");
     let last = acked.lock().unwrap().last().cloned().unwrap();

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::context::ApiContext;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::config::AckMode;
 use crate::group::AckPolicy;
 
@@ -82,8 +82,8 @@ async fn set_ack_inner(
     path: Result<Path<String>, PathRejection>,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let Path(collection) =
-        path.map_err(|e| ApiError::bad("invalid_path", format!("bad collection path: {e}")))?;
+    let Path(collection) = path
+        .map_err(|e| ApiError::bad(ErrorCode::InvalidPath, format!("bad collection path: {e}")))?;
     if ctx.topology.collection(&collection).is_none() {
         return Err(ApiError::NotFound {
             message: format!(
@@ -94,7 +94,7 @@ async fn set_ack_inner(
     }
     let req: AckBody = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             format!(
                 "expected {{\"ack_mode\": \"sync\"|\"semi_sync\"|\"async\", \"min_sync_replicas\": N, \
                  \"semi_sync_timeout_ms\": T}}: {e}"
@@ -119,7 +119,7 @@ async fn set_ack_inner(
         ),
     };
     spec.check_ack(&ack).map_err(|(field, reason)| {
-        ApiError::bad("invalid_ack_policy", format!("{field}: {reason}"))
+        ApiError::bad(ErrorCode::InvalidAckPolicy, format!("{field}: {reason}"))
     })?;
     if ack.mode == AckMode::SemiSync && ack.min_sync_replicas == 0 {
         tracing::warn!(%collection, "semi_sync with min_sync_replicas = 0 acknowledges on the leader alone");
@@ -144,7 +144,7 @@ async fn set_ack_inner(
 pub async fn rotate_session_key(State(ctx): State<Arc<ApiContext>>) -> Response {
     let Some(catalog) = &ctx.catalog else {
         return ApiError::bad(
-            "rotation_unsupported",
+            ErrorCode::RotationUnsupported,
             "a single-region node has no meta group: rotate by replacing its session key file \
              and restarting",
         )

@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::context::ApiContext;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 pub async fn cluster(State(ctx): State<Arc<ApiContext>>) -> Response {
     let t = &ctx.topology;
@@ -157,7 +157,7 @@ pub async fn readyz(State(ctx): State<Arc<ApiContext>>) -> Response {
     let body = serde_json::json!({
         "ready": false,
         "reasons": reasons,
-        "error": { "code": "not_ready", "message": reasons.join("; ") },
+        "error": { "code": ErrorCode::NotReady, "message": reasons.join("; ") },
     });
     (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -222,7 +222,7 @@ pub async fn not_found() -> Response {
 
 pub async fn method_not_allowed() -> Response {
     let body = serde_json::json!({
-        "error": {"code": "method_not_allowed", "message": "this endpoint does not take that method"}
+        "error": {"code": ErrorCode::MethodNotAllowed, "message": "this endpoint does not take that method"}
     });
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }

@@ -6,7 +6,7 @@ use crate::config::{NodeSettings, Placement, Topology};
 use crate::consistency::Consistency;
 use std::collections::HashMap;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::group::{GroupId, Groups, LogGroup};
 use crate::metrics::Metrics;
 use crate::session::SessionKeys;
@@ -60,7 +60,7 @@ impl ApiContext {
         while !self.cluster_keys_known() {
             if tokio::time::Instant::now() >= deadline {
                 return Err(ApiError::Unavailable {
-                    code: "session_keys_unavailable",
+                    code: ErrorCode::SessionKeysUnavailable,
                     message: "this region has not learned the cluster's session-token keys \
                               from the meta group yet (it needs a meta-group leader); see \
                               GET /readyz"

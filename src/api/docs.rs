@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use super::context::ApiContext;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::headers::{self, RequestOptions};
 use crate::config::MAX_KEY_BYTES;
 use crate::config::names::check_collection_name;
@@ -79,25 +79,29 @@ fn doc_path(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<(String, String), ApiError> {
     let Path((collection, key)) =
-        path.map_err(|e| ApiError::bad("invalid_path", format!("bad document path: {e}")))?;
-    check_collection_name(&collection).map_err(|r| ApiError::bad("invalid_collection", r))?;
+        path.map_err(|e| ApiError::bad(ErrorCode::InvalidPath, format!("bad document path: {e}")))?;
+    check_collection_name(&collection)
+        .map_err(|r| ApiError::bad(ErrorCode::InvalidCollection, r))?;
     check_key(&key)?;
     Ok((collection, key))
 }
 
 fn check_key(key: &str) -> Result<(), ApiError> {
     if key.is_empty() {
-        return Err(ApiError::bad("invalid_key", "the document key is empty"));
+        return Err(ApiError::bad(
+            ErrorCode::InvalidKey,
+            "the document key is empty",
+        ));
     }
     if key.len() > MAX_KEY_BYTES {
         return Err(ApiError::TooLarge {
-            code: "key_too_large",
+            code: ErrorCode::KeyTooLarge,
             message: format!("key is {} bytes; the limit is {MAX_KEY_BYTES}", key.len()),
         });
     }
     if key.chars().any(char::is_control) {
         return Err(ApiError::bad(
-            "invalid_key",
+            ErrorCode::InvalidKey,
             "keys may not contain control characters",
         ));
     }
@@ -284,7 +288,7 @@ fn check_body(
 ) -> Result<(Bytes, Option<String>), ApiError> {
     let limit = ctx.settings().max_value_bytes;
     let too_large = || ApiError::TooLarge {
-        code: "value_too_large",
+        code: ErrorCode::ValueTooLarge,
         message: format!(
             "the document value exceeds the {limit}-byte limit (node.max_value_bytes)"
         ),
@@ -294,7 +298,7 @@ fn check_body(
             too_large()
         } else {
             ApiError::bad(
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 format!("could not read the request body: {e}"),
             )
         }
@@ -309,7 +313,10 @@ fn check_body(
                 .ok()
                 .filter(|s| s.len() <= 255)
                 .ok_or_else(|| {
-                    ApiError::bad("invalid_header", "Content-Type is not short visible ASCII")
+                    ApiError::bad(
+                        ErrorCode::InvalidHeader,
+                        "Content-Type is not short visible ASCII",
+                    )
                 })?
                 .to_string(),
         ),
@@ -326,7 +333,7 @@ fn check_body(
     if is_json {
         serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(|e| {
             ApiError::bad(
-                "invalid_json",
+                ErrorCode::InvalidJson,
                 format!("the body is declared JSON but does not parse: {e}"),
             )
         })?;
@@ -491,19 +498,21 @@ pub async fn list_docs(
 ) -> Response {
     let label = consistency_label(&headers);
     observed(&ctx, "list", label, async {
-        let Path(collection) =
-            path.map_err(|e| ApiError::bad("invalid_path", format!("bad collection path: {e}")))?;
-        check_collection_name(&collection).map_err(|r| ApiError::bad("invalid_collection", r))?;
+        let Path(collection) = path.map_err(|e| {
+            ApiError::bad(ErrorCode::InvalidPath, format!("bad collection path: {e}"))
+        })?;
+        check_collection_name(&collection)
+            .map_err(|r| ApiError::bad(ErrorCode::InvalidCollection, r))?;
         let Query(q) = query.map_err(|e| {
             ApiError::bad(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!("{e} (parameters: prefix, limit, start_after)"),
             )
         })?;
         let limit = q.limit.unwrap_or(DEFAULT_LIST_LIMIT);
         if limit == 0 || limit > MAX_LIST_LIMIT {
             return Err(ApiError::bad(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!("limit must be 1..={MAX_LIST_LIMIT}, got {limit}"),
             ));
         }

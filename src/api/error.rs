@@ -4,13 +4,15 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+pub use super::error_code::ErrorCode;
+use crate::consistency::ReadRefusal;
 use crate::group::GroupError;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest { code: ErrorCode, message: String },
     #[error("{message}")]
     NotFound { message: String },
     #[error("precondition failed: {}", match current {
@@ -19,11 +21,11 @@ pub enum ApiError {
     })]
     PreconditionFailed { current: Option<u64> },
     #[error("{message}")]
-    TooLarge { code: &'static str, message: String },
+    TooLarge { code: ErrorCode, message: String },
     /// The requested consistency cannot be met right now; retrying later may succeed.
     #[error("{message}")]
     Unavailable {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         retry_after_s: u32,
     },
@@ -44,7 +46,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::BadRequest {
             code,
             message: message.into(),
@@ -52,41 +54,43 @@ impl ApiError {
     }
 
     pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Misdirected { .. } => StatusCode::MISDIRECTED_REQUEST,
-            ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::AuthBackoff { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.kind().0
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
+        self.kind().1
+    }
+
+    /// Each error's HTTP status and wire code, in one table.
+    fn kind(&self) -> (StatusCode, ErrorCode) {
+        use ErrorCode as C;
+        use StatusCode as S;
         match self {
-            ApiError::BadRequest { code, .. }
-            | ApiError::Unavailable { code, .. }
-            | ApiError::TooLarge { code, .. } => code,
-            ApiError::NotFound { .. } => "not_found",
-            ApiError::PreconditionFailed { .. } => "precondition_failed",
-            ApiError::Misdirected { .. } => "not_placed_here",
-            ApiError::Unauthenticated { .. } => "unauthenticated",
-            ApiError::Forbidden { .. } => "forbidden",
-            ApiError::AuthBackoff { .. } => "auth_backoff",
-            ApiError::Internal { .. } => "internal",
+            ApiError::BadRequest { code, .. } => (S::BAD_REQUEST, *code),
+            ApiError::TooLarge { code, .. } => (S::PAYLOAD_TOO_LARGE, *code),
+            ApiError::Unavailable { code, .. } => (S::SERVICE_UNAVAILABLE, *code),
+            ApiError::NotFound { .. } => (S::NOT_FOUND, C::NotFound),
+            ApiError::PreconditionFailed { .. } => (S::PRECONDITION_FAILED, C::PreconditionFailed),
+            ApiError::Misdirected { .. } => (S::MISDIRECTED_REQUEST, C::NotPlacedHere),
+            ApiError::Unauthenticated { .. } => (S::UNAUTHORIZED, C::Unauthenticated),
+            ApiError::Forbidden { .. } => (S::FORBIDDEN, C::Forbidden),
+            ApiError::AuthBackoff { .. } => (S::TOO_MANY_REQUESTS, C::AuthBackoff),
+            ApiError::Internal { .. } => (S::INTERNAL_SERVER_ERROR, C::Internal),
         }
     }
 }
 
 impl ApiError {
     /// A read `region` could not admit at its level, as its 503 with the refusal's code.
-    pub fn read_refused(region: &str, r: crate::consistency::ReadRefusal) -> Self {
+    pub fn read_refused(region: &str, r: ReadRefusal) -> Self {
+        // the wire code is the refusal's own (consistency/refusal.rs); both spell it
         ApiError::Unavailable {
-            code: r.code(),
+            code: match r {
+                ReadRefusal::SessionNotCaughtUp { .. } => ErrorCode::SessionNotCaughtUp,
+                ReadRefusal::StalenessExceeded { .. }
+                | ReadRefusal::SessionFromNewerEpoch { .. }
+                | ReadRefusal::NoLeader { .. } => ErrorCode::ConsistencyUnavailable,
+            },
             message: format!("region {region}: {r}"),
             retry_after_s: r.retry_after_s(),
         }
@@ -106,46 +110,46 @@ impl From<GroupError> for ApiError {
     fn from(e: GroupError) -> Self {
         match e {
             GroupError::Closed => ApiError::Unavailable {
-                code: "shutting_down",
+                code: ErrorCode::ShuttingDown,
                 message: "this node is shutting down".into(),
                 retry_after_s: 1,
             },
             GroupError::NoLeader { .. }
             | GroupError::Forward { .. }
             | GroupError::CommitTimeout { .. } => ApiError::Unavailable {
-                code: "no_quorum",
+                code: ErrorCode::NoQuorum,
                 message: e.to_string(),
                 retry_after_s: 1,
             },
             GroupError::ArchiveBacklog { .. } => ApiError::Unavailable {
-                code: "archive_backlog",
+                code: ErrorCode::ArchiveBacklog,
                 message: e.to_string(),
                 retry_after_s: 10,
             },
             GroupError::Fenced { .. } => ApiError::Unavailable {
-                code: "fenced",
+                code: ErrorCode::Fenced,
                 message: e.to_string(),
                 retry_after_s: 1,
             },
             GroupError::Catalog(_) => ApiError::Unavailable {
-                code: "catalog_unavailable",
+                code: ErrorCode::CatalogUnavailable,
                 message: e.to_string(),
                 retry_after_s: 2,
             },
             GroupError::Membership { .. } => ApiError::Unavailable {
-                code: "membership_change_failed",
+                code: ErrorCode::MembershipChangeFailed,
                 message: e.to_string(),
                 retry_after_s: 5,
             },
             GroupError::SyncReplicasUnavailable { .. } => ApiError::Unavailable {
-                code: "sync_replicas_unavailable",
+                code: ErrorCode::SyncReplicasUnavailable,
                 message: e.to_string(),
                 retry_after_s: 2,
             },
             other => {
                 tracing::error!(error = %other, "write failed");
                 ApiError::Unavailable {
-                    code: "write_unavailable",
+                    code: ErrorCode::WriteUnavailable,
                     message: format!("the write was not committed: {other}"),
                     retry_after_s: 5,
                 }
@@ -176,7 +180,7 @@ impl IntoResponse for ApiError {
             current: Some(v), ..
         } = &self
         {
-            headers.insert(super::headers::VERSION, HeaderValue::from(*v));
+            headers.insert(super::header_names::VERSION, HeaderValue::from(*v));
         }
         resp
     }

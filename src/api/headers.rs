@@ -3,19 +3,12 @@
 use axum::http::HeaderMap;
 use axum::http::header::HeaderName;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::consistency::Consistency;
 use crate::session::{SessionKeys, SessionToken, TokenError};
 use crate::store::Precondition;
 
-pub const CONSISTENCY: HeaderName = HeaderName::from_static("x-georep-consistency");
-pub const SESSION_TOKEN: HeaderName = HeaderName::from_static("x-georep-session-token");
-pub const MAX_STALENESS: HeaderName = HeaderName::from_static("x-georep-max-staleness-ms");
-pub const REGION: HeaderName = HeaderName::from_static("x-georep-region");
-/// On writes: the region that led the group when the write committed.
-pub const LEADER: HeaderName = HeaderName::from_static("x-georep-leader");
-pub const VERSION: HeaderName = HeaderName::from_static("x-georep-version");
-pub const STALENESS: HeaderName = HeaderName::from_static("x-georep-staleness-ms");
+pub use super::header_names::*;
 
 /// What a request asked for, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +24,7 @@ fn text<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>
         None => Ok(None),
         Some(v) => v.to_str().map(Some).map_err(|_| {
             ApiError::bad(
-                "invalid_header",
+                ErrorCode::InvalidHeader,
                 format!("header {name} is not visible ASCII"),
             )
         }),
@@ -48,14 +41,14 @@ impl RequestOptions {
         let consistency = text(headers, &CONSISTENCY)?
             .map(|v| {
                 v.parse::<Consistency>()
-                    .map_err(|e| ApiError::bad("invalid_consistency", e.to_string()))
+                    .map_err(|e| ApiError::bad(ErrorCode::InvalidConsistency, e.to_string()))
             })
             .transpose()?;
         let max_staleness_ms = text(headers, &MAX_STALENESS)?
             .map(|v| {
                 v.trim().parse::<u64>().map_err(|_| {
                     ApiError::bad(
-                        "invalid_max_staleness",
+                        ErrorCode::InvalidMaxStaleness,
                         format!(
                             "{MAX_STALENESS} must be a whole number of milliseconds, got {v:?}"
                         ),
@@ -67,7 +60,7 @@ impl RequestOptions {
             && consistency.is_some_and(|c| c != Consistency::BoundedStaleness)
         {
             return Err(ApiError::bad(
-                "invalid_max_staleness",
+                ErrorCode::InvalidMaxStaleness,
                 format!("{MAX_STALENESS} only applies to consistency bounded_staleness"),
             ));
         }
@@ -76,14 +69,14 @@ impl RequestOptions {
             .map(|t| {
                 SessionToken::decode(t, keys, now_ms, ttl_ms).map_err(|e| match e {
                     TokenError::UnknownKey(id) if keys.may_learn(id) => ApiError::Unavailable {
-                        code: "session_key_not_yet_known",
+                        code: ErrorCode::SessionKeyNotYetKnown,
                         message: format!(
                             "this region has not learned session key {id} yet (a rotation is \
                              reaching it); retry"
                         ),
                         retry_after_s: 1,
                     },
-                    e => ApiError::bad("invalid_session_token", e.to_string()),
+                    e => ApiError::bad(ErrorCode::InvalidSessionToken, e.to_string()),
                 })
             })
             .transpose()?;
@@ -101,21 +94,21 @@ pub fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
     let if_none = text(headers, &axum::http::header::IF_NONE_MATCH)?;
     match (if_match, if_none) {
         (Some(_), Some(_)) => Err(ApiError::bad(
-            "invalid_precondition",
+            ErrorCode::InvalidPrecondition,
             "send If-Match or If-None-Match, not both",
         )),
         (Some(v), None) => {
             let raw = v.trim().trim_matches('"');
             raw.parse::<u64>().map(Precondition::Version).map_err(|_| {
                 ApiError::bad(
-                    "invalid_precondition",
+                    ErrorCode::InvalidPrecondition,
                     format!("If-Match must be a document version (a number), got {v:?}"),
                 )
             })
         }
         (None, Some(v)) if v.trim() == "*" => Ok(Precondition::Absent),
         (None, Some(v)) => Err(ApiError::bad(
-            "invalid_precondition",
+            ErrorCode::InvalidPrecondition,
             format!("If-None-Match supports only \"*\" (create if absent), got {v:?}"),
         )),
         (None, None) => Ok(Precondition::None),
@@ -148,21 +141,25 @@ mod tests {
             Some(Consistency::Eventual)
         );
         assert_eq!(
-            opts(&[(&CONSISTENCY, "fast")]).unwrap_err().code(),
+            opts(&[(&CONSISTENCY, "fast")]).unwrap_err().code().as_str(),
             "invalid_consistency"
         );
         assert_eq!(
-            opts(&[(&MAX_STALENESS, "-1")]).unwrap_err().code(),
+            opts(&[(&MAX_STALENESS, "-1")]).unwrap_err().code().as_str(),
             "invalid_max_staleness"
         );
         assert_eq!(
             opts(&[(&CONSISTENCY, "strong"), (&MAX_STALENESS, "5")])
                 .unwrap_err()
-                .code(),
+                .code()
+                .as_str(),
             "invalid_max_staleness"
         );
         assert_eq!(
-            opts(&[(&SESSION_TOKEN, "abc")]).unwrap_err().code(),
+            opts(&[(&SESSION_TOKEN, "abc")])
+                .unwrap_err()
+                .code()
+                .as_str(),
             "invalid_session_token"
         );
         let good = SessionToken::default().encode(&keys(), 1_000);

@@ -9,6 +9,8 @@ pub mod cluster;
 mod context;
 pub mod docs;
 mod error;
+mod error_code;
+mod header_names;
 pub mod headers;
 mod placement;
 pub mod proxy;
@@ -20,7 +22,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
 pub use context::ApiContext;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 
 pub fn router(ctx: Arc<ApiContext>) -> Router {
     // Leave room above the value limit so an oversized body is answered with our own 413.

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::context::ApiContext;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::proxy::{self, PROXIED_FROM};
 use crate::catalog::placement::PlacementRecord;
 use crate::catalog::{CatalogError, into_group};
@@ -60,23 +60,26 @@ async fn put_inner(
     path: Result<Path<String>, PathRejection>,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let Path(collection) =
-        path.map_err(|e| ApiError::bad("invalid_path", format!("bad collection path: {e}")))?;
+    let Path(collection) = path
+        .map_err(|e| ApiError::bad(ErrorCode::InvalidPath, format!("bad collection path: {e}")))?;
     let (parts, body) = request.into_parts();
-    let body: Bytes = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .map_err(|e| ApiError::bad("invalid_body", format!("could not read the body: {e}")))?;
+    let body: Bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|e| {
+        ApiError::bad(
+            ErrorCode::InvalidBody,
+            format!("could not read the body: {e}"),
+        )
+    })?;
     let target = validate(ctx, &collection, &body)?;
     let Some(catalog) = ctx.catalog.clone() else {
         return Err(ApiError::bad(
-            "placement_change_unsupported",
+            ErrorCode::PlacementChangeUnsupported,
             "a single-region topology has no meta group to record a placement change in",
         ));
     };
     let current = ctx.placement(&collection).expect("validated: placed");
     if current.tier == Tier::Standard || target.tier == Tier::Standard {
         return Err(ApiError::bad(
-            "placement_change_unsupported",
+            ErrorCode::PlacementChangeUnsupported,
             "moving a collection into or out of the standard tier is not supported yet: its \
              failover is fenced by the catalog's epoch record, which this change does not \
              rewrite. Move between critical and archival placements, or change learners, ack \
@@ -159,7 +162,7 @@ fn validate(ctx: &ApiContext, collection: &str, body: &[u8]) -> Result<Placement
     }
     let b: Body = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             format!(
                 "expected {{\"tier\": \"critical\"|\"standard\"|\"archival\", \"regions\": [..], \
                  and optionally consistency, max_staleness_ms, ack_mode, min_sync_replicas, \
@@ -188,7 +191,7 @@ fn validate(ctx: &ApiContext, collection: &str, body: &[u8]) -> Result<Placement
             node.default_max_staleness_ms,
             &mut warnings,
         )
-        .map_err(|e| ApiError::bad("invalid_placement", e.to_string()))?;
+        .map_err(|e| ApiError::bad(ErrorCode::InvalidPlacement, e.to_string()))?;
     for w in warnings {
         tracing::warn!(%collection, "{w}");
     }
@@ -205,7 +208,7 @@ async fn to_leader(
 ) -> Result<Response, ApiError> {
     if parts.headers.contains_key(&PROXIED_FROM) {
         return Err(ApiError::Unavailable {
-            code: "not_leader",
+            code: ErrorCode::NotLeader,
             message: format!(
                 "region {} does not lead group {} (leader: {}); retry",
                 ctx.region,
@@ -232,7 +235,7 @@ async fn to_leader(
         }
     }
     Err(ApiError::Unavailable {
-        code: "no_quorum",
+        code: ErrorCode::NoQuorum,
         message: format!(
             "no leader of group {} could be reached: {}",
             group.id(),
@@ -264,7 +267,7 @@ async fn set_ack(group: &LogGroup, ack: crate::group::AckPolicy) -> Result<(), A
 fn conflict(e: CatalogError) -> ApiError {
     match e {
         CatalogError::Conflict { .. } => ApiError::Unavailable {
-            code: "placement_conflict",
+            code: ErrorCode::PlacementConflict,
             message: format!("another change to this placement was recorded meanwhile: {e}"),
             retry_after_s: 1,
         },

@@ -24,6 +24,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 
+use super::error::ErrorCode;
 use super::{ApiContext, ApiError};
 use crate::group::network::CallError;
 use crate::group::rpc::{self, Kind};
@@ -148,7 +149,7 @@ pub async fn forward_unplaced(
         Ok(b) => b,
         Err(e) => {
             return ApiError::bad(
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 format!("could not read the request body: {e}"),
             )
             .into_response();
@@ -169,7 +170,7 @@ pub async fn forward_unplaced(
             Err(e) if !write => failures.push(e.to_string()),
             Err(e) => {
                 return ApiError::Unavailable {
-                    code: "proxy_failed",
+                    code: ErrorCode::ProxyFailed,
                     message: format!(
                         "collection {collection:?} is held in {}; the write was sent to {region} \
                          and its outcome is unknown: {e}",
@@ -182,7 +183,7 @@ pub async fn forward_unplaced(
         }
     }
     ApiError::Unavailable {
-        code: "proxy_failed",
+        code: ErrorCode::ProxyFailed,
         message: format!(
             "collection {collection:?} is not replicated to region {} and no region holding it \
              answered: {}",

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use super::identity::Identity;
+use super::identity::IdentityError;
 use crate::config::ConfigError;
 use crate::group::GroupError;
 
@@ -10,25 +10,10 @@ pub enum NodeError {
     Config(#[from] ConfigError),
     #[error("region {0:?} is not in the topology (regions: {1})")]
     UnknownRegion(String, String),
-    #[error(
-        "data dir {path} belongs to cluster {:?} region {:?}, not cluster {:?} region {:?}; \
-         choose another --data-dir",
-        found.cluster, found.region, expected.cluster, expected.region
-    )]
-    ForeignDataDir {
-        path: PathBuf,
-        found: Identity,
-        expected: Identity,
-    },
-    #[error("data dir {path} is in use by another georep process")]
-    DataDirInUse { path: PathBuf },
-    #[error("data dir {path}: {source}")]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("data dir identity: {0}")]
-    Identity(String),
+    /// The data directory: another cluster's or region's, locked by another process, or
+    /// unreadable.
+    #[error(transparent)]
+    DataDir(#[from] IdentityError),
     #[error("invalid configuration: {field}: {reason}")]
     Archive { field: &'static str, reason: String },
     #[error("--clock-offset-file {path}: {reason}")]
@@ -62,7 +47,7 @@ impl NodeError {
             self,
             NodeError::Config(_)
                 | NodeError::UnknownRegion(..)
-                | NodeError::ForeignDataDir { .. }
+                | NodeError::DataDir(IdentityError::Foreign { .. })
                 | NodeError::SessionKey { .. }
                 | NodeError::Archive { .. }
                 | NodeError::Tls { .. }

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use error::NodeError;
-pub use identity::Identity;
+pub use identity::{Identity, IdentityError};
 
 use crate::api::{self, ApiContext};
 use crate::catalog::Catalog;

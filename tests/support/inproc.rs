@@ -70,7 +70,9 @@ impl InProcCluster {
         let node = loop {
             match Node::start(cfg.clone()).await {
                 Ok(n) => break n,
-                Err(georep::node::NodeError::DataDirInUse { .. }) if Instant::now() < deadline => {
+                Err(georep::node::NodeError::DataDir(georep::node::IdentityError::InUse {
+                    ..
+                })) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(50)).await
                 }
                 Err(e) => panic!("{} does not start: {e}", REGIONS[i]),
