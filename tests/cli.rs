@@ -302,6 +302,13 @@ fn demo_runs_and_prints_the_latency_table() {
         "{out}"
     );
     assert!(demo_dir.join("session.key").exists());
+    // the demo's API authenticates: it prints the token it made, and its examples send it
+    let token = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("export GEOREP_TOKEN="))
+        .unwrap_or_else(|| panic!("the demo prints its token:\n{out}"));
+    assert!(token.starts_with("grp_") && token.len() > 40, "{token}");
+    assert!(out.contains("authorization: Bearer $GEOREP_TOKEN"), "{out}");
     for needle in ["phase 1 of 2", "[1/", "phase 2 of 2", "sessions done in"] {
         assert!(
             out.contains(needle),

@@ -62,13 +62,8 @@ pub struct JwtArgs {
 pub fn run(args: AuthArgs) -> anyhow::Result<()> {
     match args.command {
         AuthCommand::Token(a) => {
-            let mut raw = [0u8; 32];
-            getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-            let token = format!("grp_{}", URL_SAFE_NO_PAD.encode(raw));
-            let hash: String = Sha256::digest(token.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let (token, digest) = new_token()?;
+            let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
             let entry = format!(
                 "[[auth.tokens]]\nname = {:?}\nrole = \"{}\"\nsha256 = \"{hash}\"\n",
                 a.name, a.role
@@ -116,6 +111,15 @@ pub fn run(args: AuthArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A new random bearer token (`grp_` and 32 random bytes) and its SHA-256.
+pub fn new_token() -> anyhow::Result<(String, [u8; 32])> {
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let token = format!("grp_{}", URL_SAFE_NO_PAD.encode(raw));
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    Ok((token, digest))
 }
 
 /// Appends `entry` to the tokens file at `path`, refusing a file that is not a tokens file

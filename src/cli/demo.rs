@@ -71,6 +71,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         None => georep::config::Archive::new(url, key),
     });
 
+    // Secure by default here too: the demo's API (loopback) takes a bearer token it makes
+    // now; its own clients send it, and it is printed for yours.
+    let (token, sha256) = super::auth::new_token()?;
+    // (a --topology with its own [auth] keeps its credentials; this one is added)
+    topology.auth.mode = georep::config::AuthMode::Token;
+    topology.auth.tokens.retain(|t| t.name != "demo");
+    topology.auth.tokens.push(georep::config::StaticToken {
+        name: "demo".into(),
+        role: georep::config::Role::Admin,
+        sha256,
+    });
+
     println!(
         "georep demo: cluster {:?}, {} regions, data in {}",
         topology.cluster,
@@ -133,18 +145,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
 
-    let result = workload(&nodes, &topology, args.ops).await;
+    let result = workload(&nodes, &topology, args.ops, &token).await;
     match &result {
         Ok(()) => {
             let first = nodes[0].api_addr();
-            println!("\nTry it (any region; see README.md for every header):");
             println!(
-                "  curl -i -X PUT http://{first}/v1/collections/orders/docs/o-1 -H 'content-type: application/json' -d '{{\"qty\":2}}'"
+                "\nTry it (any region; see README.md for every header). The API takes this demo's admin token:"
+            );
+            println!("  export GEOREP_TOKEN={token}");
+            println!(
+                "  curl -i -X PUT http://{first}/v1/collections/orders/docs/o-1 -H \"authorization: Bearer $GEOREP_TOKEN\" -H 'content-type: application/json' -d '{{\"qty\":2}}'"
             );
             println!(
-                "  curl -i http://{first}/v1/collections/orders/docs/o-1 -H 'x-georep-consistency: strong'"
+                "  curl -i http://{first}/v1/collections/orders/docs/o-1 -H \"authorization: Bearer $GEOREP_TOKEN\" -H 'x-georep-consistency: strong'"
             );
-            println!("  curl -s http://{first}/v1/cluster");
+            println!("  georep get --endpoint http://{first} --consistency strong orders o-1");
             println!(
                 "  georep archive list --archive file://{}",
                 std::path::absolute(args.dir.join("archive"))
@@ -288,11 +303,16 @@ async fn wait_for_leaders(nodes: &[Node], limit: Duration) -> anyhow::Result<()>
     }
 }
 
-async fn workload(nodes: &[Node], topology: &Topology, ops: usize) -> anyhow::Result<()> {
+async fn workload(
+    nodes: &[Node],
+    topology: &Topology,
+    ops: usize,
+    token: &str,
+) -> anyhow::Result<()> {
     let regions: Vec<String> = nodes.iter().map(|n| n.region().to_string()).collect();
     let clients: Vec<Client> = nodes
         .iter()
-        .map(|n| Client::new(&n.api_addr().to_string()))
+        .map(|n| Client::new(&n.api_addr().to_string()).map(|c| c.with_bearer(token)))
         .collect::<Result<_, _>>()?;
     let cell = |v: &mut Vec<Duration>| {
         if v.is_empty() {
