@@ -436,16 +436,7 @@ fn readme_using_it_commands_work_as_written() {
 fn certs_init_makes_a_ca_and_region_certificates() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("certs");
-    let certs_init = |regions: &str| {
-        run(&[
-            "certs",
-            "init",
-            "--out",
-            out.to_str().unwrap(),
-            "--regions",
-            regions,
-        ])
-    };
+    let certs_init = |regions: &str| support::run_certs_init(&out, regions, &[]);
     let (code, stdout, err) = certs_init("us-east-1,eu-west-1");
     assert_eq!(code, 0, "{err}");
     for f in [

@@ -141,15 +141,7 @@ async fn https_with_curl_the_rust_client_and_the_cli() {
 
     phase("a client trusting another CA refuses the node's certificate");
     let other = dir.path().join("other-ca");
-    let (code, _, err) = support::run(&[
-        "certs",
-        "init",
-        "--out",
-        other.to_str().unwrap(),
-        "--regions",
-        "x",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    support::certs_init(&other, "x", &[]);
     let stranger = Client::connect(&base, Some(&other.join("ca.pem"))).unwrap();
     let e = stranger
         .request(Method::GET, "/healthz", &[], Bytes::new())
@@ -198,17 +190,7 @@ async fn https_with_curl_the_rust_client_and_the_cli() {
 async fn configured_certificate_files_and_bad_https_settings() {
     let dir = tempfile::tempdir().unwrap();
     let certs = dir.path().join("certs");
-    let (code, _, err) = support::run(&[
-        "certs",
-        "init",
-        "--out",
-        certs.to_str().unwrap(),
-        "--regions",
-        "r1",
-        "--api-host",
-        "db.example.test",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    support::certs_init(&certs, "r1", &["--api-host", "db.example.test"]);
     let ca = certs.join("ca.pem");
     let ca = ca.to_str().unwrap();
 
@@ -312,16 +294,8 @@ async fn configured_certificate_files_and_bad_https_settings() {
         assert!(err.contains(field), "case {i} should name {field}: {err}");
     }
     phase("certs init refuses an --api-host that is no name");
-    let (code, _, err) = support::run(&[
-        "certs",
-        "init",
-        "--out",
-        dir.path().join("c2").to_str().unwrap(),
-        "--regions",
-        "r1",
-        "--api-host",
-        "not a host",
-    ]);
+    let (code, _, err) =
+        support::run_certs_init(&dir.path().join("c2"), "r1", &["--api-host", "not a host"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--api-host"), "{err}");
 }

@@ -396,15 +396,7 @@ async fn a_node_with_a_certificate_from_another_ca_cannot_join() {
     c.kill9(2);
     std::fs::remove_dir_all(c.data_dir(2)).unwrap();
     let other = dir.path().join("other-ca");
-    let (code, _, err) = support::run(&[
-        "certs",
-        "init",
-        "--out",
-        other.to_str().unwrap(),
-        "--regions",
-        "r1,r2,r3",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    support::certs_init(&other, "r1,r2,r3", &[]);
     let impostor = c.spawn(2, Some(&other)).await;
     c.nodes[2] = Some(impostor);
     // if r3 led, r1 and r2 elect one of themselves first

@@ -69,15 +69,7 @@ impl Cluster {
         let (topology_path, apis) = topology(dir, &REGIONS, extra);
         let topology = Topology::load(&topology_path).unwrap();
         let certs = dir.join("certs");
-        let (code, _, err) = super::run(&[
-            "certs",
-            "init",
-            "--out",
-            certs.to_str().unwrap(),
-            "--regions",
-            &REGIONS.join(","),
-        ]);
-        assert_eq!(code, 0, "{err}");
+        super::certs_init(&certs, &REGIONS.join(","), &[]);
         let mesh = Mesh::start(&topology).await.unwrap();
         let mut c = Cluster {
             dir: dir.to_path_buf(),

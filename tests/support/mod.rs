@@ -254,6 +254,27 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 /// `georep archive verify --archive URL --key-file KEY`: (exit code, stdout, stderr).
+/// `georep certs init --out OUT --regions REGIONS EXTRA...` (the CLI, as operators run
+/// it): exit code, stdout, stderr.
+pub fn run_certs_init(out: &Path, regions: &str, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "certs",
+        "init",
+        "--out",
+        out.to_str().unwrap(),
+        "--regions",
+        regions,
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// [`run_certs_init`], which must succeed.
+pub fn certs_init(out: &Path, regions: &str, extra: &[&str]) {
+    let (code, _, err) = run_certs_init(out, regions, extra);
+    assert_eq!(code, 0, "certs init: {err}");
+}
+
 pub fn archive_verify(url: &str, key: &Path) -> (i32, String, String) {
     run(&[
         "archive",
