@@ -42,16 +42,7 @@ fn curl(args: &[&str]) -> (i32, String, String) {
 
 /// `georep ARGS` with GEOREP_TOKEN set: exit code, stdout, stderr.
 fn georep_with_token(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("GEOREP_TOKEN", WRITER)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    support::run_env(args, &[("GEOREP_TOKEN", WRITER)])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

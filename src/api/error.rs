@@ -83,14 +83,9 @@ impl ApiError {
 impl ApiError {
     /// A read `region` could not admit at its level, as its 503 with the refusal's code.
     pub fn read_refused(region: &str, r: ReadRefusal) -> Self {
-        // the wire code is the refusal's own (consistency/refusal.rs); both spell it
+        // the refusal names its own wire code (consistency/refusal.rs); this only types it
         ApiError::Unavailable {
-            code: match r {
-                ReadRefusal::SessionNotCaughtUp { .. } => ErrorCode::SessionNotCaughtUp,
-                ReadRefusal::StalenessExceeded { .. }
-                | ReadRefusal::SessionFromNewerEpoch { .. }
-                | ReadRefusal::NoLeader { .. } => ErrorCode::ConsistencyUnavailable,
-            },
+            code: ErrorCode::parse(r.code()).unwrap_or(ErrorCode::ConsistencyUnavailable),
             message: format!("region {region}: {r}"),
             retry_after_s: r.retry_after_s(),
         }
