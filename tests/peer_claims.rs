@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use georep::clock::Hlc;
 use georep::group::{GroupId, node_id, rpc};
+use georep::transport::rpc::RpcError;
 use georep::transport::{PeerClocks, Transport, TransportError, TransportMetrics};
 use openraft::Vote;
 use openraft::raft::{AppendEntriesRequest, VoteRequest};
@@ -30,8 +31,13 @@ async fn claims_that_do_not_name_the_certified_sender_are_refused() {
         Arc::new(Hlc::new(georep::clock::node_id_for_region("r2"), 500)),
         None,
     ));
-    let refuse_all: georep::transport::Handler =
-        Arc::new(|_, _| Box::pin(async { Err("not serving".to_string()) }));
+    let refuse_all: georep::transport::Handler = Arc::new(|_, _| {
+        Box::pin(async {
+            Err(RpcError::Refused {
+                reason: "not serving".into(),
+            })
+        })
+    });
     let t = Transport::bind(
         "127.0.0.1:0".parse().unwrap(),
         &identity,
@@ -44,11 +50,11 @@ async fn claims_that_do_not_name_the_certified_sender_are_refused() {
     let r1 = c.topology.region("r1").unwrap().peer;
     let g = GroupId::DEFAULT_DATA;
     let refused = |r: Result<bytes::Bytes, TransportError>, what: &str| match r {
-        Err(TransportError::Remote { message, .. }) => {
-            assert!(
-                message.contains("refused") && message.contains("r2"),
-                "{what}: {message}"
-            );
+        Err(TransportError::Remote {
+            error: RpcError::Refused { reason },
+            ..
+        }) => {
+            assert!(reason.contains("r2"), "{what}: {reason}");
         }
         other => panic!("{what} was not refused: {other:?}"),
     };

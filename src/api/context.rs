@@ -27,7 +27,7 @@ pub struct ApiContext {
     /// single-region topology.
     pub catalog: Option<Arc<crate::catalog::Catalog>>,
     /// Reaches other regions (requests for collections held elsewhere, see `proxy.rs`).
-    pub caller: crate::group::PeerCaller,
+    pub caller: crate::transport::rpc::PeerCaller,
     /// The node's clock (its wall clock may carry a test offset).
     pub clock: Arc<crate::clock::Hlc>,
     /// Who may call the API (`[auth]`).

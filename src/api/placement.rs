@@ -229,7 +229,7 @@ async fn to_leader(
     };
     let mut failures = Vec::new();
     for region in candidates {
-        match proxy::send(ctx, &region, group.id(), parts, body, CATCH_UP * 2).await {
+        match proxy::send(ctx, &region, parts, body, CATCH_UP * 2).await {
             Ok(resp) => return Ok(resp),
             Err(e) => failures.push(format!("{region}: {e}")),
         }

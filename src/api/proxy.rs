@@ -26,10 +26,9 @@ use tower::ServiceExt;
 
 use super::error::ErrorCode;
 use super::{ApiContext, ApiError};
-use crate::group::network::CallError;
-use crate::group::rpc::{self, Kind};
 use crate::group::{GroupId, spec};
-use crate::transport::TransportError;
+use crate::transport::rpc::{self, CallError, RpcError, Service};
+use crate::transport::{Handler, Inbound, TransportError};
 
 /// Set on answers this region fetched from another.
 pub const PROXIED_BY: HeaderName = HeaderName::from_static("x-georep-proxied-by");
@@ -71,12 +70,11 @@ fn is_placement_path(path: &str) -> bool {
 pub async fn send(
     ctx: &ApiContext,
     region: &str,
-    gid: GroupId,
     parts: &axum::http::request::Parts,
     body: &[u8],
     timeout: Duration,
 ) -> Result<Response, CallError> {
-    let request = encode_request(gid, &parts.method, &parts.uri, &parts.headers, body);
+    let request = encode_request(&parts.method, &parts.uri, &parts.headers, body);
     let answer = ctx.caller.call_raw(region, &request, timeout).await?;
     decode_answer(&ctx.region, &answer).map_err(|reason| CallError::BadAnswer {
         region: region.to_string(),
@@ -155,7 +153,7 @@ pub async fn forward_unplaced(
             .into_response();
         }
     };
-    let request = encode_request(gid, &parts.method, &parts.uri, &parts.headers, &body);
+    let request = encode_request(&parts.method, &parts.uri, &parts.headers, &body);
     let mut failures = Vec::new();
     for region in &targets {
         match ctx.caller.call_raw(region, &request, PROXY_TIMEOUT).await {
@@ -214,7 +212,6 @@ fn targets(ctx: &ApiContext, collection: &str, gid: GroupId, to_voter: bool) -> 
 }
 
 fn encode_request(
-    gid: GroupId,
     method: &axum::http::Method,
     uri: &axum::http::Uri,
     headers: &axum::http::HeaderMap,
@@ -227,7 +224,7 @@ fn encode_request(
             .map_or_else(|| uri.path().to_string(), |p| p.to_string()),
         headers: text_headers(headers),
     };
-    let mut request = rpc::header(Kind::Proxy, gid, body.len() + 256);
+    let mut request = rpc::request(Service::Proxy, body.len() + 256);
     rpc::put_json_head(&mut request, &head);
     request.extend_from_slice(body);
     request
@@ -256,7 +253,7 @@ pub async fn read_elsewhere(
     let timeout = Duration::from_millis(ctx.settings().session_wait_ms) + Duration::from_secs(2);
     let mut others = spec.others(&ctx.region);
     others.sort_by_key(|r| (Some(r) != leader.as_ref(), rtt(ctx, r)));
-    let request = encode_request(group.id(), &axum::http::Method::GET, uri, headers, &[]);
+    let request = encode_request(&axum::http::Method::GET, uri, headers, &[]);
     for region in &others {
         let Ok(answer) = ctx.caller.call_raw(region, &request, timeout).await else {
             continue;
@@ -294,12 +291,23 @@ fn decode_answer(this_region: &str, answer: &[u8]) -> Result<Response, String> {
     Ok(resp)
 }
 
-/// The serving side: the node's transport hands proxied requests here once the API runs.
-pub async fn serve(router: &OnceLock<Router>, peer: &str, request: &[u8]) -> Result<Bytes, String> {
-    let router = router.get().ok_or("the API is still starting")?.clone();
-    let (_, _, body) = rpc::split(request).map_err(|e| e.to_string())?;
-    let (head, body): (Head, &[u8]) =
-        rpc::json_head(body, "proxied request").map_err(|e| e.to_string())?;
+/// The transport handler of `Service::Proxy`: serves proxied requests with the API once it
+/// runs (peers that call earlier are told it is starting, and try the next holder).
+pub fn handler(router: Arc<OnceLock<Router>>) -> Handler {
+    Arc::new(move |from: Inbound, request: Bytes| {
+        let router = router.clone();
+        Box::pin(async move { serve(&router, &from.peer, &request).await })
+    })
+}
+
+async fn serve(router: &OnceLock<Router>, peer: &str, request: &[u8]) -> Result<Bytes, RpcError> {
+    let router = router
+        .get()
+        .ok_or_else(|| RpcError::NotReady {
+            what: "the client API".into(),
+        })?
+        .clone();
+    let (head, body): (Head, &[u8]) = rpc::json_head(request, "proxied request")?;
     let mut req = Request::builder()
         .method(head.method.as_str())
         .uri(head.uri.as_str());
@@ -309,15 +317,18 @@ pub async fn serve(router: &OnceLock<Router>, peer: &str, request: &[u8]) -> Res
     let req = req
         .header(PROXIED_FROM, peer)
         .body(Body::from(Bytes::copy_from_slice(body)))
-        .map_err(|e| format!("proxied request: {e}"))?;
+        .map_err(|e| RpcError::malformed("proxied request", e))?;
+    let failed = |what: &str, e: &dyn std::fmt::Display| RpcError::Failed {
+        reason: format!("{what}: {e}"),
+    };
     let resp = router
         .oneshot(req)
         .await
-        .map_err(|e| format!("serving a proxied request: {e}"))?;
+        .map_err(|e| failed("serving a proxied request", &e))?;
     let (parts, body) = resp.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
-        .map_err(|e| format!("reading a proxied answer: {e}"))?;
+        .map_err(|e| failed("reading a proxied answer", &e))?;
     let mut out = Vec::with_capacity(body.len() + 256);
     rpc::put_json_head(
         &mut out,

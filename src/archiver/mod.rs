@@ -78,99 +78,119 @@ pub struct Archiver {
     pub cold: Option<crate::config::ColdTier>,
 }
 
+/// What the leader's rounds carry from one to the next.
+struct Rounds {
+    cache: Cached,
+    next_maintenance: Instant,
+    next_coverage: Instant,
+}
+
 impl Archiver {
-    pub fn spawn(self, group: Arc<LogGroup>) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            // Highest index known to be archived. Until the manifest is read, what the WAL
-            // has purged is a lower bound (only archived entries are ever purged).
-            let archived = Arc::new(AtomicU64::new(
-                group.wal().first_index().unwrap_or(1).saturating_sub(1),
-            ));
-            let watcher = backlog::Watcher {
-                group: group.clone(),
-                archived: archived.clone(),
-                cap_bytes: self.wal_cap_bytes,
-                metrics: self.metrics.clone(),
-            }
-            .run(self.interval);
-            let cold = match &self.cold {
-                None => None,
-                Some(c) => {
-                    match georep_archive::S3ColdTier::from_url(self.backend.url(), &c.storage_class)
-                        .await
-                    {
-                        Ok(t) => Some((t, c.after_days)),
-                        Err(e) => {
-                            tracing::error!(error = %e, "cold tier disabled");
-                            None
-                        }
-                    }
-                }
+    /// Runs until the node stops and drops the task: the backlog watcher beside the rounds
+    /// (leader: ship; others: follow the manifest).
+    pub async fn run(self, group: Arc<LogGroup>) {
+        // Highest index known to be archived. Until the manifest is read, what the WAL has
+        // purged is a lower bound (only archived entries are ever purged).
+        let archived = Arc::new(AtomicU64::new(
+            group.wal().first_index().unwrap_or(1).saturating_sub(1),
+        ));
+        let watcher = backlog::Watcher {
+            group: group.clone(),
+            archived: archived.clone(),
+            cap_bytes: self.wal_cap_bytes,
+            metrics: self.metrics.clone(),
+        }
+        .run(self.interval);
+        let cold = self.cold_tier().await;
+        let main = async {
+            let mut rounds = Rounds {
+                cache: None,
+                next_maintenance: Instant::now(),
+                next_coverage: Instant::now(),
             };
-            let mut cache: Cached = None;
-            let mut next_maintenance = Instant::now();
-            let mut next_coverage = Instant::now();
-            let main = async {
-                loop {
-                    if !group.is_leader() {
-                        // Only the leader ships; the others follow the manifest so that they, too,
-                        // purge only what the archive holds.
-                        cache = None;
-                        match Manifest::load(&self.backend, &self.cluster, group.id().0).await {
-                            Ok((m, _)) => {
-                                if let Some(last) = m.last_index() {
-                                    archived.store(last, Ordering::Relaxed);
-                                    purge(&group, last).await;
-                                }
-                            }
-                            Err(e) => {
-                                tracing::debug!(group = %group.id(), error = %e, "manifest not readable")
-                            }
-                        }
-                        tokio::time::sleep(self.interval * 4).await;
-                        continue;
-                    }
-                    let mut shipped_now = false;
-                    match self.ship_pending(&group, &mut cache).await {
-                        Ok((shipped, last)) => {
-                            shipped_now = shipped > 0;
-                            if shipped > 0 {
-                                tracing::info!(group = %group.id(), segments = shipped, "archived");
-                            }
-                            // only what the archive holds may leave the local log
-                            if let Some(last) = last {
-                                archived.store(last, Ordering::Relaxed);
-                                purge(&group, last).await;
-                            }
-                        }
-                        Err(e) => self.round_failed(&group, "segments", &e),
-                    }
-                    if cache.is_some() && (shipped_now || Instant::now() >= next_coverage) {
-                        next_coverage = Instant::now() + coverage::COVERAGE_EVERY;
-                        if let Err(e) = self.record_coverage(&group, &mut cache).await {
-                            self.round_failed(&group, "coverage", &e);
-                        }
-                    }
-                    if cache.is_some() && Instant::now() >= next_maintenance {
-                        next_maintenance = Instant::now() + self.snapshot_interval.min(MAINTENANCE);
-                        if let Err(e) = self.ship_snapshot_if_due(&group, &mut cache).await {
-                            self.round_failed(&group, "base snapshot", &e);
-                        }
-                        if let Err(e) = self.apply_retention(&group, &mut cache).await {
-                            self.round_failed(&group, "retention", &e);
-                        }
-                        if let Some((tier, after_days)) = &cold
-                            && let Err(e) = self.move_to_cold(tier, *after_days, &mut cache).await
-                        {
-                            self.round_failed(&group, "cold tier", &e);
-                        }
-                    }
+            loop {
+                if group.is_leader() {
+                    self.lead_round(&group, &archived, &mut rounds, cold.as_ref())
+                        .await;
                     tokio::time::sleep(self.interval).await;
+                } else {
+                    rounds.cache = None;
+                    self.follow_round(&group, &archived).await;
+                    tokio::time::sleep(self.interval * 4).await;
                 }
-            };
-            // both run until the node stops and aborts this task
-            tokio::join!(watcher, main);
-        })
+            }
+        };
+        tokio::join!(watcher, main);
+    }
+
+    async fn cold_tier(&self) -> Option<(georep_archive::S3ColdTier, f64)> {
+        let c = self.cold.as_ref()?;
+        match georep_archive::S3ColdTier::from_url(self.backend.url(), &c.storage_class).await {
+            Ok(t) => Some((t, c.after_days)),
+            Err(e) => {
+                tracing::error!(error = %e, "cold tier disabled");
+                None
+            }
+        }
+    }
+
+    /// Only the leader ships; the others follow the manifest so that they, too, purge only
+    /// what the archive holds.
+    async fn follow_round(&self, group: &Arc<LogGroup>, archived: &AtomicU64) {
+        match Manifest::load(&self.backend, &self.cluster, group.id().0).await {
+            Ok((m, _)) => {
+                if let Some(last) = m.last_index() {
+                    archived.store(last, Ordering::Relaxed);
+                    purge(group, last).await;
+                }
+            }
+            Err(e) => tracing::debug!(group = %group.id(), error = %e, "manifest not readable"),
+        }
+    }
+
+    /// One leader round: ship sealed segments, then coverage and maintenance when due.
+    async fn lead_round(
+        &self,
+        group: &Arc<LogGroup>,
+        archived: &AtomicU64,
+        r: &mut Rounds,
+        cold: Option<&(georep_archive::S3ColdTier, f64)>,
+    ) {
+        let mut shipped_now = false;
+        match self.ship_pending(group, &mut r.cache).await {
+            Ok((shipped, last)) => {
+                shipped_now = shipped > 0;
+                if shipped > 0 {
+                    tracing::info!(group = %group.id(), segments = shipped, "archived");
+                }
+                // only what the archive holds may leave the local log
+                if let Some(last) = last {
+                    archived.store(last, Ordering::Relaxed);
+                    purge(group, last).await;
+                }
+            }
+            Err(e) => self.round_failed(group, "segments", &e),
+        }
+        if r.cache.is_some() && (shipped_now || Instant::now() >= r.next_coverage) {
+            r.next_coverage = Instant::now() + coverage::COVERAGE_EVERY;
+            if let Err(e) = self.record_coverage(group, &mut r.cache).await {
+                self.round_failed(group, "coverage", &e);
+            }
+        }
+        if r.cache.is_some() && Instant::now() >= r.next_maintenance {
+            r.next_maintenance = Instant::now() + self.snapshot_interval.min(MAINTENANCE);
+            if let Err(e) = self.ship_snapshot_if_due(group, &mut r.cache).await {
+                self.round_failed(group, "base snapshot", &e);
+            }
+            if let Err(e) = self.apply_retention(group, &mut r.cache).await {
+                self.round_failed(group, "retention", &e);
+            }
+            if let Some((tier, after_days)) = cold
+                && let Err(e) = self.move_to_cold(tier, *after_days, &mut r.cache).await
+            {
+                self.round_failed(group, "cold tier", &e);
+            }
+        }
     }
 
     fn round_failed(&self, group: &LogGroup, what: &str, e: &ArchiverError) {

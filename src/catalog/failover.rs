@@ -103,25 +103,34 @@ async fn step(
     );
 
     if record.voter == me {
-        if !g.raft_voter() {
+        match voter_step(
+            g.raft_voter(),
+            g.in_leader_state(),
+            g.leader_silence(),
+            g.promote_after(),
+        ) {
             // promoted, but stopped before the log was rewritten: finish
-            return g.halt_raft().await.become_sole_voter(record.epoch).await;
-        }
-        g.note_catalog_in_sync(record.in_sync).await;
-        g.restore_in_sync().await?;
-        if !g.in_leader_state() && g.leader_silence() > g.promote_after() {
-            let (fresh, _) = catalog
-                .record_fresh(id)
-                .await
-                .map_err(|e| GroupError::Catalog(e.to_string()))?;
-            if fresh.voter == me {
-                tracing::info!(group = %id, epoch = fresh.epoch, "the catalog's voter is not leading; electing itself");
-                if let Err(e) = g.raft().trigger().elect().await {
-                    tracing::warn!(group = %id, error = %e, "could not start an election");
+            VoterStep::FinishPromotion => {
+                return g.halt_raft().await.become_sole_voter(record.epoch).await;
+            }
+            VoterStep::Serve { confirm_and_elect } => {
+                g.note_catalog_in_sync(record.in_sync).await;
+                g.restore_in_sync().await?;
+                if confirm_and_elect {
+                    let (fresh, _) = catalog
+                        .record_fresh(id)
+                        .await
+                        .map_err(|e| GroupError::Catalog(e.to_string()))?;
+                    if fresh.voter == me {
+                        tracing::info!(group = %id, epoch = fresh.epoch, "the catalog's voter is not leading; electing itself");
+                        if let Err(e) = g.raft().trigger().elect().await {
+                            tracing::warn!(group = %id, error = %e, "could not start an election");
+                        }
+                    }
                 }
+                return Ok(());
             }
         }
-        return Ok(());
     }
 
     if g.raft_voter() {
@@ -140,41 +149,115 @@ async fn step(
         }
     }
 
-    let Some(rank) = record.learners.iter().position(|l| *l == me) else {
-        // stepped aside (now, or before a crash): ask to learn from the new voter
-        catalog
-            .update(id, |r| {
-                Ok((r.voter != me && !r.learners.contains(&me)).then(|| {
-                    let mut next = r.clone();
-                    next.learners.push(me.clone());
-                    next
-                }))
-            })
-            .await?;
-        tracing::info!(group = %id, voter = %record.voter, "listed as a learner again");
-        return Ok(());
-    };
-
-    let wait = g.promote_after() + RANK_DELAY * rank as u32;
-    if g.raft_blank() || g.in_leader_state() || g.leader_silence() <= wait {
-        *refused_logged = false;
-        return Ok(());
-    }
-    if !record.in_sync {
-        metrics.refused.with_label_values(&[&label]).inc();
-        if !*refused_logged {
-            tracing::error!(
-                group = %id,
-                voter = %record.voter,
-                silent_ms = g.leader_silence().as_millis() as u64,
-                "the voter is silent but its learners are out of sync (it acknowledged writes \
-                 they may lack): not promoting; the group takes no writes until the voter returns"
-            );
-            *refused_logged = true;
+    let step = learner_step(&Learner {
+        rank: record.learners.iter().position(|l| *l == me),
+        blank: g.raft_blank(),
+        leading: g.in_leader_state(),
+        silence: g.leader_silence(),
+        promote_after: g.promote_after(),
+        in_sync: record.in_sync,
+    });
+    match step {
+        LearnerStep::Relist => {
+            // stepped aside (now, or before a crash): ask to learn from the new voter
+            catalog
+                .update(id, |r| {
+                    Ok((r.voter != me && !r.learners.contains(&me)).then(|| {
+                        let mut next = r.clone();
+                        next.learners.push(me.clone());
+                        next
+                    }))
+                })
+                .await?;
+            tracing::info!(group = %id, voter = %record.voter, "listed as a learner again");
+            Ok(())
         }
-        return Ok(());
+        LearnerStep::Wait => {
+            *refused_logged = false;
+            Ok(())
+        }
+        LearnerStep::RefusePromotion => {
+            metrics.refused.with_label_values(&[&label]).inc();
+            if !*refused_logged {
+                tracing::error!(
+                    group = %id,
+                    voter = %record.voter,
+                    silent_ms = g.leader_silence().as_millis() as u64,
+                    "the voter is silent but its learners are out of sync (it acknowledged writes \
+                     they may lack): not promoting; the group takes no writes until the voter returns"
+                );
+                *refused_logged = true;
+            }
+            Ok(())
+        }
+        LearnerStep::Promote => promote(catalog, g, &me, metrics).await,
     }
-    promote(catalog, g, &me, metrics).await
+}
+
+/// What the catalog's voter does on a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VoterStep {
+    /// The record names this replica but its Raft is not the voter yet: a promotion was
+    /// interrupted after the catalog committed it.
+    FinishPromotion,
+    /// Keep the learners' sync state; `confirm_and_elect` when it is not leading and has
+    /// been silent past `promote_after` (it re-reads the record through the meta group's
+    /// leader before standing, so a stale record never makes two voters stand).
+    Serve { confirm_and_elect: bool },
+}
+
+fn voter_step(
+    raft_voter: bool,
+    leading: bool,
+    silence: Duration,
+    promote_after: Duration,
+) -> VoterStep {
+    if !raft_voter {
+        return VoterStep::FinishPromotion;
+    }
+    VoterStep::Serve {
+        confirm_and_elect: !leading && silence > promote_after,
+    }
+}
+
+/// What a replica the record does not name as voter knows on a tick.
+struct Learner {
+    /// Its place among the record's learners; None if it is not listed.
+    rank: Option<usize>,
+    /// Its Raft has started over and holds nothing yet.
+    blank: bool,
+    leading: bool,
+    /// Since it last heard from the voter.
+    silence: Duration,
+    promote_after: Duration,
+    /// The record's word that the learners hold every acknowledged write.
+    in_sync: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LearnerStep {
+    /// Not listed (it stepped aside): ask to be listed as a learner again.
+    Relist,
+    Wait,
+    /// The voter is silent long enough, but the learners may lack acknowledged writes.
+    RefusePromotion,
+    Promote,
+}
+
+/// The first-ranked learner stands after `promote_after` of silence, each later one
+/// [`RANK_DELAY`] after the one before it, so they do not race each other.
+fn learner_step(l: &Learner) -> LearnerStep {
+    let Some(rank) = l.rank else {
+        return LearnerStep::Relist;
+    };
+    let wait = l.promote_after + RANK_DELAY * rank as u32;
+    if l.blank || l.leading || l.silence <= wait {
+        LearnerStep::Wait
+    } else if !l.in_sync {
+        LearnerStep::RefusePromotion
+    } else {
+        LearnerStep::Promote
+    }
 }
 
 async fn promote(
@@ -233,5 +316,84 @@ async fn promote(
             halted.resume().await?;
             Err(GroupError::Catalog(e.to_string()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AFTER: Duration = Duration::from_secs(3);
+
+    fn learner(rank: Option<usize>, silence_s: u64, in_sync: bool) -> Learner {
+        Learner {
+            rank,
+            blank: false,
+            leading: false,
+            silence: Duration::from_secs(silence_s),
+            promote_after: AFTER,
+            in_sync,
+        }
+    }
+
+    #[test]
+    fn the_voter_finishes_an_interrupted_promotion_and_stands_only_when_silent() {
+        let s = |secs| Duration::from_secs(secs);
+        assert_eq!(
+            voter_step(false, false, s(0), AFTER),
+            VoterStep::FinishPromotion
+        );
+        assert_eq!(
+            voter_step(true, true, s(10), AFTER),
+            VoterStep::Serve {
+                confirm_and_elect: false
+            },
+            "leading"
+        );
+        assert_eq!(
+            voter_step(true, false, s(2), AFTER),
+            VoterStep::Serve {
+                confirm_and_elect: false
+            },
+            "not silent long enough"
+        );
+        assert_eq!(
+            voter_step(true, false, s(4), AFTER),
+            VoterStep::Serve {
+                confirm_and_elect: true
+            }
+        );
+    }
+
+    #[test]
+    fn learners_promote_in_rank_order_and_never_out_of_sync() {
+        assert_eq!(learner_step(&learner(None, 60, true)), LearnerStep::Relist);
+        assert_eq!(
+            learner_step(&learner(Some(0), 3, true)),
+            LearnerStep::Wait,
+            "at the limit"
+        );
+        assert_eq!(
+            learner_step(&learner(Some(0), 4, true)),
+            LearnerStep::Promote
+        );
+        // the second learner waits RANK_DELAY more
+        assert_eq!(learner_step(&learner(Some(1), 4, true)), LearnerStep::Wait);
+        assert_eq!(
+            learner_step(&learner(Some(1), 6, true)),
+            LearnerStep::Promote
+        );
+        // out of sync: refused, however long the silence
+        assert_eq!(
+            learner_step(&learner(Some(0), 600, false)),
+            LearnerStep::RefusePromotion
+        );
+        // a blank replica (it just started over) or one that leads never promotes
+        let mut l = learner(Some(0), 60, true);
+        l.blank = true;
+        assert_eq!(learner_step(&l), LearnerStep::Wait);
+        let mut l = learner(Some(0), 60, true);
+        l.leading = true;
+        assert_eq!(learner_step(&l), LearnerStep::Wait);
     }
 }

@@ -84,29 +84,25 @@ impl LogGroup {
 
     async fn await_ack_wait(&self, index: u64) -> Result<(), GroupError> {
         let spec = self.spec();
-        if spec.ack.mode == AckMode::Async {
-            return Ok(());
-        }
         let (targets, required) = self.ack_targets();
-        if required == 0 {
-            return Ok(());
-        }
         let group = self.id.to_string();
         let degraded_at = self.degraded_at.load(Ordering::Acquire);
-        if spec.ack.mode == AckMode::SemiSync && degraded_at > 0 {
-            // back in sync once enough replicas hold the write that timed out
-            if self.confirmed(&targets, degraded_at) < required {
-                return Ok(());
+        let caught_up = degraded_at > 0 && self.confirmed(&targets, degraded_at) >= required;
+        match before_wait(spec.ack.mode, required, degraded_at, caught_up) {
+            Before::Answer => return Ok(()),
+            Before::Wait => {}
+            Before::RecoverThenWait => {
+                self.degraded_at.store(0, Ordering::Release);
+                if let Some(m) = &self.metrics {
+                    m.degraded.with_label_values(&[&group]).set(0);
+                }
+                tracing::warn!(group = %self.id, "SEMI_SYNC recovered: replicas caught up");
             }
-            self.degraded_at.store(0, Ordering::Release);
-            if let Some(m) = &self.metrics {
-                m.degraded.with_label_values(&[&group]).set(0);
-            }
-            tracing::warn!(group = %self.id, "SEMI_SYNC recovered: replicas caught up");
         }
         let started = Instant::now();
         let mut rx = self.raft().metrics();
-        let waited = tokio::time::timeout(spec.ack.semi_sync_timeout, async {
+        // in time or not, the count after the wait decides (`after_wait`)
+        let _in_time = tokio::time::timeout(spec.ack.semi_sync_timeout, async {
             loop {
                 // a membership change may remove a replica while this write waits
                 let (targets, required) = self.ack_targets();
@@ -121,11 +117,9 @@ impl LogGroup {
         .await;
         let (targets, required) = self.ack_targets();
         let confirmed = self.confirmed(&targets, index);
-        if waited.is_ok() && confirmed >= required {
-            return Ok(());
-        }
-        match spec.ack.mode {
-            AckMode::Sync => {
+        match after_wait(spec.ack.mode, confirmed, required) {
+            After::Acknowledge => Ok(()),
+            After::Fail => {
                 if let Some(m) = &self.metrics {
                     m.sync_failures.with_label_values(&[&group]).inc();
                 }
@@ -136,7 +130,7 @@ impl LogGroup {
                     waited_ms: started.elapsed().as_millis() as u64,
                 })
             }
-            _ => {
+            After::Degrade => {
                 if self.degraded_at.swap(index, Ordering::AcqRel) == 0 {
                     tracing::warn!(
                         group = %self.id,
@@ -181,5 +175,95 @@ impl LogGroup {
 
     pub fn is_degraded(&self) -> bool {
         self.degraded_at.load(Ordering::Acquire) > 0
+    }
+}
+
+/// What a committed write does before waiting for replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Before {
+    /// Acknowledge now: ASYNC, nobody to wait for, or SEMI_SYNC still degraded.
+    Answer,
+    Wait,
+    /// SEMI_SYNC was degraded and the replicas now hold the write that timed out: leave the
+    /// degraded state, then wait as usual.
+    RecoverThenWait,
+}
+
+/// `degraded_at` is the index whose wait timed out (0: not degraded); `caught_up` whether
+/// `required` replicas hold it now.
+pub(super) fn before_wait(
+    mode: AckMode,
+    required: u32,
+    degraded_at: u64,
+    caught_up: bool,
+) -> Before {
+    if mode == AckMode::Async || required == 0 {
+        return Before::Answer;
+    }
+    match (mode, degraded_at > 0, caught_up) {
+        (AckMode::SemiSync, true, false) => Before::Answer,
+        (AckMode::SemiSync, true, true) => Before::RecoverThenWait,
+        _ => Before::Wait,
+    }
+}
+
+/// What the write's answer is once the wait ended, in time or not: replicas that confirmed
+/// as the timer fired satisfy the policy as well as earlier ones (failing such a write would
+/// invite a retry of a write that is already everywhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum After {
+    Acknowledge,
+    /// SYNC: 503, the write stays committed.
+    Fail,
+    /// SEMI_SYNC: acknowledge, and acknowledge on the leader alone until the replicas catch up.
+    Degrade,
+}
+
+pub(super) fn after_wait(mode: AckMode, confirmed: u32, required: u32) -> After {
+    if confirmed >= required {
+        return After::Acknowledge;
+    }
+    match mode {
+        AckMode::Sync => After::Fail,
+        AckMode::SemiSync => After::Degrade,
+        // ASYNC never waits; were it asked, the write is committed
+        AckMode::Async => After::Acknowledge,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AckMode::{Async, SemiSync, Sync};
+
+    #[test]
+    fn before_the_wait() {
+        assert_eq!(before_wait(Async, 2, 0, false), Before::Answer);
+        assert_eq!(
+            before_wait(Sync, 0, 0, false),
+            Before::Answer,
+            "no replica to wait for"
+        );
+        assert_eq!(before_wait(Sync, 1, 0, false), Before::Wait);
+        // SYNC has no degraded state, whatever the counter says
+        assert_eq!(before_wait(Sync, 1, 7, false), Before::Wait);
+        assert_eq!(before_wait(SemiSync, 1, 0, false), Before::Wait);
+        assert_eq!(
+            before_wait(SemiSync, 1, 7, false),
+            Before::Answer,
+            "still degraded"
+        );
+        assert_eq!(before_wait(SemiSync, 1, 7, true), Before::RecoverThenWait);
+    }
+
+    #[test]
+    fn after_the_wait() {
+        for mode in [Sync, SemiSync] {
+            assert_eq!(after_wait(mode, 2, 2), After::Acknowledge);
+            assert_eq!(after_wait(mode, 3, 2), After::Acknowledge);
+        }
+        assert_eq!(after_wait(Sync, 1, 2), After::Fail);
+        assert_eq!(after_wait(SemiSync, 0, 1), After::Degrade);
+        assert_eq!(after_wait(Async, 0, 1), After::Acknowledge);
     }
 }

@@ -30,17 +30,15 @@ const TICK: Duration = Duration::from_millis(100);
 impl LogGroup {
     /// Whether this replica would vote for a candidate whose log ends at `candidate_last`.
     pub(crate) fn grants_pre_vote(&self, candidate_last: Option<LogId>) -> bool {
-        // A leader refuses even before its first entry commits (when openraft does not
-        // report it as the current leader yet): it is alive, so nobody needs to stand.
-        if self.in_leader_state() {
-            return false;
-        }
         let silent = self.last_leader_contact.lock().expect("contact").elapsed();
-        if silent <= self.vote_lease {
-            return false;
-        }
         let mine = self.log.last_log_id_or_purged().unwrap_or(None);
-        let grant = candidate_last >= mine;
+        let grant = grant_pre_vote(
+            self.in_leader_state(),
+            silent,
+            self.vote_lease,
+            candidate_last,
+            mine,
+        );
         if grant {
             *self.pre_vote_granted_at.lock().expect("pre-vote") = Some(Instant::now());
         }
@@ -103,11 +101,38 @@ impl LogGroup {
             } else {
                 no += 1;
             }
-            if yes * 2 > voters.len() || no * 2 >= voters.len() {
-                break;
+            if let Some(won) = tally(yes, no, voters.len()) {
+                return won;
             }
         }
-        yes * 2 > voters.len()
+        tally(yes, no, voters.len()).unwrap_or(false)
+    }
+}
+
+/// Whether a voter says yes to a pre-vote. A replica in the leader state refuses even
+/// before its first entry commits (when openraft does not report it as the current leader
+/// yet): it is alive, so nobody needs to stand. One that heard from a leader within the
+/// vote lease refuses too (openraft would refuse the real vote). Otherwise the candidate's
+/// log must be at least as up to date as this one's.
+pub(super) fn grant_pre_vote(
+    in_leader_state: bool,
+    silent: Duration,
+    vote_lease: Duration,
+    candidate_last: Option<LogId>,
+    mine: Option<LogId>,
+) -> bool {
+    !in_leader_state && silent > vote_lease && candidate_last >= mine
+}
+
+/// The pre-vote's outcome once `yes` (counting the candidate) and `no` answers of `voters`
+/// settle it; None while both are still possible.
+pub(super) fn tally(yes: usize, no: usize, voters: usize) -> Option<bool> {
+    if yes * 2 > voters {
+        Some(true)
+    } else if no * 2 >= voters || yes + no >= voters {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -155,5 +180,65 @@ pub(super) async fn driver(group: Weak<LogGroup>, min: Duration, max: Duration) 
         } else {
             tracing::debug!(group = %g.id, "pre-vote lost; waiting");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::entry_codec::log_id;
+
+    #[test]
+    fn a_pre_vote_is_granted_only_to_an_up_to_date_candidate_after_the_lease() {
+        let lease = Duration::from_secs(3);
+        let long = Duration::from_secs(4);
+        let (old, new) = (Some(log_id(2, 10)), Some(log_id(3, 11)));
+        assert!(grant_pre_vote(false, long, lease, new, old));
+        assert!(grant_pre_vote(false, long, lease, old, old), "equal logs");
+        assert!(
+            grant_pre_vote(false, long, lease, old, None),
+            "an empty voter"
+        );
+        assert!(
+            !grant_pre_vote(false, long, lease, old, new),
+            "candidate behind"
+        );
+        assert!(
+            !grant_pre_vote(false, long, lease, None, old),
+            "empty candidate"
+        );
+        // a later term beats a longer log of an older term
+        assert!(grant_pre_vote(
+            false,
+            long,
+            lease,
+            Some(log_id(3, 5)),
+            Some(log_id(2, 9))
+        ));
+        assert!(
+            !grant_pre_vote(false, lease, lease, new, old),
+            "within the lease"
+        );
+        assert!(
+            !grant_pre_vote(true, long, lease, new, old),
+            "a leader refuses"
+        );
+    }
+
+    #[test]
+    fn the_tally_stops_as_soon_as_it_is_settled() {
+        // three voters: the candidate plus one yes wins, two noes lose
+        assert_eq!(tally(1, 0, 3), None);
+        assert_eq!(tally(2, 0, 3), Some(true));
+        assert_eq!(tally(1, 1, 3), None, "the third voter decides");
+        assert_eq!(tally(1, 2, 3), Some(false));
+        // five voters
+        assert_eq!(tally(2, 2, 5), None);
+        assert_eq!(tally(3, 1, 5), Some(true));
+        assert_eq!(tally(2, 3, 5), Some(false));
+        // even counts: half is not a majority
+        assert_eq!(tally(2, 0, 4), None);
+        assert_eq!(tally(2, 2, 4), Some(false));
+        assert_eq!(tally(1, 0, 1), Some(true), "a sole voter");
     }
 }

@@ -3,7 +3,9 @@ use serde::{Deserialize, Serialize};
 use crate::store::StoreError;
 use crate::wal::WalError;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Also what a leader answers a forwarded write or read-index with: it crosses the wire as
+/// itself (JSON), so the forwarding replica branches on the leader's own error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum GroupError {
     #[error(transparent)]
     Wal(#[from] WalError),
@@ -88,113 +90,48 @@ pub enum GroupError {
     Closed,
 }
 
-/// A [`GroupError`] as it travels back over RPC to the replica that forwarded a request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum WireError {
-    NotLeader {
-        leader: Option<String>,
-    },
-    NoLeader {
-        group: String,
-    },
-    SyncReplicasUnavailable {
-        index: u64,
-        confirmed: u32,
-        required: u32,
-        waited_ms: u64,
-    },
-    CommitTimeout {
-        waited_ms: u64,
-    },
-    ArchiveBacklog {
-        group: String,
-        unarchived_bytes: u64,
-        cap_bytes: u64,
-    },
-    Fenced {
-        group: String,
-        epoch: u64,
-        voter: String,
-    },
-    Failed(String),
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl From<GroupError> for WireError {
-    fn from(e: GroupError) -> Self {
-        match e {
-            GroupError::NotLeader { leader } => WireError::NotLeader { leader },
-            GroupError::NoLeader { group } => WireError::NoLeader { group },
+    /// A leader's answer to a forwarded write is this type as JSON: the forwarder branches
+    /// on it (NotLeader is retried, the rest go to the client), so every variant must come
+    /// back as itself, local storage failures included.
+    #[test]
+    fn errors_cross_the_wire_as_themselves() {
+        let all = [
+            GroupError::NotLeader {
+                leader: Some("eu".into()),
+            },
+            GroupError::NoLeader { group: "g2".into() },
             GroupError::SyncReplicasUnavailable {
-                index,
-                confirmed,
-                required,
-                waited_ms,
-            } => WireError::SyncReplicasUnavailable {
-                index,
-                confirmed,
-                required,
-                waited_ms,
+                index: 9,
+                confirmed: 1,
+                required: 2,
+                waited_ms: 500,
             },
-            GroupError::CommitTimeout { waited_ms } => WireError::CommitTimeout { waited_ms },
-            GroupError::ArchiveBacklog {
-                group,
-                unarchived_bytes,
-                cap_bytes,
-            } => WireError::ArchiveBacklog {
-                group,
-                unarchived_bytes,
-                cap_bytes,
-            },
+            GroupError::CommitTimeout { waited_ms: 3 },
             GroupError::Fenced {
-                group,
-                epoch,
-                voter,
-            } => WireError::Fenced {
-                group,
-                epoch,
-                voter,
+                group: "g2".into(),
+                epoch: 4,
+                voter: "us".into(),
             },
-            other => WireError::Failed(other.to_string()),
-        }
-    }
-}
-
-impl From<WireError> for GroupError {
-    fn from(e: WireError) -> Self {
-        match e {
-            WireError::NotLeader { leader } => GroupError::NotLeader { leader },
-            WireError::NoLeader { group } => GroupError::NoLeader { group },
-            WireError::SyncReplicasUnavailable {
-                index,
-                confirmed,
-                required,
-                waited_ms,
-            } => GroupError::SyncReplicasUnavailable {
-                index,
-                confirmed,
-                required,
-                waited_ms,
-            },
-            WireError::CommitTimeout { waited_ms } => GroupError::CommitTimeout { waited_ms },
-            WireError::ArchiveBacklog {
-                group,
-                unarchived_bytes,
-                cap_bytes,
-            } => GroupError::ArchiveBacklog {
-                group,
-                unarchived_bytes,
-                cap_bytes,
-            },
-            WireError::Fenced {
-                group,
-                epoch,
-                voter,
-            } => GroupError::Fenced {
-                group,
-                epoch,
-                voter,
-            },
-            WireError::Failed(m) => GroupError::Failed(m),
+            GroupError::Wal(WalError::io(
+                "/d/wal",
+                "fsync",
+                std::io::Error::other("disk"),
+            )),
+            GroupError::Store(StoreError::Corrupt {
+                what: "k".into(),
+                reason: "crc".into(),
+            }),
+            GroupError::Closed,
+        ];
+        for e in all {
+            let r: Result<u64, GroupError> = Err(e.clone());
+            let back: Result<u64, GroupError> =
+                serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
+            assert_eq!(back, Err(e));
         }
     }
 }

@@ -30,7 +30,7 @@ mod log_store;
 mod membership;
 pub mod peer_claims;
 pub use log_store::record_log_start;
-pub mod network;
+mod network;
 mod read_replica;
 mod reseat;
 pub mod rpc;
@@ -39,6 +39,7 @@ pub mod spec;
 mod staleness;
 mod state_machine;
 mod status;
+mod tasks;
 mod types;
 
 use std::collections::{BTreeMap, HashMap};
@@ -56,7 +57,6 @@ pub use crate::ids::GroupId;
 pub use ack::AckMetrics;
 pub use error::GroupError;
 pub use fence::{BoxFuture, Superseded, SyncRecorder};
-pub use network::{PeerBook, PeerCaller};
 pub use reseat::Halted;
 pub use server::{Groups, handler};
 pub use spec::{AckPolicy, GroupSpec};
@@ -68,6 +68,7 @@ use crate::config::NodeSettings;
 use crate::store::{
     ACK_POLICY_KEY, ApplyOutcome, Command, Document, GROUP_COLLECTION, Store, StoreError,
 };
+use crate::transport::rpc::{CallError, PeerCaller};
 use crate::wal::{Wal, WalMetrics, WalOptions};
 use log_store::LogStore;
 use state_machine::StateMachine;
@@ -153,6 +154,8 @@ pub struct LogGroup {
     clock: Arc<Hlc>,
     /// Stamps handed to writes that are not in the log yet (coverage.rs).
     inflight: Arc<inflight::InFlight>,
+    /// Everything that runs in the background for this replica (tasks.rs).
+    tasks: tasks::GroupTasks,
 }
 
 impl LogGroup {
@@ -308,6 +311,7 @@ impl LogGroup {
             clock: clock.clone(),
             inflight,
             sole_voter,
+            tasks: tasks::GroupTasks::default(),
         });
         if options.bootstrap && spec.voters.iter().any(|v| **v == *region) {
             group.bootstrap(&spec).await?;
@@ -319,9 +323,9 @@ impl LogGroup {
                 tracing::warn!(group = %id, error = %e, "could not start an election");
             }
         }
-        tokio::spawn(membership_keeper(Arc::downgrade(&group)));
+        group.spawn_task(membership_keeper(Arc::downgrade(&group)));
         let ceiling = Duration::from_millis(s.election_timeout_max_ms).max(floor);
-        tokio::spawn(election::driver(Arc::downgrade(&group), floor, ceiling));
+        group.spawn_task(election::driver(Arc::downgrade(&group), floor, ceiling));
         Ok((group, report))
     }
 
@@ -487,15 +491,15 @@ impl LogGroup {
                     }
                 }
             };
-            let r: Result<Result<Committed, error::WireError>, _> = tokio::select! {
+            let r: Result<Result<Committed, GroupError>, _> = tokio::select! {
                 r = call => r,
-                () = moved => Err(network::CallError::LeaderChanged { region: leader.clone() }),
-                silent = went_silent => Err(network::CallError::LeaderSilent {
+                () = moved => Err(CallError::LeaderChanged { region: leader.clone() }),
+                silent = went_silent => Err(CallError::LeaderSilent {
                     region: leader.clone(),
                     silent_ms: silent.as_millis() as u64,
                 }),
             };
-            match r.map(|x| x.map_err(GroupError::from)) {
+            match r {
                 Ok(Err(GroupError::NotLeader { .. })) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -599,10 +603,10 @@ impl LogGroup {
                     let req = rpc::encode_read_index(self.id);
                     match self
                         .caller
-                        .call::<Result<u64, error::WireError>>(&leader, &req, timeout)
+                        .call::<Result<u64, GroupError>>(&leader, &req, timeout)
                         .await
                     {
-                        Ok(r) => r.map_err(GroupError::from),
+                        Ok(r) => r,
                         Err(e) => Err(GroupError::Forward {
                             leader,
                             reason: e.to_string(),
@@ -772,7 +776,18 @@ impl LogGroup {
         root.join("groups").join(id.to_string())
     }
 
+    /// Runs `task` for this replica until the group shuts down.
+    pub fn spawn_task(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(task);
+    }
+
+    /// Stops this replica's background tasks (shutdown does this first).
+    pub fn stop_tasks(&self) {
+        self.tasks.stop();
+    }
+
     pub async fn shutdown(&self) {
+        self.tasks.stop();
         if let Err(e) = self.raft().shutdown().await {
             tracing::warn!(group = %self.id, error = %e, "raft shutdown");
         }

@@ -1,6 +1,7 @@
-//! Messages between replicas of log groups, as carried in transport frames.
+//! Messages between replicas of log groups: the transport's `Service::Group`.
 //!
-//! Every request is `[kind u8][group u32][body]`. AppendEntries carries its entries as WAL
+//! Every request is `[service u8][kind u8][group u32][body]` (the dispatch table strips the
+//! service byte before `server.rs` sees it). AppendEntries carries its entries as WAL
 //! records (the same bytes the follower's WAL will hold, CRC included) after a small JSON
 //! head; snapshot chunks carry raw bytes after a JSON head; everything else is JSON. The
 //! transport compresses large frames. Responses are JSON `Result`s, so a remote Raft error
@@ -15,7 +16,9 @@ use super::GroupId;
 use super::entry_codec::{from_wal, to_wal};
 use super::types::{LogId, NodeId, TypeConfig};
 use crate::clock::Timestamp;
-use crate::util::codec::{DecodeError, Reader};
+use crate::transport::rpc::{RpcError, Service, request};
+pub use crate::transport::rpc::{json, json_head, put_json_head};
+use crate::util::codec::Reader;
 use crate::wal::Entry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +33,6 @@ pub enum Kind {
     ReadIndex = 5,
     /// "Would you vote for me?", asked before an election (see `election.rs`).
     PreVote = 6,
-    /// A client request for a collection the sending region holds no replica of, to be
-    /// served by this region's API (see `api/proxy.rs`; the group field is unused).
-    Proxy = 7,
 }
 
 impl Kind {
@@ -44,79 +44,33 @@ impl Kind {
             4 => Kind::Propose,
             5 => Kind::ReadIndex,
             6 => Kind::PreVote,
-            7 => Kind::Proxy,
             _ => return None,
         })
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RpcDecodeError {
-    #[error("request too short")]
-    Short,
-    #[error("unknown request kind {0}")]
-    Kind(u8),
-    #[error("malformed {what}: {reason}")]
-    Body { what: &'static str, reason: String },
-}
-
-impl From<DecodeError> for RpcDecodeError {
-    fn from(e: DecodeError) -> Self {
-        RpcDecodeError::Body {
-            what: "entries",
-            reason: e.to_string(),
-        }
-    }
-}
-
 pub fn header(kind: Kind, group: GroupId, body_hint: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(5 + body_hint);
+    let mut out = request(Service::Group, 5 + body_hint);
     out.push(kind as u8);
     out.extend_from_slice(&group.0.to_le_bytes());
     out
 }
 
-pub fn split(request: &[u8]) -> Result<(Kind, GroupId, &[u8]), RpcDecodeError> {
+/// A group request as the dispatch table hands it over (without its service byte).
+pub fn split(request: &[u8]) -> Result<(Kind, GroupId, &[u8]), RpcError> {
     if request.len() < 5 {
-        return Err(RpcDecodeError::Short);
+        return Err(RpcError::malformed(
+            "group request",
+            "shorter than its head",
+        ));
     }
-    let kind = Kind::from_u8(request[0]).ok_or(RpcDecodeError::Kind(request[0]))?;
+    let kind = Kind::from_u8(request[0]).ok_or_else(|| {
+        RpcError::malformed("group request", format!("unknown kind {}", request[0]))
+    })?;
     let group = GroupId(u32::from_le_bytes(
         request[1..5].try_into().expect("4 bytes"),
     ));
     Ok((kind, group, &request[5..]))
-}
-
-pub fn put_json_head(out: &mut Vec<u8>, head: &impl Serialize) {
-    let json = serde_json::to_vec(head).expect("message heads serialize");
-    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    out.extend_from_slice(&json);
-}
-
-pub fn json_head<'a, T: Deserialize<'a>>(
-    body: &'a [u8],
-    what: &'static str,
-) -> Result<(T, &'a [u8]), RpcDecodeError> {
-    let bad = |reason: String| RpcDecodeError::Body { what, reason };
-    if body.len() < 4 {
-        return Err(bad("missing head length".into()));
-    }
-    let n = u32::from_le_bytes(body[..4].try_into().expect("4 bytes")) as usize;
-    let head = body
-        .get(4..4 + n)
-        .ok_or_else(|| bad("head longer than the message".into()))?;
-    let v = serde_json::from_slice(head).map_err(|e| bad(e.to_string()))?;
-    Ok((v, &body[4 + n..]))
-}
-
-pub fn json<'a, T: Deserialize<'a>>(
-    body: &'a [u8],
-    what: &'static str,
-) -> Result<T, RpcDecodeError> {
-    serde_json::from_slice(body).map_err(|e| RpcDecodeError::Body {
-        what,
-        reason: e.to_string(),
-    })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -175,16 +129,13 @@ pub fn encode_append(
 
 pub fn decode_append(
     body: &[u8],
-) -> Result<(AppendEntriesRequest<TypeConfig>, Option<Watermark>), RpcDecodeError> {
+) -> Result<(AppendEntriesRequest<TypeConfig>, Option<Watermark>), RpcError> {
     let (head, mut rest): (AppendHead, _) = json_head(body, "append head")?;
     let mut entries = Vec::new();
     while !rest.is_empty() {
-        let (e, n): (Entry, usize) =
-            crate::wal::decode_record(rest).map_err(|e| RpcDecodeError::Body {
-                what: "append entries",
-                reason: e.to_string(),
-            })?;
-        entries.push(from_wal(&e)?);
+        let (e, n): (Entry, usize) = crate::wal::decode_record(rest)
+            .map_err(|e| RpcError::malformed("append entries", e))?;
+        entries.push(from_wal(&e).map_err(|e| RpcError::malformed("append entries", e))?);
         rest = &rest[n..];
     }
     Ok((
@@ -227,7 +178,7 @@ pub fn encode_snapshot(group: GroupId, rpc: &InstallSnapshotRequest<TypeConfig>)
     out
 }
 
-pub fn decode_snapshot(body: &[u8]) -> Result<InstallSnapshotRequest<TypeConfig>, RpcDecodeError> {
+pub fn decode_snapshot(body: &[u8]) -> Result<InstallSnapshotRequest<TypeConfig>, RpcError> {
     let (head, data): (SnapshotHead, _) = json_head(body, "snapshot head")?;
     Ok(InstallSnapshotRequest {
         vote: head.vote,
@@ -246,9 +197,12 @@ pub fn encode_propose(group: GroupId, origin: &str, command: &[u8]) -> Vec<u8> {
     out
 }
 
-pub fn decode_propose(body: &[u8]) -> Result<(String, Bytes), RpcDecodeError> {
+pub fn decode_propose(body: &[u8]) -> Result<(String, Bytes), RpcError> {
     let mut r = Reader::new(body);
-    let origin = r.short_str()?.to_string();
+    let origin = r
+        .short_str()
+        .map_err(|e| RpcError::malformed("forwarded write", e))?
+        .to_string();
     Ok((origin, Bytes::copy_from_slice(r.rest())))
 }
 
@@ -311,7 +265,8 @@ mod tests {
             at_follower_ms: Some(1_764_000_000_300),
         };
         let bytes = encode_append(GroupId(4), &rpc, Some(mark));
-        let (kind, group, body) = split(&bytes).unwrap();
+        assert_eq!(bytes[0], Service::Group as u8);
+        let (kind, group, body) = split(&bytes[1..]).unwrap();
         assert_eq!((kind, group), (Kind::Append, GroupId(4)));
         let (back, back_mark) = decode_append(body).unwrap();
         assert_eq!(back_mark, Some(mark));
@@ -322,7 +277,7 @@ mod tests {
         let mut damaged = bytes.clone();
         let last = damaged.len() - 2;
         damaged[last] ^= 0x40;
-        assert!(decode_append(split(&damaged).unwrap().2).is_err());
+        assert!(decode_append(split(&damaged[1..]).unwrap().2).is_err());
         assert!(split(&[9, 0, 0, 0, 0]).is_err());
         assert!(split(&[1, 0]).is_err());
     }

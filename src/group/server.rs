@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::error::WireError;
 use super::peer_claims::{self, Claim};
 use super::rpc::{self, Kind};
 use super::{Committed, GroupError, GroupId, LogGroup};
+use crate::transport::rpc::RpcError;
 use crate::transport::{Handler, Inbound};
 
 /// The groups this node replicates, by id.
@@ -49,7 +49,12 @@ pub fn handler(
     Arc::new(move |from: Inbound, request: Bytes| {
         let (table, mismatches) = (table.clone(), mismatches.clone());
         Box::pin(async move {
-            let groups = table.get().ok_or("groups are still opening")?.clone();
+            let groups = table
+                .get()
+                .ok_or_else(|| RpcError::NotReady {
+                    what: "this region's log groups".into(),
+                })?
+                .clone();
             serve(&groups, &from, &request, &mismatches).await
         })
     })
@@ -60,11 +65,13 @@ fn bound(
     peer: &str,
     claim: Claim<'_>,
     mismatches: &prometheus::IntCounterVec,
-) -> Result<(), String> {
+) -> Result<(), RpcError> {
     peer_claims::check(peer, claim).map_err(|e| {
         mismatches.with_label_values(&[peer, e.kind]).inc();
         tracing::warn!(%peer, kind = e.kind, claimed = %e.claimed, "{e}");
-        e.to_string()
+        RpcError::Refused {
+            reason: e.to_string(),
+        }
     })
 }
 
@@ -73,27 +80,29 @@ async fn serve(
     from: &Inbound,
     request: &[u8],
     mismatches: &prometheus::IntCounterVec,
-) -> Result<Bytes, String> {
+) -> Result<Bytes, RpcError> {
     let peer = from.peer.as_str();
-    let (kind, id, body) = rpc::split(request).map_err(|e| e.to_string())?;
-    let group = groups
-        .get(id)
-        .ok_or_else(|| format!("group {id} has no replica in this region"))?;
+    let (kind, id, body) = rpc::split(request)?;
+    let group = groups.get(id).ok_or_else(|| RpcError::NotHere {
+        what: format!("log group {id}"),
+    })?;
     if group.promotes_learner()
         && matches!(kind, Kind::Append | Kind::Vote | Kind::Snapshot)
         && !group.spec().voters.iter().any(|v| v == peer)
     {
         // The catalog names another voter for this epoch: a superseded voter (or one that
         // does not know it is) must not lead this replica, whatever its term.
-        return Err(format!(
-            "{peer} is not the voter of group {id} at epoch {}",
-            group.epoch()
-        ));
+        return Err(RpcError::Refused {
+            reason: format!(
+                "{peer} is not the voter of group {id} at epoch {}",
+                group.epoch()
+            ),
+        });
     }
     let raft = group.raft();
     Ok(match kind {
         Kind::Append => {
-            let (req, watermark) = rpc::decode_append(body).map_err(|e| e.to_string())?;
+            let (req, watermark) = rpc::decode_append(body)?;
             bound(
                 peer,
                 Claim::Leader(req.vote.leader_id().voted_for),
@@ -120,7 +129,7 @@ async fn serve(
         }
         Kind::Vote => {
             let req: openraft::raft::VoteRequest<super::types::NodeId> =
-                rpc::json(body, "vote request").map_err(|e| e.to_string())?;
+                rpc::json(body, "vote request")?;
             bound(
                 peer,
                 Claim::Candidate(req.vote.leader_id().voted_for),
@@ -129,7 +138,7 @@ async fn serve(
             rpc::encode_json_response(&raft.vote(req).await)
         }
         Kind::Snapshot => {
-            let req = rpc::decode_snapshot(body).map_err(|e| e.to_string())?;
+            let req = rpc::decode_snapshot(body)?;
             bound(
                 peer,
                 Claim::Leader(req.vote.leader_id().voted_for),
@@ -141,30 +150,25 @@ async fn serve(
             rpc::encode_json_response(&raft.install_snapshot(req).await)
         }
         Kind::Propose => {
-            let (origin, command) = rpc::decode_propose(body).map_err(|e| e.to_string())?;
+            let (origin, command) = rpc::decode_propose(body)?;
             bound(peer, Claim::Origin(&origin), mismatches)?;
             tracing::trace!(group = %id, from = peer, %origin, "forwarded write");
-            let r: Result<Committed, WireError> = if group.is_leader() {
-                group
-                    .write_here(&origin, command)
-                    .await
-                    .map_err(WireError::from)
+            let r: Result<Committed, GroupError> = if group.is_leader() {
+                group.write_here(&origin, command).await
             } else {
                 Err(GroupError::NotLeader {
                     leader: group.leader(),
-                }
-                .into())
+                })
             };
             rpc::encode_json_response(&r)
         }
         Kind::ReadIndex => {
-            let r: Result<u64, WireError> = group.read_index_here().await.map_err(Into::into);
+            let r: Result<u64, GroupError> = group.read_index_here().await;
             rpc::encode_json_response(&r)
         }
         Kind::PreVote => {
-            let last = rpc::json(body, "pre-vote").map_err(|e| e.to_string())?;
+            let last = rpc::json(body, "pre-vote")?;
             rpc::encode_json_response(&group.grants_pre_vote(last))
         }
-        Kind::Proxy => return Err("client requests are served by the API, not a group".into()),
     })
 }

@@ -44,9 +44,9 @@ async fn open(dir: &Path) -> Arc<LogGroup> {
         regions: Vec::new(),
         bootstrap: true,
     };
-    let caller = PeerCaller {
+    let caller = crate::transport::rpc::PeerCaller {
         transport: None,
-        peers: Arc::new(PeerBook::default()),
+        peers: Arc::new(crate::transport::rpc::PeerBook::default()),
     };
     let clock = Arc::new(Hlc::new(1, 500));
     let (g, _) = LogGroup::open(

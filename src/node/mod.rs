@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 pub use error::NodeError;
 pub use identity::{Identity, IdentityError};
@@ -26,31 +26,12 @@ use crate::catalog::Catalog;
 use crate::catalog::failover::{self, FailoverMetrics};
 use crate::clock::{Hlc, node_id_for_region};
 use crate::config::{AuthMode, ConfigError, Topology};
-use crate::group::{
-    AckMetrics, GroupId, GroupOptions, Groups, LogGroup, PeerBook, PeerCaller, spec,
-};
+use crate::group::{AckMetrics, GroupId, GroupOptions, Groups, LogGroup, spec};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::transport::rpc::{Dispatch, PeerBook, PeerCaller, Service};
 use crate::transport::{PeerClocks, Transport, TransportMetrics};
 use crate::wal::WalOptions;
-
-/// Serves peers: client requests proxied from regions without a replica go to the API,
-/// everything else to the log groups.
-fn peer_handler(
-    groups: crate::transport::Handler,
-    api: Arc<OnceLock<axum::Router>>,
-) -> crate::transport::Handler {
-    Arc::new(
-        move |from: crate::transport::Inbound, request: bytes::Bytes| {
-            if request.first() == Some(&(crate::group::rpc::Kind::Proxy as u8)) {
-                let api = api.clone();
-                Box::pin(async move { api::proxy::serve(&api, &from.peer, &request).await })
-            } else {
-                groups(from, request)
-            }
-        },
-    )
-}
 
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -70,8 +51,9 @@ pub struct NodeConfig {
 }
 
 pub struct Node {
-    /// Archivers, WAL purgers and the store checkpointer.
-    tasks: Vec<JoinHandle<()>>,
+    /// The node's own background tasks (checkpointer, catalog followers, readiness, clock
+    /// offset); each group owns its own (`group/tasks.rs`).
+    tasks: JoinSet<()>,
     region: String,
     api_addr: SocketAddr,
     groups: Arc<Groups>,
@@ -81,41 +63,29 @@ pub struct Node {
     _lock: std::fs::File,
 }
 
+/// What the peer transport's services are served from once they exist: the groups open
+/// after the transport binds, and the API after the groups.
+#[derive(Default)]
+struct Serving {
+    groups: Arc<OnceLock<Arc<Groups>>>,
+    api: Arc<OnceLock<axum::Router>>,
+}
+
 impl Node {
+    /// Starts a region node, in order: check the configuration (nothing binds before it is
+    /// known to be usable), claim the data directory, open the store, bind the peer
+    /// transport, open every group, start the background tasks, serve the API.
     pub async fn start(cfg: NodeConfig) -> Result<Node, NodeError> {
-        let topology = cfg.topology;
+        let topology = &cfg.topology;
         let region = topology.region(&cfg.region).cloned().ok_or_else(|| {
             NodeError::UnknownRegion(cfg.region.clone(), topology.region_names().join(", "))
         })?;
         for w in &topology.warnings {
             tracing::warn!("{w}");
         }
-        // Secure by default: an API reachable beyond loopback needs credentials, or an
-        // explicit decision to run it open. Checked before anything binds.
         let api_listen = cfg.api_override.unwrap_or(region.api);
-        if topology.auth.mode == (AuthMode::None { explicit: false })
-            && !api_listen.ip().is_loopback()
-        {
-            return Err(NodeError::Config(ConfigError::Invalid {
-                field: "auth.mode".into(),
-                reason: format!(
-                    "the client API would listen on {api_listen}, beyond loopback, with no \
-                     authentication: add [[auth.tokens]] (`georep auth token --role writer` \
-                     prints one) or auth.jwt_hs256_key_file, or write [auth] mode = \"none\" \
-                     to run it open on purpose"
-                ),
-            }));
-        }
-        // HTTPS: the certificate is loaded before anything binds, so a bad one is a usage error
-        let api_tls = match &topology.api_tls {
-            Some(tls) => {
-                let certs_dir = cfg.certs_dir.as_deref().or(topology.certs_dir.as_deref());
-                let (field, cert, key) = crate::https::choose_files(tls, certs_dir, &region.name)?;
-                Some(crate::https::server_config(field, &cert, &key)?)
-            }
-            None => None,
-        };
-        let https = api_tls.is_some();
+        refuse_open_api(topology, api_listen)?;
+        let api_tls = api_tls(&cfg, &region.name)?;
         let lock = identity::claim(
             &cfg.data_dir,
             &Identity {
@@ -123,251 +93,79 @@ impl Node {
                 region: region.name.clone(),
             },
         )?;
-        // Multi-region: the meta group's keys replace this one as soon as this region's
-        // replica has them (catalog/session_keys.rs); the file, if named, seeds them.
-        let seed = match &topology.session_key_file {
-            Some(path) => session_key::load(path, false)?,
-            None if topology.regions.len() > 1 => session_key::generate(),
-            None => session_key::load(&cfg.data_dir.join("session.key"), true)?,
-        };
-        // A key file seeds the cluster's key 1, valid everywhere at once; a random seed is
-        // this region's own key 0 until the meta group's keys arrive.
-        let seed_id = if topology.session_key_file.is_some() || topology.regions.len() == 1 {
-            1
-        } else {
-            0
-        };
-        let mut ring = crate::session::SessionKeys::new(seed_id, seed);
-        if topology.regions.len() > 1 {
-            ring = ring.rotating();
-        }
-        let keys = Arc::new(std::sync::RwLock::new(ring));
+        let (keys, seed) = session_keys(&cfg)?;
         let metrics = Metrics::new(&region.name)?;
-        let settings = &topology.node;
         let clock = Arc::new(Hlc::new(
             node_id_for_region(&region.name),
-            settings.max_clock_skew_ms,
+            topology.node.max_clock_skew_ms,
         ));
-        let mut early_tasks = Vec::new();
+        let mut tasks = JoinSet::new();
         if let Some(path) = &cfg.clock_offset_file {
-            crate::clock::offset::load(path, clock.physical().offset()).map_err(|e| {
-                NodeError::ClockOffset {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                }
-            })?;
-            tracing::warn!(
-                path = %path.display(),
-                offset_ms = clock.physical().offset().load(std::sync::atomic::Ordering::Relaxed),
-                "this node's wall clock is offset by a test file (--clock-offset-file)"
-            );
-            early_tasks.push(tokio::spawn(crate::clock::offset::follow(
-                path.clone(),
-                clock.physical().offset().clone(),
-            )));
+            tasks.spawn(follow_clock_offset(path, &clock)?);
         }
-        let store_path = cfg.data_dir.join("store.redb");
-        let store = Arc::new(Store::open(&store_path).map_err(crate::group::GroupError::from)?);
-
-        // Peers: mutual TLS over QUIC. A single-region topology has nobody to talk to.
-        let table: Arc<OnceLock<Arc<Groups>>> = Arc::new(OnceLock::new());
-        let api_cell: Arc<OnceLock<axum::Router>> = Arc::new(OnceLock::new());
-        let transport = if topology.regions.len() > 1 {
-            let (field, dir) = match (&cfg.certs_dir, &topology.certs_dir) {
-                (Some(d), _) => ("--certs", d.clone()),
-                (None, Some(d)) => ("tls.certs_dir", d.clone()),
-                (None, None) => {
-                    return Err(NodeError::Tls {
-                        field: "tls.certs_dir",
-                        reason: "regions replicate over mutual TLS: name the directory made by \
-                                 `georep certs init` (or pass --certs)"
-                            .into(),
-                    });
-                }
-            };
-            let identity = crate::transport::load_identity(&dir, &region.name).map_err(|e| {
-                NodeError::Tls {
-                    field,
-                    reason: e.to_string(),
-                }
-            })?;
-            let tmetrics = TransportMetrics::register(&metrics.registry)?;
-            let clocks = Arc::new(PeerClocks::new(clock.clone(), Some(tmetrics.clone())));
-            Some(Transport::bind(
-                region.peer,
-                &identity,
-                topology.region_names(),
-                tmetrics,
-                clocks,
-                peer_handler(
-                    crate::group::handler(table.clone(), metrics.peer_claim_mismatches.clone()),
-                    api_cell.clone(),
-                ),
-            )?)
-        } else {
-            None
-        };
-        let mut routes: HashMap<String, SocketAddr> = topology
-            .regions
-            .iter()
-            .map(|r| (r.name.clone(), r.peer))
-            .collect();
-        for (r, addr) in &cfg.peer_routes {
-            routes.insert(r.clone(), *addr);
-        }
-        let caller = PeerCaller {
-            transport: transport.clone(),
-            peers: Arc::new(PeerBook::new(routes)),
-        };
-
+        let store = Arc::new(
+            Store::open(&cfg.data_dir.join("store.redb"))
+                .map_err(crate::group::GroupError::from)?,
+        );
+        let serving = Serving::default();
+        let transport = bind_transport(&cfg, &region, &metrics, &clock, &serving)?;
+        let caller = peer_caller(&cfg, transport.clone());
         let region_name: Arc<str> = Arc::from(region.name.as_str());
-        let ack_metrics = AckMetrics::register(&metrics.registry)?;
-        let mut groups = Vec::new();
-        let mut catalog: Option<Arc<Catalog>> = None;
-        // Every region keeps a replica slot for every placed group, idle where the group is
-        // not placed, so that a placement change can add the region online.
-        for planned in spec::plan(&topology) {
-            let gid = planned.id;
-            // The meta group opens first: a placement changed at run time (its catalog
-            // record) is in force instead of the topology's, and such a group is never
-            // bootstrapped again (its leader adds replicas).
-            let changed = match &catalog {
-                Some(c) if gid != GroupId::DEFAULT_DATA => c
-                    .placement(&planned.name)
-                    .map_err(|e| NodeError::Catalog(e.to_string()))?
-                    .map(|(r, _)| r.placement),
-                _ => None,
-            };
-            let retired = LogGroup::retired_in(&cfg.data_dir, gid);
-            let spec = match &changed {
-                Some(p) => spec::placement_spec(p),
-                None => planned,
-            };
-            let options = GroupOptions {
-                wal: WalOptions {
-                    segment_bytes: settings.wal_segment_bytes,
-                    segment_age: Duration::from_millis(settings.wal_segment_age_ms),
-                    ..WalOptions::new(LogGroup::data_dir_of(&cfg.data_dir, gid).join("wal"), gid.0)
-                },
-                settings: settings.clone(),
-                regions: topology.region_names(),
-                // a replica emptied by a placement change must never found a group anew
-                bootstrap: !retired && changed.is_none(),
-            };
-            let (group, report) = LogGroup::open(
-                spec,
-                region_name.clone(),
-                clock.clone(),
-                store.clone(),
-                options,
-                caller.clone(),
-                Some(metrics.wal.clone()),
-                Some(ack_metrics.clone()),
-            )
-            .await?;
-            tracing::info!(
-                region = %region.name,
-                group = %gid,
-                segments = report.segments,
-                first = ?report.first_index,
-                last = ?report.last_index,
-                "log recovered"
-            );
-            if gid == GroupId::META {
-                catalog = Some(Catalog::new(
-                    group.clone(),
-                    spec::plan(&topology)
-                        .into_iter()
-                        .filter(|s| s.promotes_learner),
-                ));
-            }
-            groups.push(group);
-        }
-        let groups = Arc::new(Groups::new(groups));
-        let _ = table.set(groups.clone());
-
-        let mut tasks = early_tasks;
-        tasks.push(tokio::spawn(checkpointer(
+        let (groups, catalog) =
+            open_groups(&cfg, &region_name, &clock, &store, &caller, &metrics).await?;
+        let _ = serving.groups.set(groups.clone());
+        tasks.spawn(checkpointer(
             store.clone(),
             groups.clone(),
-            Duration::from_millis(settings.checkpoint_interval_ms),
-        )));
-        // The catalog fences and promotes the `standard` groups (catalog/failover.rs) and
-        // holds the placements changed at run time (catalog/placement.rs).
+            Duration::from_millis(topology.node.checkpoint_interval_ms),
+        ));
         if let Some(catalog) = &catalog {
-            // a restarted region signs with the cluster's keys from its first request
-            if let Ok(Some(ring)) = catalog.session_keys() {
-                *keys.write().expect("session keys") = ring;
-            }
-            tasks.push(tokio::spawn(crate::catalog::placement::follow(
-                catalog.clone(),
-                groups.clone(),
-            )));
-            tasks.push(tokio::spawn(crate::catalog::session_keys::follow(
-                catalog.clone(),
-                keys.clone(),
+            follow_catalog(
+                catalog,
+                &groups,
+                &keys,
                 seed,
-            )));
-            let failover_metrics = FailoverMetrics::register(&metrics.registry)?;
-            for g in groups
-                .iter()
-                .filter(|g| g.promotes_learner() && g.spec().has(&region.name))
-            {
-                g.set_sync_recorder(catalog.clone());
-                tasks.push(tokio::spawn(failover::watch(
-                    catalog.clone(),
-                    Arc::downgrade(g),
-                    failover_metrics.clone(),
-                )));
-            }
+                &region.name,
+                &metrics,
+                &mut tasks,
+            )?;
         }
-        match &topology.archive {
-            // every replica runs an archiver; only the group's leader ships (see archiver/)
-            Some(archive) => {
-                let families = crate::archiver::ArchiveMetricFamilies::register(&metrics.registry)?;
-                for g in groups.iter() {
-                    tasks.push(archive_task(&topology, archive, &families, g.clone())?);
-                }
-            }
-            // No archive: the store's durable checkpoint is all recovery needs.
-            None => tasks.extend(groups.iter().map(|g| purger(g.clone()))),
-        }
+        start_archiving(topology, &groups, &metrics)?;
 
-        let addr = api_listen;
-        let listener = TcpListener::bind(addr)
+        let listener = TcpListener::bind(api_listen)
             .await
             .map_err(|source| NodeError::Bind {
-                addr,
+                addr: api_listen,
                 region: region.name.clone(),
                 source,
             })?;
         let api_addr = listener.local_addr().map_err(|source| NodeError::Bind {
-            addr,
+            addr: api_listen,
             region: region.name.clone(),
             source,
         })?;
-        let topology_auth = topology.auth.clone();
-        let metrics_registry = metrics.registry.clone();
+        let auth = crate::auth::Authenticator::new(topology.auth.clone(), Some(&metrics.registry))?;
         let ctx = Arc::new(ApiContext {
             region: region_name,
-            placed: spec::collection_groups(&spec::plan(&topology)),
-            topology,
+            placed: spec::collection_groups(&spec::plan(topology)),
+            topology: cfg.topology.clone(),
             groups: groups.clone(),
             keys,
             metrics,
             catalog,
-            caller: caller.clone(),
-            clock: clock.clone(),
-            auth: crate::auth::Authenticator::new(topology_auth, Some(&metrics_registry))?,
+            caller,
+            clock,
+            auth,
             transport: transport.clone(),
         });
-        tasks.push(tokio::spawn(api::cluster::report_readiness(ctx.clone())));
+        tasks.spawn(api::cluster::report_readiness(ctx.clone()));
         let app = api::router(ctx);
-        let _ = api_cell.set(app.clone());
+        let _ = serving.api.set(app.clone());
+        let https = api_tls.is_some();
         let (tx, rx) = oneshot::channel::<()>();
         let server =
             crate::https::spawn(listener, api_tls, app, rx).map_err(|source| NodeError::Bind {
-                addr,
+                addr: api_listen,
                 region: region.name.clone(),
                 source,
             })?;
@@ -404,10 +202,8 @@ impl Node {
 
     /// Stops accepting requests, waits for in-flight ones, then closes the logs cleanly.
     pub async fn shutdown(mut self) {
-        for t in self.tasks.drain(..) {
-            // uploads are idempotent: an interrupted round is redone after restart
-            t.abort();
-        }
+        // uploads are idempotent: an interrupted round is redone after restart
+        self.tasks.abort_all();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -435,6 +231,304 @@ impl Node {
     }
 }
 
+/// Secure by default: an API reachable beyond loopback needs credentials, or an explicit
+/// decision to run it open. Checked before anything binds.
+fn refuse_open_api(topology: &Topology, api_listen: SocketAddr) -> Result<(), NodeError> {
+    if topology.auth.mode == (AuthMode::None { explicit: false }) && !api_listen.ip().is_loopback()
+    {
+        return Err(NodeError::Config(ConfigError::Invalid {
+            field: "auth.mode".into(),
+            reason: format!(
+                "the client API would listen on {api_listen}, beyond loopback, with no \
+                 authentication: add [[auth.tokens]] (`georep auth token --role writer` \
+                 prints one) or auth.jwt_hs256_key_file, or write [auth] mode = \"none\" \
+                 to run it open on purpose"
+            ),
+        }));
+    }
+    Ok(())
+}
+
+/// HTTPS: the certificate is loaded before anything binds, so a bad one is a usage error.
+fn api_tls(cfg: &NodeConfig, region: &str) -> Result<Option<Arc<rustls::ServerConfig>>, NodeError> {
+    let Some(tls) = &cfg.topology.api_tls else {
+        return Ok(None);
+    };
+    let certs_dir = cfg
+        .certs_dir
+        .as_deref()
+        .or(cfg.topology.certs_dir.as_deref());
+    let (field, cert, key) = crate::https::choose_files(tls, certs_dir, region)?;
+    Ok(Some(crate::https::server_config(field, &cert, &key)?))
+}
+
+type SessionKeyRing = Arc<std::sync::RwLock<crate::session::SessionKeys>>;
+
+/// The ring session tokens are signed with, and its seed key. Multi-region: the meta group's
+/// keys replace the seed as soon as this region's replica has them
+/// (catalog/session_keys.rs); a key file, if named, seeds them.
+fn session_keys(cfg: &NodeConfig) -> Result<(SessionKeyRing, [u8; 32]), NodeError> {
+    let topology = &cfg.topology;
+    let multi_region = topology.regions.len() > 1;
+    let seed = match &topology.session_key_file {
+        Some(path) => session_key::load(path, false)?,
+        None if multi_region => session_key::generate(),
+        None => session_key::load(&cfg.data_dir.join("session.key"), true)?,
+    };
+    // A key file seeds the cluster's key 1, valid everywhere at once; a random seed is this
+    // region's own key 0 until the meta group's keys arrive.
+    let seed_id = if topology.session_key_file.is_some() || !multi_region {
+        1
+    } else {
+        0
+    };
+    let mut ring = crate::session::SessionKeys::new(seed_id, seed);
+    if multi_region {
+        ring = ring.rotating();
+    }
+    Ok((Arc::new(std::sync::RwLock::new(ring)), seed))
+}
+
+/// Fault tests: the wall clock offset by the file's value, followed as it changes.
+fn follow_clock_offset(
+    path: &std::path::Path,
+    clock: &Hlc,
+) -> Result<impl std::future::Future<Output = ()> + Send + 'static, NodeError> {
+    crate::clock::offset::load(path, clock.physical().offset()).map_err(|e| {
+        NodeError::ClockOffset {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    })?;
+    tracing::warn!(
+        path = %path.display(),
+        offset_ms = clock.physical().offset().load(std::sync::atomic::Ordering::Relaxed),
+        "this node's wall clock is offset by a test file (--clock-offset-file)"
+    );
+    Ok(crate::clock::offset::follow(
+        path.to_path_buf(),
+        clock.physical().offset().clone(),
+    ))
+}
+
+/// Peers: mutual TLS over QUIC, one dispatch table for the services. A single-region
+/// topology has nobody to talk to.
+fn bind_transport(
+    cfg: &NodeConfig,
+    region: &crate::config::Region,
+    metrics: &Metrics,
+    clock: &Arc<Hlc>,
+    serving: &Serving,
+) -> Result<Option<Arc<Transport>>, NodeError> {
+    let topology = &cfg.topology;
+    if topology.regions.len() < 2 {
+        return Ok(None);
+    }
+    let (field, dir) = match (&cfg.certs_dir, &topology.certs_dir) {
+        (Some(d), _) => ("--certs", d.clone()),
+        (None, Some(d)) => ("tls.certs_dir", d.clone()),
+        (None, None) => {
+            return Err(NodeError::Tls {
+                field: "tls.certs_dir",
+                reason: "regions replicate over mutual TLS: name the directory made by \
+                         `georep certs init` (or pass --certs)"
+                    .into(),
+            });
+        }
+    };
+    let identity =
+        crate::transport::load_identity(&dir, &region.name).map_err(|e| NodeError::Tls {
+            field,
+            reason: e.to_string(),
+        })?;
+    let tmetrics = TransportMetrics::register(&metrics.registry)?;
+    let clocks = Arc::new(PeerClocks::new(clock.clone(), Some(tmetrics.clone())));
+    let dispatch = Dispatch::new()
+        .serve(
+            Service::Group,
+            crate::group::handler(
+                serving.groups.clone(),
+                metrics.peer_claim_mismatches.clone(),
+            ),
+        )
+        .serve(Service::Proxy, api::proxy::handler(serving.api.clone()));
+    Ok(Some(Transport::bind(
+        region.peer,
+        &identity,
+        topology.region_names(),
+        tmetrics,
+        clocks,
+        dispatch.into_handler(),
+    )?))
+}
+
+/// Reaches each region at its peer address, or at the relay the config puts in front of it.
+fn peer_caller(cfg: &NodeConfig, transport: Option<Arc<Transport>>) -> PeerCaller {
+    let mut routes: HashMap<String, SocketAddr> = cfg
+        .topology
+        .regions
+        .iter()
+        .map(|r| (r.name.clone(), r.peer))
+        .collect();
+    for (r, addr) in &cfg.peer_routes {
+        routes.insert(r.clone(), *addr);
+    }
+    PeerCaller {
+        transport,
+        peers: Arc::new(PeerBook::new(routes)),
+    }
+}
+
+/// Opens a replica slot for every planned group, the meta group first. Every region keeps a
+/// slot for every group, idle where the group is not placed, so that a placement change can
+/// add the region online. A placement changed at run time (its catalog record) is in force
+/// instead of the topology's, and such a group is never bootstrapped again (its leader adds
+/// replicas).
+async fn open_groups(
+    cfg: &NodeConfig,
+    region: &Arc<str>,
+    clock: &Arc<Hlc>,
+    store: &Arc<Store>,
+    caller: &PeerCaller,
+    metrics: &Metrics,
+) -> Result<(Arc<Groups>, Option<Arc<Catalog>>), NodeError> {
+    let topology = &cfg.topology;
+    let ack_metrics = AckMetrics::register(&metrics.registry)?;
+    let mut groups = Vec::new();
+    let mut catalog: Option<Arc<Catalog>> = None;
+    for planned in spec::plan(topology) {
+        let gid = planned.id;
+        let changed = match &catalog {
+            Some(c) if gid != GroupId::DEFAULT_DATA => c
+                .placement(&planned.name)
+                .map_err(|e| NodeError::Catalog(e.to_string()))?
+                .map(|(r, _)| r.placement),
+            _ => None,
+        };
+        let retired = LogGroup::retired_in(&cfg.data_dir, gid);
+        let spec = match &changed {
+            Some(p) => spec::placement_spec(p),
+            None => planned,
+        };
+        let settings = &topology.node;
+        let options = GroupOptions {
+            wal: WalOptions {
+                segment_bytes: settings.wal_segment_bytes,
+                segment_age: Duration::from_millis(settings.wal_segment_age_ms),
+                ..WalOptions::new(LogGroup::data_dir_of(&cfg.data_dir, gid).join("wal"), gid.0)
+            },
+            settings: settings.clone(),
+            regions: topology.region_names(),
+            // a replica emptied by a placement change must never found a group anew
+            bootstrap: !retired && changed.is_none(),
+        };
+        let (group, report) = LogGroup::open(
+            spec,
+            region.clone(),
+            clock.clone(),
+            store.clone(),
+            options,
+            caller.clone(),
+            Some(metrics.wal.clone()),
+            Some(ack_metrics.clone()),
+        )
+        .await?;
+        tracing::info!(
+            %region,
+            group = %gid,
+            segments = report.segments,
+            first = ?report.first_index,
+            last = ?report.last_index,
+            "log recovered"
+        );
+        if gid == GroupId::META {
+            catalog = Some(Catalog::new(
+                group.clone(),
+                spec::plan(topology)
+                    .into_iter()
+                    .filter(|s| s.promotes_learner),
+            ));
+        }
+        groups.push(group);
+    }
+    Ok((Arc::new(Groups::new(groups)), catalog))
+}
+
+/// The catalog fences and promotes the `standard` groups (catalog/failover.rs), holds the
+/// placements changed at run time (catalog/placement.rs) and the session keys.
+fn follow_catalog(
+    catalog: &Arc<Catalog>,
+    groups: &Arc<Groups>,
+    keys: &SessionKeyRing,
+    seed: [u8; 32],
+    region: &str,
+    metrics: &Metrics,
+    tasks: &mut JoinSet<()>,
+) -> Result<(), NodeError> {
+    // a restarted region signs with the cluster's keys from its first request
+    if let Ok(Some(ring)) = catalog.session_keys() {
+        *keys.write().expect("session keys") = ring;
+    }
+    tasks.spawn(crate::catalog::placement::follow(
+        catalog.clone(),
+        groups.clone(),
+    ));
+    tasks.spawn(crate::catalog::session_keys::follow(
+        catalog.clone(),
+        keys.clone(),
+        seed,
+    ));
+    let failover_metrics = FailoverMetrics::register(&metrics.registry)?;
+    for g in groups
+        .iter()
+        .filter(|g| g.promotes_learner() && g.spec().has(region))
+    {
+        g.set_sync_recorder(catalog.clone());
+        g.spawn_task(failover::watch(
+            catalog.clone(),
+            Arc::downgrade(g),
+            failover_metrics.clone(),
+        ));
+    }
+    Ok(())
+}
+
+/// Every replica runs an archiver (only the group's leader ships, see archiver/); without
+/// an archive, the store's durable checkpoint is all recovery needs and a purger trims the
+/// WAL.
+fn start_archiving(
+    topology: &Topology,
+    groups: &Groups,
+    metrics: &Metrics,
+) -> Result<(), NodeError> {
+    match &topology.archive {
+        Some(archive) => {
+            let families = crate::archiver::ArchiveMetricFamilies::register(&metrics.registry)?;
+            for g in groups.iter() {
+                g.spawn_task(archiver(topology, archive, &families, g)?.run(g.clone()));
+            }
+        }
+        None => {
+            for g in groups.iter() {
+                g.spawn_task(purger(g.clone()));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Drop for Node {
+    /// A node dropped without `shutdown` (a test's, or an aborted start-up's caller) still
+    /// stops what runs in the background for it: some group tasks hold their group, which
+    /// would otherwise outlive the node.
+    fn drop(&mut self) {
+        self.tasks.abort_all();
+        for g in self.groups.iter() {
+            g.stop_tasks();
+        }
+    }
+}
+
 /// Makes the store durable every `every`, then tells each group how far that covers (what
 /// bounds WAL purging and replay after a crash).
 async fn checkpointer(store: Arc<Store>, groups: Arc<Groups>, every: Duration) {
@@ -458,22 +552,20 @@ async fn checkpointer(store: Arc<Store>, groups: Arc<Groups>, every: Duration) {
 }
 
 /// Without an archive, the WAL is purged as far as the checkpoint and Raft allow.
-fn purger(group: Arc<LogGroup>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            crate::archiver::purge(&group, u64::MAX).await;
-        }
-    })
+async fn purger(group: Arc<LogGroup>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        crate::archiver::purge(&group, u64::MAX).await;
+    }
 }
 
-/// Builds the archiver from `[archive]`: key ring (never logged), backend, metrics.
-fn archive_task(
+/// Builds a group's archiver from `[archive]`: key ring (never logged), backend, metrics.
+fn archiver(
     topology: &Topology,
     archive: &crate::config::Archive,
     families: &crate::archiver::ArchiveMetricFamilies,
-    group: Arc<LogGroup>,
-) -> Result<JoinHandle<()>, NodeError> {
+    group: &LogGroup,
+) -> Result<crate::archiver::Archiver, NodeError> {
     use crate::config::ArchiveKey;
     let (field, text) = match &archive.key {
         ArchiveKey::File(path) => (
@@ -513,6 +605,6 @@ fn archive_task(
         wal_cap_bytes: archive.wal_cap_bytes,
         cold: archive.cold.clone(),
     };
-    tracing::info!(url = %archive.url, "archiving sealed segments");
-    Ok(archiver.spawn(group))
+    tracing::info!(url = %archive.url, group = %group.id(), "archiving sealed segments");
+    Ok(archiver)
 }

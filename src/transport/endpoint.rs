@@ -25,6 +25,7 @@ use super::error::TransportError;
 use super::frame::{self, Kind, MAX_FRAME};
 use super::metrics::TransportMetrics;
 use super::peer_clock::PeerClocks;
+use super::rpc::RpcError;
 use super::tls;
 
 /// Who sent a request: the region its verified certificate names (the only identity a
@@ -40,9 +41,9 @@ pub struct Inbound {
     pub sent_hlc_ms: u64,
 }
 
-/// Handles one request from a peer region; returns the response or an error message.
+/// Handles one request from a peer region; returns the response or why it was not served.
 pub type Handler = Arc<
-    dyn Fn(Inbound, Bytes) -> Pin<Box<dyn Future<Output = Result<Bytes, String>> + Send>>
+    dyn Fn(Inbound, Bytes) -> Pin<Box<dyn Future<Output = Result<Bytes, RpcError>> + Send>>
         + Send
         + Sync,
 >;
@@ -215,7 +216,7 @@ impl Transport {
             Kind::Response => Ok(payload),
             Kind::Error => Err(TransportError::Remote {
                 peer: peer.to_string(),
-                message: String::from_utf8_lossy(&payload).into_owned(),
+                error: RpcError::decode(&payload),
             }),
             Kind::Request => Err(TransportError::Frame("peer answered with a request".into())),
         }
@@ -364,7 +365,7 @@ async fn serve(conn: Connection, peer: String, handler: Handler, transport: Arc<
                 .bytes_in
                 .with_label_values(&[&peer, "wire"])
                 .inc_by(raw.len() as u64);
-            let error = |msg: &[u8]| frame::encode(Kind::Error, clocks.stamp(), msg);
+            let error = |e: RpcError| frame::encode(Kind::Error, clocks.stamp(), &e.encode());
             let reply = match frame::decode(&raw) {
                 Ok((Kind::Request, stamp, payload)) => {
                     metrics
@@ -372,7 +373,9 @@ async fn serve(conn: Connection, peer: String, handler: Handler, transport: Arc<
                         .with_label_values(&[&peer, "plain"])
                         .inc_by(payload.len() as u64);
                     match clocks.on_request(&peer, stamp) {
-                        Err(e) => error(format!("clock skew: {e}").as_bytes()),
+                        Err(e) => error(RpcError::ClockSkew {
+                            reason: e.to_string(),
+                        }),
                         Ok(_) => {
                             let from = Inbound {
                                 peer: peer.clone(),
@@ -383,13 +386,13 @@ async fn serve(conn: Connection, peer: String, handler: Handler, transport: Arc<
                             match handler(from, payload).await {
                                 // stamped after handling: the answer follows what it answers
                                 Ok(resp) => frame::encode(Kind::Response, clocks.stamp(), &resp),
-                                Err(msg) => error(msg.as_bytes()),
+                                Err(e) => error(e),
                             }
                         }
                     }
                 }
-                Ok(_) => error(b"expected a request frame"),
-                Err(e) => error(e.to_string().as_bytes()),
+                Ok(_) => error(RpcError::malformed("frame", "expected a request frame")),
+                Err(e) => error(RpcError::malformed("frame", e)),
             };
             metrics
                 .bytes_out

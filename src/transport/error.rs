@@ -15,8 +15,11 @@ pub enum TransportError {
     Connect { peer: String, reason: String },
     #[error("RPC to {peer} failed: {reason}")]
     Rpc { peer: String, reason: String },
-    #[error("{peer} answered with an error: {message}")]
-    Remote { peer: String, message: String },
+    #[error("{peer} answered with an error: {error}")]
+    Remote {
+        peer: String,
+        error: super::rpc::RpcError,
+    },
     #[error("refused {peer}'s answer: {reason}")]
     ClockSkew { peer: String, reason: String },
     #[error("bad frame: {0}")]

@@ -2,7 +2,7 @@
 //! clearly instead of misreading bytes.
 //!
 //! ```text
-//! u8 version (2) | u8 kind | u8 flags (bit 0: zstd) | u8 0 | u32 wire length | u32 plain length
+//! u8 version (3) | u8 kind | u8 flags (bit 0: zstd) | u8 0 | u32 wire length | u32 plain length
 //! | u64 sender HLC (packed) | u64 sender wall clock (ms) | payload
 //! ```
 //! Payloads above [`COMPRESS_ABOVE`] bytes are zstd-compressed (level 1: log shipping wants
@@ -16,7 +16,8 @@ use bytes::Bytes;
 
 use super::error::TransportError;
 
-pub const VERSION: u8 = 2;
+/// 3: requests start with their service byte (`rpc/dispatch.rs`) and errors are typed JSON.
+pub const VERSION: u8 = 3;
 pub const HEADER_LEN: usize = 28;
 pub const COMPRESS_ABOVE: usize = 16 << 10;
 /// Largest frame accepted from a peer.

@@ -15,6 +15,7 @@ mod error;
 mod frame;
 mod metrics;
 mod peer_clock;
+pub mod rpc;
 mod tls;
 
 pub use certs::{

@@ -52,7 +52,9 @@ fn node_at(
         let me = me.clone();
         Box::pin(async move {
             if req.as_ref() == b"fail" {
-                return Err("asked to fail".to_string());
+                return Err(rpc::RpcError::Refused {
+                    reason: "asked to fail".into(),
+                });
             }
             let mut out = format!("{me}:{from}:").into_bytes();
             out.extend_from_slice(&req);
@@ -98,8 +100,14 @@ async fn peers_call_each_other_and_see_verified_regions() {
         Bytes::from_static(b"b:a:again")
     );
     match ta.call("b", addr_b, b"fail").await {
-        Err(TransportError::Remote { peer, message }) => {
-            assert_eq!((peer.as_str(), message.as_str()), ("b", "asked to fail"))
+        Err(TransportError::Remote { peer, error }) => {
+            assert_eq!(peer, "b");
+            assert_eq!(
+                error,
+                rpc::RpcError::Refused {
+                    reason: "asked to fail".into()
+                }
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -353,7 +361,13 @@ async fn a_peer_whose_clock_is_too_far_ahead_is_refused_both_ways_and_counted() 
     // b's requests carry a clock 2 s ahead: a refuses them before handling
     let err = tb.call("a", addr_a, b"hi").await.unwrap_err();
     assert!(
-        matches!(&err, TransportError::Remote { message, .. } if message.contains("clock skew")),
+        matches!(
+            &err,
+            TransportError::Remote {
+                error: rpc::RpcError::ClockSkew { .. },
+                ..
+            }
+        ),
         "{err}"
     );
     // a's request reaches b, but b's answer is stamped 2 s ahead: a refuses the answer

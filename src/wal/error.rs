@@ -2,12 +2,13 @@ use std::path::PathBuf;
 
 /// Everything the WAL can report. Errors are `Clone` so one failed fsync can be handed to
 /// every append that was waiting on it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Serializable: a leader's error crosses the wire to the replica that forwarded to it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum WalError {
     #[error("WAL I/O error during {op} on {path}: {message}")]
     Io {
         path: PathBuf,
-        op: &'static str,
+        op: std::borrow::Cow<'static, str>,
         message: String,
     },
     #[error("WAL corruption in segment {segment} at byte offset {offset}: {reason}")]
@@ -42,7 +43,7 @@ impl WalError {
     pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, err: std::io::Error) -> Self {
         WalError::Io {
             path: path.into(),
-            op,
+            op: op.into(),
             message: err.to_string(),
         }
     }
