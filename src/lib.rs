@@ -13,6 +13,7 @@ pub mod https;
 pub mod ids;
 pub mod metrics;
 pub mod node;
+pub mod placement;
 pub mod replay;
 pub mod restore;
 pub mod session;

@@ -92,7 +92,7 @@ async fn document_lifecycle_versions_and_headers() {
     assert_eq!(body["index"].as_u64(), Some(v1));
     assert_eq!(
         body["group"],
-        georep::group::spec::group_id_for("orders").to_string(),
+        georep::placement::group_id_for("orders").to_string(),
         "a placed collection has its own group"
     );
     assert_eq!(body["leader"], "r1");
@@ -409,7 +409,7 @@ async fn session_tokens_forged_truncated_expired_and_ahead() {
     // A token that has seen more of the group than this replica: SESSION waits, then 503.
     let mut ahead = SessionToken::default();
     ahead.observe(GroupPosition {
-        group: georep::group::spec::group_id_for("orders"),
+        group: georep::placement::group_id_for("orders"),
         epoch: 1,
         index: 1_000_000,
     });

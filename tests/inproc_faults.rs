@@ -162,7 +162,7 @@ async fn a_seeded_leader_stop_partition_and_heal_lose_no_acknowledged_write() {
          ack_mode = \"semi_sync\"\nmin_sync_replicas = 1\n"
     );
     let mut c = InProcCluster::start(dir.path(), &extra).await;
-    let group = georep::group::spec::group_id_for("reg");
+    let group = georep::placement::group_id_for("reg");
     c.leader(group, Duration::from_secs(20)).await;
 
     let rec = Arc::new(Recorder::default());

@@ -25,14 +25,13 @@ pub async fn list_collections(State(ctx): State<Arc<ApiContext>>) -> Response {
             .placement(&planned.name)
             .unwrap_or_else(|| planned.clone());
         let record = ctx
-            .catalog
-            .as_ref()
-            .and_then(|c| c.placement(&p.name).ok().flatten())
+            .placements
+            .records()
+            .and_then(|r| r.get(&p.name).ok().flatten())
             .map(|(r, _)| r);
-        let live = ctx
-            .placed
-            .get(&p.name)
-            .and_then(|id| ctx.groups.get(*id))
+        let live = Some(ctx.placements.group_of(&p.name))
+            .filter(|_| ctx.placements.is_placed(&p.name))
+            .and_then(|id| ctx.groups.get(id))
             .map(|g| (g.id().to_string(), g.spec()));
         out.push(serde_json::json!({
             "name": p.name,
@@ -101,7 +100,7 @@ async fn set_ack_inner(
             ),
         )
     })?;
-    let group = ctx.group_for(&collection)?;
+    let group = ctx.group_for(&ctx.resolve(&collection))?;
     let spec = group.spec();
     let others = |learners: bool| {
         (spec.voters.len() - 1 + if learners { spec.learners.len() } else { 0 }) as u32

@@ -3,12 +3,11 @@
 use std::sync::Arc;
 
 use crate::config::{NodeSettings, Placement, Topology};
-use crate::consistency::Consistency;
-use std::collections::HashMap;
 
 use super::error::{ApiError, ErrorCode};
-use crate::group::{GroupId, Groups, LogGroup};
+use crate::group::{Groups, LogGroup};
 use crate::metrics::Metrics;
+use crate::placement::Resolved;
 use crate::session::SessionKeys;
 
 /// How long a document request waits for the cluster's session keys at start-up.
@@ -18,8 +17,8 @@ pub struct ApiContext {
     pub region: Arc<str>,
     pub topology: Topology,
     pub groups: Arc<Groups>,
-    /// Placed collections and their groups; the rest live in the default group.
-    pub placed: HashMap<String, GroupId>,
+    /// Who serves each collection (`placement/resolve.rs`).
+    pub placements: crate::placement::Resolver,
     /// The session-token keys: in a multi-region topology the meta group's, which rotate.
     pub keys: Arc<std::sync::RwLock<SessionKeys>>,
     pub metrics: Metrics,
@@ -78,55 +77,32 @@ impl ApiContext {
         self.clock.wall_ms()
     }
 
-    /// The replica of `collection`'s group in this region.
-    pub fn group_for(&self, collection: &str) -> Result<&Arc<LogGroup>, ApiError> {
-        let id = self
-            .placed
-            .get(collection)
-            .copied()
-            .unwrap_or(GroupId::DEFAULT_DATA);
+    /// Who serves `collection`: resolved once per request (`api/scope.rs` carries it).
+    pub fn resolve(&self, collection: &str) -> Resolved {
+        self.placements.resolve(collection)
+    }
+
+    /// The placement in force (see [`crate::placement::Resolver::in_force`]).
+    pub fn placement(&self, collection: &str) -> Option<Placement> {
+        self.placements.in_force(collection)
+    }
+
+    /// The replica of the resolved collection's group in this region; 421 if this region
+    /// holds none.
+    pub fn group_for(&self, r: &Resolved) -> Result<&Arc<LogGroup>, ApiError> {
         self.groups
-            .get(id)
-            .filter(|g| id == GroupId::DEFAULT_DATA || self.holds(collection, g))
+            .get(r.group)
+            .filter(|_| r.here)
             .ok_or_else(|| ApiError::Misdirected {
                 message: format!(
-                    "collection {collection:?} is not replicated to region {}; send its requests to {}",
+                    "collection {:?} is not replicated to region {}; send its requests to {}",
+                    r.collection,
                     self.region,
-                    self.placement(collection)
+                    r.placement
+                        .as_ref()
                         .map(|p| p.regions.join(", "))
                         .unwrap_or_default()
                 ),
             })
-    }
-
-    /// Whether this region serves `collection` itself: the placement in force names it (a
-    /// changed placement is followed from the catalog at once, before this replica's own
-    /// view catches up, so that regions agree on who serves what).
-    pub fn holds(&self, collection: &str, group: &LogGroup) -> bool {
-        match self.placement(collection) {
-            Some(p) => crate::group::spec::placement_spec(&p).has(&self.region),
-            None => group.is_member(),
-        }
-    }
-
-    /// The placement in force: the catalog's, once changed at run time, else the topology's.
-    pub fn placement(&self, collection: &str) -> Option<Placement> {
-        let changed = self
-            .catalog
-            .as_ref()
-            .and_then(|c| c.placement(collection).ok().flatten())
-            .map(|(r, _)| r.placement);
-        changed.or_else(|| self.topology.collection(collection).cloned())
-    }
-
-    /// The consistency and staleness bound a collection uses when a request names none.
-    pub fn collection_defaults(&self, collection: &str) -> (Consistency, u64) {
-        match self.placement(collection) {
-            Some(p) => (p.consistency, p.max_staleness_ms),
-            None => (
-                self.settings().default_consistency,
-                self.settings().default_max_staleness_ms,
-            ),
-        }
     }
 }

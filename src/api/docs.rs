@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -12,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use super::context::ApiContext;
 use super::error::{ApiError, ErrorCode};
 use super::headers::{self, RequestOptions};
+use super::scope::Scope;
 use crate::config::MAX_KEY_BYTES;
 use crate::config::names::check_collection_name;
 use crate::consistency::{self, Consistency, ReadRefusal, ReadRequest, Waits};
@@ -67,12 +69,16 @@ where
     resp
 }
 
-fn consistency_label(headers: &HeaderMap) -> &'static str {
-    headers
-        .get(headers::CONSISTENCY)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<Consistency>().ok())
-        .map_or("default", Consistency::as_str)
+/// The metrics label of the level the request names: from its scope (the middleware parsed
+/// the header), else parsed here.
+fn consistency_label(scope: &Option<Extension<Scope>>, headers: &HeaderMap) -> &'static str {
+    match scope {
+        Some(Extension(s)) => s.label(),
+        None => headers::consistency(headers)
+            .ok()
+            .flatten()
+            .map_or("default", Consistency::as_str),
+    }
 }
 
 fn doc_path(
@@ -110,10 +116,15 @@ fn check_key(key: &str) -> Result<(), ApiError> {
 
 /// The request's consistency options and token. First waits until this region signs with
 /// the cluster's keys, so every token in a 2xx answer verifies in every region.
-async fn options(ctx: &ApiContext, headers: &HeaderMap) -> Result<RequestOptions, ApiError> {
+async fn options(
+    ctx: &ApiContext,
+    headers: &HeaderMap,
+    scope: &Scope,
+) -> Result<RequestOptions, ApiError> {
     ctx.await_cluster_keys().await?;
     RequestOptions::parse(
         headers,
+        scope.consistency.clone(),
         &ctx.session_keys(),
         ctx.now_ms(),
         ctx.settings().session_token_ttl_ms,
@@ -154,13 +165,13 @@ fn finish(
 async fn admit_read(
     ctx: &ApiContext,
     opts: &RequestOptions,
-    collection: &str,
+    scope: &Scope,
 ) -> Result<u64, ReadAdmission> {
-    let (default_level, default_bound) = ctx.collection_defaults(collection);
-    let group = ctx.group_for(collection).map_err(ReadAdmission::Api)?;
+    let r = &scope.resolved;
+    let group = ctx.group_for(r).map_err(ReadAdmission::Api)?;
     let req = ReadRequest {
-        level: opts.consistency.unwrap_or(default_level),
-        bound_ms: opts.max_staleness_ms.unwrap_or(default_bound),
+        level: opts.consistency.unwrap_or(r.default_level),
+        bound_ms: opts.max_staleness_ms.unwrap_or(r.default_bound_ms),
         session: opts.token.as_ref().and_then(|t| t.position(group.id())),
     };
     let waits = Waits {
@@ -170,7 +181,7 @@ async fn admit_read(
     let admitted = consistency::admit(req, group.as_ref(), || ctx.now_ms(), waits)
         .await
         .map_err(ReadAdmission::Refused)?;
-    count_read(ctx, opts, collection, admitted.served.as_str());
+    count_read(ctx, scope, admitted.served.as_str());
     Ok(admitted.staleness_ms)
 }
 
@@ -181,13 +192,10 @@ enum ReadAdmission {
     Refused(ReadRefusal),
 }
 
-fn count_read(ctx: &ApiContext, opts: &RequestOptions, collection: &str, served: &str) {
-    let level = opts
-        .consistency
-        .unwrap_or(ctx.collection_defaults(collection).0);
+fn count_read(ctx: &ApiContext, scope: &Scope, served: &str) {
     ctx.metrics
         .reads
-        .with_label_values(&[level.as_str(), served])
+        .with_label_values(&[scope.level().as_str(), served])
         .inc();
 }
 
@@ -196,27 +204,26 @@ fn count_read(ctx: &ApiContext, opts: &RequestOptions, collection: &str, served:
 /// refusal stands, naming this region.
 async fn read_elsewhere_or(
     ctx: &ApiContext,
-    opts: &RequestOptions,
-    collection: &str,
+    scope: &Scope,
     uri: &Uri,
     headers: &HeaderMap,
     refusal: ReadAdmission,
 ) -> Result<Response, ApiError> {
     let refusal = match refusal {
         ReadAdmission::Api(e) => {
-            count_read(ctx, opts, collection, "rejected");
+            count_read(ctx, scope, "rejected");
             return Err(e);
         }
         ReadAdmission::Refused(r) => r,
     };
     if refusal.forwardable()
-        && let Ok(group) = ctx.group_for(collection)
+        && let Ok(group) = ctx.group_for(&scope.resolved)
         && let Some(resp) = super::proxy::read_elsewhere(ctx, group, uri, headers).await
     {
-        count_read(ctx, opts, collection, "forwarded");
+        count_read(ctx, scope, "forwarded");
         return Ok(resp);
     }
-    count_read(ctx, opts, collection, "rejected");
+    count_read(ctx, scope, "rejected");
     Err(ApiError::read_refused(&ctx.region, refusal))
 }
 
@@ -230,23 +237,25 @@ fn position(group: &LogGroup, index: u64) -> GroupPosition {
 
 pub async fn get_doc(
     State(ctx): Ctx,
+    ext: Option<Extension<Scope>>,
     path: Result<Path<(String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let label = consistency_label(&headers);
+    let label = consistency_label(&ext, &headers);
     observed(&ctx, "get", label, async {
         let (collection, key) = doc_path(path)?;
-        let opts = options(&ctx, &headers).await?;
-        let staleness = match admit_read(&ctx, &opts, &collection).await {
+        let scope = Scope::of(ext, &ctx, &collection, &headers);
+        let opts = options(&ctx, &headers, &scope).await?;
+        let staleness = match admit_read(&ctx, &opts, &scope).await {
             Ok(s) => s,
             Err(e) => {
-                return read_elsewhere_or(&ctx, &opts, &collection, &uri, &headers, e).await;
+                return read_elsewhere_or(&ctx, &scope, &uri, &headers, e).await;
             }
         };
         // The applied index is read before the document, so the token never claims more
         // than the state this read observed.
-        let group = ctx.group_for(&collection)?;
+        let group = ctx.group_for(&scope.resolved)?;
         let seen = group.applied_index();
         let mut token = opts.token.unwrap_or_default();
         token.observe(position(group, seen));
@@ -376,19 +385,21 @@ fn refused(
 
 pub async fn put_doc(
     State(ctx): Ctx,
+    ext: Option<Extension<Scope>>,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let label = consistency_label(&headers);
+    let label = consistency_label(&ext, &headers);
     observed(&ctx, "put", label, async {
         let (collection, key) = doc_path(path)?;
-        let opts = options(&ctx, &headers).await?;
+        let scope = Scope::of(ext, &ctx, &collection, &headers);
+        let opts = options(&ctx, &headers, &scope).await?;
         let precondition = headers::precondition(&headers)?;
         let (value, content_type) = check_body(&ctx, body, &headers)?;
         let size = value.len() as u64;
         let token = opts.token.unwrap_or_default();
-        let group = ctx.group_for(&collection)?;
+        let group = ctx.group_for(&scope.resolved)?;
         let started = Instant::now();
         let c = group
             .propose(Command::Put {
@@ -399,7 +410,7 @@ pub async fn put_doc(
                 precondition,
             })
             .await?;
-        observe_write(&ctx, &collection, started);
+        observe_write(&ctx, &scope, started);
         Ok(match c.outcome {
             ApplyOutcome::Written { version } => {
                 ctx.metrics
@@ -423,16 +434,18 @@ pub async fn put_doc(
 
 pub async fn delete_doc(
     State(ctx): Ctx,
+    ext: Option<Extension<Scope>>,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let label = consistency_label(&headers);
+    let label = consistency_label(&ext, &headers);
     observed(&ctx, "delete", label, async {
         let (collection, key) = doc_path(path)?;
-        let opts = options(&ctx, &headers).await?;
+        let scope = Scope::of(ext, &ctx, &collection, &headers);
+        let opts = options(&ctx, &headers, &scope).await?;
         let precondition = headers::precondition(&headers)?;
         let token = opts.token.unwrap_or_default();
-        let group = ctx.group_for(&collection)?;
+        let group = ctx.group_for(&scope.resolved)?;
         let started = Instant::now();
         let c = group
             .propose(Command::Delete {
@@ -441,7 +454,7 @@ pub async fn delete_doc(
                 precondition,
             })
             .await?;
-        observe_write(&ctx, &collection, started);
+        observe_write(&ctx, &scope, started);
         Ok(match c.outcome {
             ApplyOutcome::Deleted { version } => {
                 write_response(&ctx, group, &c, token, version, StatusCode::OK)
@@ -470,8 +483,8 @@ pub async fn delete_doc(
 
 /// Records an acknowledged write's latency under its collection's tier as placed now (a
 /// tier changed online counts under the new tier from the change on).
-fn observe_write(ctx: &ApiContext, collection: &str, started: Instant) {
-    let tier = match ctx.placement(collection).map(|p| p.tier) {
+fn observe_write(ctx: &ApiContext, scope: &Scope, started: Instant) {
+    let tier = match scope.resolved.tier() {
         Some(crate::config::Tier::Critical) => "critical",
         Some(crate::config::Tier::Standard) => "standard",
         Some(crate::config::Tier::Archival) => "archival",
@@ -491,12 +504,13 @@ fn unexpected(outcome: ApplyOutcome) -> ApiError {
 
 pub async fn list_docs(
     State(ctx): Ctx,
+    ext: Option<Extension<Scope>>,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ListQuery>, QueryRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let label = consistency_label(&headers);
+    let label = consistency_label(&ext, &headers);
     observed(&ctx, "list", label, async {
         let Path(collection) = path.map_err(|e| {
             ApiError::bad(ErrorCode::InvalidPath, format!("bad collection path: {e}"))
@@ -516,14 +530,15 @@ pub async fn list_docs(
                 format!("limit must be 1..={MAX_LIST_LIMIT}, got {limit}"),
             ));
         }
-        let opts = options(&ctx, &headers).await?;
-        let staleness = match admit_read(&ctx, &opts, &collection).await {
+        let scope = Scope::of(ext, &ctx, &collection, &headers);
+        let opts = options(&ctx, &headers, &scope).await?;
+        let staleness = match admit_read(&ctx, &opts, &scope).await {
             Ok(s) => s,
             Err(e) => {
-                return read_elsewhere_or(&ctx, &opts, &collection, &uri, &headers, e).await;
+                return read_elsewhere_or(&ctx, &scope, &uri, &headers, e).await;
             }
         };
-        let group = ctx.group_for(&collection)?;
+        let group = ctx.group_for(&scope.resolved)?;
         let seen = group.applied_index();
         let mut token = opts.token.unwrap_or_default();
         token.observe(position(group, seen));

@@ -31,19 +31,26 @@ fn text<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>
     }
 }
 
+/// `x-georep-consistency`, None when absent. Parsed once per request (`api/scope.rs`).
+pub fn consistency(headers: &HeaderMap) -> Result<Option<Consistency>, ApiError> {
+    text(headers, &CONSISTENCY)?
+        .map(|v| {
+            v.parse::<Consistency>()
+                .map_err(|e| ApiError::bad(ErrorCode::InvalidConsistency, e.to_string()))
+        })
+        .transpose()
+}
+
 impl RequestOptions {
+    /// The request's options; `consistency` is the header as [`consistency`] parsed it.
     pub fn parse(
         headers: &HeaderMap,
+        consistency: Result<Option<Consistency>, ApiError>,
         keys: &SessionKeys,
         now_ms: u64,
         ttl_ms: u64,
     ) -> Result<Self, ApiError> {
-        let consistency = text(headers, &CONSISTENCY)?
-            .map(|v| {
-                v.parse::<Consistency>()
-                    .map_err(|e| ApiError::bad(ErrorCode::InvalidConsistency, e.to_string()))
-            })
-            .transpose()?;
+        let consistency = consistency?;
         let max_staleness_ms = text(headers, &MAX_STALENESS)?
             .map(|v| {
                 v.trim().parse::<u64>().map_err(|_| {
@@ -130,7 +137,7 @@ mod tests {
         for (k, v) in pairs {
             h.insert((*k).clone(), HeaderValue::from_str(v).unwrap());
         }
-        RequestOptions::parse(&h, &keys(), 1_000, 60_000)
+        RequestOptions::parse(&h, consistency(&h), &keys(), 1_000, 60_000)
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod header_names;
 pub mod headers;
 mod placement;
 pub mod proxy;
+mod scope;
 
 use std::sync::Arc;
 

@@ -3,13 +3,9 @@
 //!
 //! The body is a `[[collections]]` entry of the topology file without its name, validated
 //! the same way (errors name the field). The request finds the group's leader (over the
-//! peer transport if it is elsewhere), which records the target in the catalog, changes the
-//! group's membership through joint consensus (`group/membership.rs`), sets the ack policy
-//! through the group's log, and records the target as the placement in force. Repeating a
-//! request that failed part-way resumes it: every step checks what is already done.
+//! peer transport if it is elsewhere), which runs the change (`placement/change.rs`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
@@ -21,14 +17,11 @@ use serde::Deserialize;
 use super::context::ApiContext;
 use super::error::{ApiError, ErrorCode};
 use super::proxy::{self, PROXIED_FROM};
-use crate::catalog::placement::PlacementRecord;
-use crate::catalog::{CatalogError, into_group};
+use crate::catalog::into_group;
 use crate::config::{AckMode, CollectionSpec, Placement, Tier};
 use crate::consistency::Consistency;
-use crate::group::{LogGroup, spec};
-
-/// How long a new replica may take to receive the log before the change gives up.
-const CATCH_UP: Duration = Duration::from_secs(120);
+use crate::group::LogGroup;
+use crate::placement::change::{self, CATCH_UP, ChangeError};
 
 /// A placement as the request states it: the topology file's fields, without the name.
 #[derive(Debug, Deserialize)]
@@ -70,13 +63,16 @@ async fn put_inner(
         )
     })?;
     let target = validate(ctx, &collection, &body)?;
-    let Some(catalog) = ctx.catalog.clone() else {
+    let Some(records) = ctx.placements.records() else {
         return Err(ApiError::bad(
             ErrorCode::PlacementChangeUnsupported,
             "a single-region topology has no meta group to record a placement change in",
         ));
     };
-    let current = ctx.placement(&collection).expect("validated: placed");
+    let current = ctx
+        .placements
+        .in_force(&collection)
+        .expect("validated: placed");
     if current.tier == Tier::Standard || target.tier == Tier::Standard {
         return Err(ApiError::bad(
             ErrorCode::PlacementChangeUnsupported,
@@ -86,7 +82,7 @@ async fn put_inner(
              mode and consistency within a tier",
         ));
     }
-    let gid = ctx.placed[&collection];
+    let gid = ctx.placements.group_of(&collection);
     let group = ctx
         .groups
         .get(gid)
@@ -94,57 +90,21 @@ async fn put_inner(
     if !group.is_leader() {
         return to_leader(ctx, group, &parts, &body).await;
     }
-    let started = Instant::now();
-    let (record, version) = catalog
-        .placement_fresh(&collection)
+    let changed = change::run(records, group, &collection, current, &target)
         .await
-        .map_err(|e| ApiError::from(into_group(e)))?
-        .map_or((None, None), |(r, v)| (Some(r), Some(v)));
-    let changes = record.as_ref().map_or(0, |r| r.changes);
-    let in_force = record.map_or(current, |r| r.placement);
-    let version = catalog
-        .put_placement(
-            &collection,
-            version,
-            &PlacementRecord {
-                placement: in_force.clone(),
-                changing_to: Some(target.clone()),
-                changes,
-            },
-        )
-        .await
-        .map_err(conflict)?;
-    let members = spec::placement_spec(&target);
-    group
-        .change_members(&members.voters, &members.learners, CATCH_UP)
-        .await?;
-    if group.spec().ack != members.ack {
-        set_ack(group, members.ack).await?;
-    }
-    catalog
-        .put_placement(
-            &collection,
-            Some(version),
-            &PlacementRecord {
-                placement: target.clone(),
-                changing_to: None,
-                changes: changes + 1,
-            },
-        )
-        .await
-        .map_err(conflict)?;
-    tracing::info!(%collection, from = ?in_force.regions, to = ?target.regions, tier = ?target.tier, "placement changed");
+        .map_err(change_error)?;
+    let members = changed.members;
     Ok((
         StatusCode::OK,
         axum::Json(serde_json::json!({
             "collection": collection,
             "group": gid.to_string(),
             "placement": target,
-            "previous": in_force,
+            "previous": changed.previous,
             "voters": members.voters,
             "learners": members.learners,
             "ack": members.ack,
-            "took_ms": started.elapsed().as_millis() as u64,
+            "took_ms": changed.took.as_millis() as u64,
         })),
     )
         .into_response())
@@ -152,7 +112,7 @@ async fn put_inner(
 
 /// Checks the body as the topology file's loader would; errors name the field.
 fn validate(ctx: &ApiContext, collection: &str, body: &[u8]) -> Result<Placement, ApiError> {
-    if !ctx.placed.contains_key(collection) {
+    if !ctx.placements.is_placed(collection) {
         return Err(ApiError::NotFound {
             message: format!(
                 "collection {collection:?} has no placement in the topology file; a placement \
@@ -245,32 +205,14 @@ async fn to_leader(
     })
 }
 
-/// Writes the ack policy through the group's log, retrying while leadership moves (a
-/// leader the change removed hands over): the same policy written twice is harmless.
-async fn set_ack(group: &LogGroup, ack: crate::group::AckPolicy) -> Result<(), ApiError> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match group.set_ack_policy(ack).await {
-            Ok(_) => return Ok(()),
-            Err(e) if Instant::now() >= deadline => return Err(e.into()),
-            Err(
-                crate::group::GroupError::NoLeader { .. }
-                | crate::group::GroupError::Forward { .. }
-                | crate::group::GroupError::CommitTimeout { .. }
-                | crate::group::GroupError::NotLeader { .. },
-            ) => tokio::time::sleep(Duration::from_millis(200)).await,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-fn conflict(e: CatalogError) -> ApiError {
+fn change_error(e: ChangeError) -> ApiError {
     match e {
-        CatalogError::Conflict { .. } => ApiError::Unavailable {
+        ChangeError::Conflict(_) => ApiError::Unavailable {
             code: ErrorCode::PlacementConflict,
-            message: format!("another change to this placement was recorded meanwhile: {e}"),
+            message: e.to_string(),
             retry_after_s: 1,
         },
-        other => into_group(other).into(),
+        ChangeError::Catalog(c) => into_group(c).into(),
+        ChangeError::Group(g) => g.into(),
     }
 }

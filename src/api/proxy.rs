@@ -25,8 +25,10 @@ use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 
 use super::error::ErrorCode;
+use super::scope::Scope;
 use super::{ApiContext, ApiError};
-use crate::group::{GroupId, spec};
+use crate::consistency::Consistency;
+use crate::placement::Resolved;
 use crate::transport::rpc::{self, CallError, RpcError, Service};
 use crate::transport::{Handler, Inbound, TransportError};
 
@@ -98,47 +100,34 @@ pub async fn forward_unplaced(
     let Some(collection) = collection_of(req.uri().path()).map(str::to_string) else {
         return next.run(req).await;
     };
+    let mut req = req;
+    // resolved once for the whole request: the handler reads the same scope
+    let scope = Scope::new(&ctx, &collection, req.headers());
+    req.extensions_mut().insert(scope.clone());
     if is_placement_path(req.uri().path()) {
         // a placement change finds the group's leader itself (api/placement.rs)
         return next.run(req).await;
     }
-    let Some(&gid) = ctx.placed.get(&collection) else {
-        // unplaced collections live in the default group, which every region holds
-        return next.run(req).await;
-    };
-    if ctx
-        .groups
-        .get(gid)
-        .is_some_and(|g| ctx.holds(&collection, g))
-        || req.headers().contains_key(&PROXIED_FROM)
-    {
+    let r = &scope.resolved;
+    // unplaced collections live in the default group, which every region holds
+    if r.placement.is_none() || r.here || req.headers().contains_key(&PROXIED_FROM) {
         return next.run(req).await;
     }
     let write = !matches!(
         *req.method(),
         axum::http::Method::GET | axum::http::Method::HEAD
     );
-    let strong = req
-        .headers()
-        .get(super::headers::CONSISTENCY)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("strong"));
-    let targets = targets(&ctx, &collection, gid, write || strong);
+    let strong = matches!(scope.consistency, Ok(Some(Consistency::Strong)));
+    let targets = targets(&ctx, r, write || strong);
     if targets.is_empty() {
         // the placement in force names this region after all (its replica is catching up
         // with the catalog): serve here
         return next.run(req).await;
     }
     if !write {
-        let level = req
-            .headers()
-            .get(super::headers::CONSISTENCY)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<crate::consistency::Consistency>().ok())
-            .unwrap_or(ctx.collection_defaults(&collection).0);
         ctx.metrics
             .reads
-            .with_label_values(&[level.as_str(), "proxied"])
+            .with_label_values(&[scope.level().as_str(), "proxied"])
             .inc();
     }
     let (parts, body) = req.into_parts();
@@ -193,22 +182,21 @@ pub async fn forward_unplaced(
     .into_response()
 }
 
-/// The regions holding `collection`, in the order to try them.
-fn targets(ctx: &ApiContext, collection: &str, gid: GroupId, to_voter: bool) -> Vec<String> {
-    let Some(placement) = ctx.placement(collection) else {
+/// The regions holding the collection, in the order to try them: the group's voter first
+/// (the catalog's, for a `standard` group) when `to_voter`, then by configured RTT.
+fn targets(ctx: &ApiContext, r: &Resolved, to_voter: bool) -> Vec<String> {
+    let Some(replicas) = &r.replicas else {
         return Vec::new();
     };
-    let group = spec::placement_spec(&placement);
     let voter = ctx
         .catalog
         .as_ref()
-        .filter(|_| group.promotes_learner)
-        .and_then(|c| c.record(gid).ok())
-        .map(|(r, _)| r.voter)
-        .or_else(|| group.voters.first().cloned());
-    let mut out = group.others(&ctx.region);
-    out.sort_by_key(|r| (!(to_voter && Some(r) == voter.as_ref()), rtt(ctx, r)));
-    out
+        .filter(|_| replicas.promotes_learner)
+        .and_then(|c| c.record(r.group).ok())
+        .map(|(rec, _)| rec.voter)
+        .or_else(|| replicas.voters.first().cloned());
+    let first = voter.as_deref().filter(|_| to_voter);
+    ctx.placements.holders(r, first)
 }
 
 fn encode_request(
@@ -251,8 +239,9 @@ pub async fn read_elsewhere(
     // a replica that cannot serve answers within its session wait; one that does not
     // answer by then plus a margin is cut off, and the next is asked
     let timeout = Duration::from_millis(ctx.settings().session_wait_ms) + Duration::from_secs(2);
-    let mut others = spec.others(&ctx.region);
-    others.sort_by_key(|r| (Some(r) != leader.as_ref(), rtt(ctx, r)));
+    let others = ctx
+        .placements
+        .by_rtt(spec.others(&ctx.region), leader.as_deref());
     let request = encode_request(&axum::http::Method::GET, uri, headers, &[]);
     for region in &others {
         let Ok(answer) = ctx.caller.call_raw(region, &request, timeout).await else {
@@ -264,15 +253,6 @@ pub async fn read_elsewhere(
         }
     }
     None
-}
-
-/// Configured RTT from this region to `r` (unknown links last).
-fn rtt(ctx: &ApiContext, r: &str) -> u64 {
-    ctx.topology
-        .links
-        .iter()
-        .find(|l| l.between.iter().any(|b| b == r) && l.between.iter().any(|b| **b == *ctx.region))
-        .map_or(u64::MAX, |l| l.rtt_ms)
 }
 
 fn decode_answer(this_region: &str, answer: &[u8]) -> Result<Response, String> {

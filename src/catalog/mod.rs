@@ -7,7 +7,6 @@
 //! mark, exactly one commits (see `group/fence.rs` and [`failover`]).
 
 pub mod failover;
-pub mod placement;
 pub mod session_keys;
 
 use std::collections::HashMap;
@@ -81,10 +80,6 @@ pub struct Catalog {
     meta: Arc<LogGroup>,
     /// The topology's placements: a group's record until the first change.
     specs: HashMap<GroupId, GroupSpec>,
-    /// Placement records as of a meta-group applied index (placement.rs): every request
-    /// asks who serves its collection, and the answer changes only when the meta group
-    /// applies something.
-    placements: std::sync::Mutex<placement::Cache>,
 }
 
 fn key(id: GroupId) -> String {
@@ -96,8 +91,18 @@ impl Catalog {
         Arc::new(Catalog {
             meta,
             specs: specs.into_iter().map(|s| (s.id, s)).collect(),
-            placements: Default::default(),
         })
+    }
+
+    /// The document at `key` as this region's replica of the meta group has it.
+    pub(crate) fn get(&self, key: &str) -> Result<Option<crate::store::Document>, CatalogError> {
+        Ok(self.meta.get(CATALOG_COLLECTION, key)?)
+    }
+
+    /// How far this region's replica of the meta group has applied (what a cache of
+    /// catalog reads is valid for).
+    pub(crate) fn applied_index(&self) -> u64 {
+        self.meta.applied_index()
     }
 
     /// The record and its version (None: never written) as this region's replica has it;
@@ -139,7 +144,7 @@ impl Catalog {
 
     /// Writes `value` at `key` if it is still at `version` (None: absent), through the
     /// meta group's log; returns once this region's replica has applied it.
-    async fn put(
+    pub(crate) async fn put(
         &self,
         key: String,
         version: Option<u64>,
@@ -171,7 +176,7 @@ impl Catalog {
 
     /// Waits (up to [`META_TIMEOUT`]) until this region's replica has applied everything
     /// the meta group committed before now.
-    async fn barrier(&self) -> Result<(), CatalogError> {
+    pub(crate) async fn barrier(&self) -> Result<(), CatalogError> {
         let deadline = tokio::time::Instant::now() + META_TIMEOUT;
         loop {
             match self.meta.read_barrier(META_ATTEMPT).await {

@@ -175,11 +175,10 @@ async fn serve_read_only(
     topology: &georep::config::Topology,
     instant_ms: u64,
 ) -> anyhow::Result<()> {
-    use georep::group::spec;
     let store = georep::store::Store::open(&dir.join("store.redb"))?;
     let replay = std::sync::Arc::new(georep::replay::Replay {
         store,
-        placed: spec::collection_groups(&spec::plan(topology)),
+        placed: georep::placement::collection_groups(&georep::placement::plan(topology)),
         instant_ms,
         cluster: topology.cluster.clone(),
     });

@@ -26,8 +26,9 @@ use crate::catalog::Catalog;
 use crate::catalog::failover::{self, FailoverMetrics};
 use crate::clock::{Hlc, node_id_for_region};
 use crate::config::{AuthMode, ConfigError, Topology};
-use crate::group::{AckMetrics, GroupId, GroupOptions, Groups, LogGroup, spec};
+use crate::group::{AckMetrics, GroupId, GroupOptions, Groups, LogGroup};
 use crate::metrics::Metrics;
+use crate::placement::{self, PlacementRecords, Resolver};
 use crate::store::Store;
 use crate::transport::rpc::{Dispatch, PeerBook, PeerCaller, Service};
 use crate::transport::{PeerClocks, Transport, TransportMetrics};
@@ -111,7 +112,7 @@ impl Node {
         let transport = bind_transport(&cfg, &region, &metrics, &clock, &serving)?;
         let caller = peer_caller(&cfg, transport.clone());
         let region_name: Arc<str> = Arc::from(region.name.as_str());
-        let (groups, catalog) =
+        let Opened { groups, catalog } =
             open_groups(&cfg, &region_name, &clock, &store, &caller, &metrics).await?;
         let _ = serving.groups.set(groups.clone());
         tasks.spawn(checkpointer(
@@ -130,6 +131,7 @@ impl Node {
                 &mut tasks,
             )?;
         }
+        let (catalog, records) = catalog.unzip();
         start_archiving(topology, &groups, &metrics)?;
 
         let listener = TcpListener::bind(api_listen)
@@ -146,8 +148,8 @@ impl Node {
         })?;
         let auth = crate::auth::Authenticator::new(topology.auth.clone(), Some(&metrics.registry))?;
         let ctx = Arc::new(ApiContext {
-            region: region_name,
-            placed: spec::collection_groups(&spec::plan(topology)),
+            region: region_name.clone(),
+            placements: Resolver::new(topology, region_name.clone(), records),
             topology: cfg.topology.clone(),
             groups: groups.clone(),
             keys,
@@ -379,6 +381,13 @@ fn peer_caller(cfg: &NodeConfig, transport: Option<Arc<Transport>>) -> PeerCalle
     }
 }
 
+/// The groups a node opened, and the meta group's catalog with its placement records (None
+/// in a single-region topology).
+struct Opened {
+    groups: Arc<Groups>,
+    catalog: Option<(Arc<Catalog>, Arc<PlacementRecords>)>,
+}
+
 /// Opens a replica slot for every planned group, the meta group first. Every region keeps a
 /// slot for every group, idle where the group is not placed, so that a placement change can
 /// add the region online. A placement changed at run time (its catalog record) is in force
@@ -391,23 +400,24 @@ async fn open_groups(
     store: &Arc<Store>,
     caller: &PeerCaller,
     metrics: &Metrics,
-) -> Result<(Arc<Groups>, Option<Arc<Catalog>>), NodeError> {
+) -> Result<Opened, NodeError> {
     let topology = &cfg.topology;
     let ack_metrics = AckMetrics::register(&metrics.registry)?;
     let mut groups = Vec::new();
     let mut catalog: Option<Arc<Catalog>> = None;
-    for planned in spec::plan(topology) {
+    let mut records: Option<Arc<PlacementRecords>> = None;
+    for planned in placement::plan(topology) {
         let gid = planned.id;
-        let changed = match &catalog {
-            Some(c) if gid != GroupId::DEFAULT_DATA => c
-                .placement(&planned.name)
+        let changed = match &records {
+            Some(r) if gid != GroupId::DEFAULT_DATA => r
+                .get(&planned.name)
                 .map_err(|e| NodeError::Catalog(e.to_string()))?
                 .map(|(r, _)| r.placement),
             _ => None,
         };
         let retired = LogGroup::retired_in(&cfg.data_dir, gid);
         let spec = match &changed {
-            Some(p) => spec::placement_spec(p),
+            Some(p) => placement::placement_spec(p),
             None => planned,
         };
         let settings = &topology.node;
@@ -442,22 +452,27 @@ async fn open_groups(
             "log recovered"
         );
         if gid == GroupId::META {
-            catalog = Some(Catalog::new(
+            let c = Catalog::new(
                 group.clone(),
-                spec::plan(topology)
+                placement::plan(topology)
                     .into_iter()
                     .filter(|s| s.promotes_learner),
-            ));
+            );
+            records = Some(PlacementRecords::new(c.clone()));
+            catalog = Some(c);
         }
         groups.push(group);
     }
-    Ok((Arc::new(Groups::new(groups)), catalog))
+    Ok(Opened {
+        groups: Arc::new(Groups::new(groups)),
+        catalog: catalog.zip(records),
+    })
 }
 
 /// The catalog fences and promotes the `standard` groups (catalog/failover.rs), holds the
-/// placements changed at run time (catalog/placement.rs) and the session keys.
+/// placements changed at run time (placement/follower.rs) and the session keys.
 fn follow_catalog(
-    catalog: &Arc<Catalog>,
+    (catalog, records): &(Arc<Catalog>, Arc<PlacementRecords>),
     groups: &Arc<Groups>,
     keys: &SessionKeyRing,
     seed: [u8; 32],
@@ -469,10 +484,7 @@ fn follow_catalog(
     if let Ok(Some(ring)) = catalog.session_keys() {
         *keys.write().expect("session keys") = ring;
     }
-    tasks.spawn(crate::catalog::placement::follow(
-        catalog.clone(),
-        groups.clone(),
-    ));
+    tasks.spawn(placement::follower::follow(records.clone(), groups.clone()));
     tasks.spawn(crate::catalog::session_keys::follow(
         catalog.clone(),
         keys.clone(),
