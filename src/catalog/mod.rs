@@ -72,6 +72,9 @@ pub enum CatalogError {
     Conflict { key: String, current: Option<u64> },
     #[error("group {0} is not in the catalog")]
     UnknownGroup(GroupId),
+    /// The meta group applied a catalog write as something other than a write (a bug).
+    #[error("catalog write of {key} applied as {outcome}")]
+    UnexpectedOutcome { key: String, outcome: String },
 }
 
 /// The catalog, read from this region's replica of the meta group, written through its
@@ -168,9 +171,10 @@ impl Catalog {
             ApplyOutcome::PreconditionFailed { current } => {
                 Err(CatalogError::Conflict { key, current })
             }
-            other => Err(CatalogError::Meta(GroupError::Failed(format!(
-                "unexpected outcome of a catalog write: {other:?}"
-            )))),
+            other => Err(CatalogError::UnexpectedOutcome {
+                key,
+                outcome: format!("{other:?}"),
+            }),
         }
     }
 

@@ -9,7 +9,7 @@
 //! "Holds it" is openraft's matched index, which a replica reports only after its WAL
 //! fsync.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
@@ -58,6 +58,24 @@ impl AckMetrics {
     }
 }
 
+/// Whether SEMI_SYNC is degraded, and the ack metrics.
+#[derive(Default)]
+pub(super) struct AckState {
+    /// Nonzero while SEMI_SYNC acknowledges on the leader alone: the index whose wait timed
+    /// out, which replicas must hold before waiting resumes.
+    degraded_at: AtomicU64,
+    metrics: Option<AckMetrics>,
+}
+
+impl AckState {
+    pub(super) fn new(metrics: Option<AckMetrics>) -> AckState {
+        AckState {
+            degraded_at: AtomicU64::new(0),
+            metrics,
+        }
+    }
+}
+
 impl LogGroup {
     /// How many of `targets` (region names) hold at least `index`, per the leader's view.
     pub(super) fn confirmed(&self, targets: &[String], index: u64) -> u32 {
@@ -86,14 +104,14 @@ impl LogGroup {
         let spec = self.spec();
         let (targets, required) = self.ack_targets();
         let group = self.id.to_string();
-        let degraded_at = self.degraded_at.load(Ordering::Acquire);
+        let degraded_at = self.ack.degraded_at.load(Ordering::Acquire);
         let caught_up = degraded_at > 0 && self.confirmed(&targets, degraded_at) >= required;
         match before_wait(spec.ack.mode, required, degraded_at, caught_up) {
             Before::Answer => return Ok(()),
             Before::Wait => {}
             Before::RecoverThenWait => {
-                self.degraded_at.store(0, Ordering::Release);
-                if let Some(m) = &self.metrics {
+                self.ack.degraded_at.store(0, Ordering::Release);
+                if let Some(m) = &self.ack.metrics {
                     m.degraded.with_label_values(&[&group]).set(0);
                 }
                 tracing::warn!(group = %self.id, "SEMI_SYNC recovered: replicas caught up");
@@ -120,7 +138,7 @@ impl LogGroup {
         match after_wait(spec.ack.mode, confirmed, required) {
             After::Acknowledge => Ok(()),
             After::Fail => {
-                if let Some(m) = &self.metrics {
+                if let Some(m) = &self.ack.metrics {
                     m.sync_failures.with_label_values(&[&group]).inc();
                 }
                 Err(GroupError::SyncReplicasUnavailable {
@@ -131,7 +149,7 @@ impl LogGroup {
                 })
             }
             After::Degrade => {
-                if self.degraded_at.swap(index, Ordering::AcqRel) == 0 {
+                if self.ack.degraded_at.swap(index, Ordering::AcqRel) == 0 {
                     tracing::warn!(
                         group = %self.id,
                         confirmed,
@@ -139,7 +157,7 @@ impl LogGroup {
                         "SEMI_SYNC degraded to ASYNC: replicas did not confirm within {:?}",
                         spec.ack.semi_sync_timeout
                     );
-                    if let Some(m) = &self.metrics {
+                    if let Some(m) = &self.ack.metrics {
                         m.degraded.with_label_values(&[&group]).set(1);
                         m.degradations.with_label_values(&[&group]).inc();
                     }
@@ -174,7 +192,7 @@ impl LogGroup {
     }
 
     pub fn is_degraded(&self) -> bool {
-        self.degraded_at.load(Ordering::Acquire) > 0
+        self.ack.degraded_at.load(Ordering::Acquire) > 0
     }
 }
 

@@ -158,7 +158,7 @@ impl Batcher {
                     leader: f.leader_id.and_then(|id| self.regions.get(&id).cloned()),
                 }
             }
-            Ok(Err(e)) => GroupError::Failed(e.to_string()),
+            Ok(Err(e)) => GroupError::raft("client_write", e),
             Err(_) => GroupError::CommitTimeout {
                 waited_ms: self.commit_timeout.as_millis() as u64,
             },

@@ -23,11 +23,7 @@ impl LogGroup {
     pub async fn unarchived_floor(&self, archived: u64) -> Result<Timestamp, GroupError> {
         let (now, oldest_in_flight) = self.inflight.now_and_oldest(&self.clock);
         let next_in_log = if self.last_index() > archived {
-            Some(
-                self.log
-                    .hlc_of(archived + 1)
-                    .map_err(|e| GroupError::Failed(e.to_string()))?,
-            )
+            Some(self.log.hlc_of(archived + 1).map_err(GroupError::from)?)
         } else {
             None
         };

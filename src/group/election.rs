@@ -24,23 +24,41 @@ use std::time::{Duration, Instant};
 use super::types::LogId;
 use super::{LogGroup, rpc};
 
+/// What the pre-vote needs to remember.
+pub(super) struct ElectionState {
+    /// openraft's leader lease: a replica that heard from a leader more recently refuses
+    /// votes.
+    pub(super) vote_lease: Duration,
+    /// When this replica last said yes to another candidate's pre-vote.
+    pub(super) granted_at: std::sync::Mutex<Option<Instant>>,
+}
+
+impl ElectionState {
+    pub(super) fn new(vote_lease: Duration) -> ElectionState {
+        ElectionState {
+            vote_lease,
+            granted_at: std::sync::Mutex::new(None),
+        }
+    }
+}
+
 /// How often the driver looks at the group.
 const TICK: Duration = Duration::from_millis(100);
 
 impl LogGroup {
     /// Whether this replica would vote for a candidate whose log ends at `candidate_last`.
     pub(crate) fn grants_pre_vote(&self, candidate_last: Option<LogId>) -> bool {
-        let silent = self.last_leader_contact.lock().expect("contact").elapsed();
+        let silent = self.contact.silence();
         let mine = self.log.last_log_id_or_purged().unwrap_or(None);
         let grant = grant_pre_vote(
             self.in_leader_state(),
             silent,
-            self.vote_lease,
+            self.election.vote_lease,
             candidate_last,
             mine,
         );
         if grant {
-            *self.pre_vote_granted_at.lock().expect("pre-vote") = Some(Instant::now());
+            *self.election.granted_at.lock().expect("pre-vote") = Some(Instant::now());
         }
         grant
     }
@@ -48,7 +66,8 @@ impl LogGroup {
     /// Whether this replica said yes to another candidate within `window`: that candidate is
     /// standing, so this one holds back.
     fn granted_recently(&self, window: Duration) -> bool {
-        self.pre_vote_granted_at
+        self.election
+            .granted_at
             .lock()
             .expect("pre-vote")
             .is_some_and(|t| t.elapsed() < window)
@@ -83,7 +102,7 @@ impl LogGroup {
             .filter_map(|v| self.regions.get(v))
         {
             let (caller, region, request) = (self.caller.clone(), region.clone(), request.clone());
-            let timeout = self.vote_lease;
+            let timeout = self.election.vote_lease;
             asks.spawn(async move {
                 caller
                     .call::<bool>(&region, &request, timeout)
@@ -159,11 +178,11 @@ pub(super) async fn driver(group: Weak<LogGroup>, min: Duration, max: Duration) 
             last_attempt = Instant::now();
             continue;
         }
-        let silent = g.last_leader_contact.lock().expect("contact").elapsed();
+        let silent = g.contact.silence();
         // A leader that a membership change removed steps down once the change commits and
         // falls silent: its successor need not wait out a whole election timeout, only a
         // moment of silence (standing earlier would cut off the writes it is finishing).
-        let removed = g.leader_removed() && silent >= g.leader_silence_limit / 5;
+        let removed = g.leader_removed() && silent >= g.contact.silence_limit() / 5;
         if silent.min(last_attempt.elapsed()) < wait && !removed {
             continue;
         }

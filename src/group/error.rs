@@ -3,6 +3,36 @@ use serde::{Deserialize, Serialize};
 use crate::store::StoreError;
 use crate::wal::WalError;
 
+impl GroupError {
+    pub(crate) fn io(path: &std::path::Path, e: impl std::fmt::Display) -> GroupError {
+        GroupError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+
+    pub(crate) fn raft(op: &str, e: impl std::fmt::Display) -> GroupError {
+        GroupError::Raft {
+            op: op.to_string(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl From<openraft::StorageError<u64>> for GroupError {
+    fn from(e: openraft::StorageError<u64>) -> Self {
+        GroupError::LogStorage {
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for GroupError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        GroupError::TaskFailed(e.to_string())
+    }
+}
+
 /// Also what a leader answers a forwarded write or read-index with: it crosses the wire as
 /// itself (JSON), so the forwarding replica branches on the leader's own error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -84,8 +114,24 @@ pub enum GroupError {
     /// unchanged unless the catalog says otherwise, and repeating the request resumes it.
     #[error("changing the replicas of log group {group}: {reason}")]
     Membership { group: String, reason: String },
-    #[error("log group stopped after an earlier failure: {0}")]
-    Failed(String),
+    /// openraft failed an operation on this replica (start, initialize, a write it could
+    /// not take for a reason other than leadership).
+    #[error("raft {op}: {reason}")]
+    Raft { op: String, reason: String },
+    /// The log or state machine under openraft failed (a WAL or store error, as openraft
+    /// reports it).
+    #[error("log storage: {reason}")]
+    LogStorage { reason: String },
+    /// A file of the group's directory (a marker, the kept-aside log) could not be written
+    /// or removed.
+    #[error("{path}: {reason}")]
+    Io {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    /// A blocking task of the group panicked or was cancelled.
+    #[error("a background task of the log group failed: {0}")]
+    TaskFailed(String),
     #[error("log group is shutting down")]
     Closed,
 }
@@ -126,6 +172,8 @@ mod tests {
                 reason: "crc".into(),
             }),
             GroupError::Closed,
+            GroupError::raft("initialize", "no quorum"),
+            GroupError::io(std::path::Path::new("/d/retired"), "read-only"),
         ];
         for e in all {
             let r: Result<u64, GroupError> = Err(e.clone());

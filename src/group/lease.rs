@@ -14,6 +14,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use openraft::ServerState;
+
+use super::LogGroup;
 use super::types::NodeId;
 
 /// When each peer last accepted an AppendEntries from this node, by its send time.
@@ -39,6 +42,47 @@ impl Acks {
             && joint
                 .iter()
                 .all(|voters| voters.iter().filter(|n| fresh(n)).count() * 2 > voters.len())
+    }
+}
+
+/// The lease a leader holds while a majority of every configuration accepted its appends
+/// recently.
+pub(super) struct LeaderLease {
+    pub(super) acks: Acks,
+    pub(super) duration: Duration,
+}
+
+impl LeaderLease {
+    pub(super) fn new(acks: Acks, duration: Duration) -> LeaderLease {
+        LeaderLease { acks, duration }
+    }
+}
+
+impl LogGroup {
+    /// Under a valid leader lease (lease.rs): the index to apply up to before a linearizable
+    /// read. Everything in this leader's log, so every committed write is included (some
+    /// entries may still be committing: the read waits for them). None without a lease,
+    /// and for a `standard` group, whose voter the catalog fences instead.
+    pub(super) fn lease_read_index(&self) -> Option<u64> {
+        if self.promotes_learner {
+            return None;
+        }
+        let m = self.raft().metrics();
+        let b = m.borrow();
+        if b.state != ServerState::Leader || b.current_leader != Some(self.node) {
+            return None;
+        }
+        let joint: Vec<Vec<NodeId>> = b
+            .membership_config
+            .membership()
+            .get_joint_config()
+            .iter()
+            .map(|c| c.iter().copied().collect())
+            .collect();
+        if !self.lease.acks.held(self.node, &joint, self.lease.duration) {
+            return None;
+        }
+        Some(b.last_log_index.map_or(0, |i| i + 1))
     }
 }
 

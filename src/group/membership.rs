@@ -121,11 +121,9 @@ impl LogGroup {
 
     /// Voters and learners as the placement in force says (every replica follows the catalog).
     pub fn set_placement(&self, voters: Vec<String>, learners: Vec<String>) {
-        let mut spec = self.spec.lock().expect("spec");
-        if spec.voters != voters || spec.learners != learners {
-            tracing::info!(group = %self.id, ?voters, ?learners, "placement changed");
-            spec.voters = voters;
-            spec.learners = learners;
+        let (v, l) = (format!("{voters:?}"), format!("{learners:?}"));
+        if self.spec.set_replicas(voters, learners) {
+            tracing::info!(group = %self.id, voters = %v, learners = %l, "placement changed");
         }
     }
 

@@ -18,6 +18,7 @@
 
 mod ack;
 mod batcher;
+mod contact;
 mod coverage;
 mod election;
 mod entry_codec;
@@ -31,11 +32,14 @@ mod membership;
 pub mod peer_claims;
 pub use log_store::record_log_start;
 mod network;
+mod open;
+mod raft_slot;
 mod read_replica;
 mod reseat;
 pub mod rpc;
 mod server;
 pub mod spec;
+mod spec_cache;
 mod staleness;
 mod state_machine;
 mod status;
@@ -44,12 +48,12 @@ mod types;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openraft::error::RaftError;
-use openraft::{BasicNode, ServerState, SnapshotPolicy};
+use openraft::{BasicNode, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -69,9 +73,8 @@ use crate::store::{
     ACK_POLICY_KEY, ApplyOutcome, Command, Document, GROUP_COLLECTION, Store, StoreError,
 };
 use crate::transport::rpc::{CallError, PeerCaller};
-use crate::wal::{Wal, WalMetrics, WalOptions};
+use crate::wal::{Wal, WalOptions};
 use log_store::LogStore;
-use state_machine::StateMachine;
 use types::{NodeId, Raft};
 
 /// The result of a committed, applied write.
@@ -96,42 +99,29 @@ pub struct GroupOptions {
 }
 
 pub struct LogGroup {
-    spec: Mutex<GroupSpec>,
+    /// Voters, learners and the ack policy in force (spec_cache.rs).
+    spec: spec_cache::SpecCache,
     id: GroupId,
     region: Arc<str>,
     node: NodeId,
     store: Arc<Store>,
-    /// Replaced, never mutated: a promotion or a step-aside rebuilds the Raft instance over
-    /// the same log and state machine (see `reseat.rs`).
-    raft: watch::Sender<Raft>,
-    /// What a new Raft instance is built from.
-    raft_parts: RaftParts,
+    /// The Raft instance, replaced by a promotion or a step-aside (raft_slot.rs).
+    raft: raft_slot::RaftSlot,
     log: LogStore,
     applied: watch::Receiver<(u64, Timestamp)>,
     /// Highest index the store holds durably (its last checkpoint).
     checkpointed: AtomicU64,
     caller: PeerCaller,
     regions: HashMap<NodeId, String>,
-    /// When this replica last heard from its leader (AppendEntries, including heartbeats).
-    last_leader_contact: Mutex<Instant>,
+    /// When this replica last heard from its leader (contact.rs).
+    contact: contact::LeaderContact,
     /// The leader's recent commit watermarks, oldest first (see `rpc::Watermark`).
     watermarks: staleness::Watermarks,
-    /// Nonzero while SEMI_SYNC acknowledges on the leader alone: the index whose wait timed
-    /// out, which replicas must hold before waiting resumes.
-    degraded_at: AtomicU64,
+    /// SEMI_SYNC's degraded state and the ack metrics (ack.rs).
+    ack: ack::AckState,
     election_timeout_max: Duration,
-    /// openraft's leader lease: a replica that heard from a leader more recently refuses votes.
-    vote_lease: Duration,
-    /// Silence after which a follower stops forwarding writes to its leader (2.5 heartbeats,
-    /// at least 1.5 s).
-    leader_silence_limit: Duration,
-    /// When this replica last said yes to another candidate's pre-vote.
-    pre_vote_granted_at: Mutex<Option<Instant>>,
-    metrics: Option<AckMetrics>,
-    /// Settings writes applied so far, and how many of them `spec` reflects (+1: 0 means
-    /// "never loaded").
-    config_applied: Arc<AtomicU64>,
-    config_loaded: AtomicU64,
+    /// The pre-vote's state (election.rs).
+    election: election::ElectionState,
     /// Writes this replica commits as leader, gathered into log entries.
     proposals: tokio::sync::mpsc::UnboundedSender<batcher::Proposal>,
     /// Closed by the archiver while too much WAL waits for the archive.
@@ -142,13 +132,10 @@ pub struct LogGroup {
     /// Silence from the voter after which a `standard` group's learner asks for promotion.
     promote_after: Duration,
     fence: fence::Fence,
-    /// Held while the Raft instance is replaced (reseat.rs).
-    reseat: tokio::sync::Mutex<()>,
     /// Set while this leader changes the membership (membership.rs).
     changing_members: std::sync::atomic::AtomicBool,
-    /// Appends the voters accepted, for the leader lease (lease.rs).
-    acks: lease::Acks,
-    lease: Duration,
+    /// The leader lease for STRONG reads (lease.rs).
+    lease: lease::LeaderLease,
     /// Whether this replica is the only voter (network.rs waits for its commit).
     sole_voter: Arc<std::sync::atomic::AtomicBool>,
     clock: Arc<Hlc>,
@@ -159,176 +146,6 @@ pub struct LogGroup {
 }
 
 impl LogGroup {
-    /// Opens the group's WAL and state, and starts its Raft replica. Voters of a group that
-    /// has never been initialized bootstrap it with the topology's voters.
-    pub async fn open(
-        spec: GroupSpec,
-        region: Arc<str>,
-        clock: Arc<Hlc>,
-        store: Arc<Store>,
-        options: GroupOptions,
-        caller: PeerCaller,
-        wal_metrics: Option<WalMetrics>,
-        ack_metrics: Option<AckMetrics>,
-    ) -> Result<(Arc<LogGroup>, crate::wal::RecoveryReport), GroupError> {
-        let id = spec.id;
-        let dir = options
-            .wal
-            .dir
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        reseat::finish_start_over(&dir, &options.wal.dir, &store, id.0)?;
-        let wal_opts = options.wal.clone();
-        let (wal, report) = tokio::task::spawn_blocking(move || Wal::open(wal_opts, wal_metrics))
-            .await
-            .map_err(|e| GroupError::Failed(e.to_string()))??;
-        let applied = store.applied(id.0)?;
-        let wal_last = wal.last_index().unwrap_or(0);
-        let log = LogStore::new(wal, dir.clone()).map_err(GroupError::Wal)?;
-        // a restarted node never stamps below what its log already holds
-        clock.observe_persisted(log.last_hlc());
-        let purged = log
-            .purged_index()
-            .map_err(|e| GroupError::Failed(e.to_string()))?;
-        if applied.index > wal_last.max(purged) {
-            return Err(GroupError::WalBehindStore {
-                group: id.to_string(),
-                applied: applied.index,
-                wal_last,
-            });
-        }
-        if let Some(first) = log.wal().first_index()
-            && first > applied.index + 1
-        {
-            return Err(GroupError::WalAheadOfStore {
-                group: id.to_string(),
-                applied: applied.index,
-                wal_first: first,
-            });
-        }
-        let (sm, applied_rx) = StateMachine::new(id.0, store.clone(), clock.clone())
-            .map_err(|e| GroupError::Failed(e.to_string()))?;
-        let s = &options.settings;
-        let (election_min, election_max) = openraft_election_timeouts(s);
-        let config = openraft::Config {
-            cluster_name: format!("georep-{id}"),
-            heartbeat_interval: s.heartbeat_interval_ms,
-            election_timeout_min: election_min,
-            election_timeout_max: election_max,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(s.snapshot_every_entries),
-            max_in_snapshot_log_to_keep: s.snapshot_keep_entries,
-            max_payload_entries: 4096,
-            // a reply slower than this is a dead peer, not a slow one
-            install_snapshot_timeout: 30_000,
-            // elections are ours, with a pre-vote (election.rs)
-            enable_elect: false,
-            ..Default::default()
-        }
-        .validate()
-        .map_err(|e| GroupError::Failed(format!("raft config: {e}")))?;
-        let node = types::node_id(&region);
-        let acks = lease::Acks::default();
-        let sole_voter = Arc::new(std::sync::atomic::AtomicBool::new(
-            spec.voters.len() == 1 && spec.voters[0] == *region,
-        ));
-        let network = network::Network {
-            group: id,
-            caller: caller.clone(),
-            applied: applied_rx.clone(),
-            clock: clock.clone(),
-            acks: acks.clone(),
-            sole_voter: sole_voter.clone(),
-        };
-        let raft_parts = RaftParts {
-            config: Arc::new(config),
-            network,
-            sm: sm.clone(),
-        };
-        let raft = raft_parts.start(node, &log).await?;
-        let config_applied = sm.config_version();
-        let regions: HashMap<NodeId, String> = options
-            .regions
-            .iter()
-            .chain(&spec.voters)
-            .chain(&spec.learners)
-            .map(|r| (types::node_id(r), r.clone()))
-            .collect();
-        let (raft, raft_rx) = watch::channel(raft);
-        let inflight = Arc::new(inflight::InFlight::default());
-        let proposals = batcher::Batcher {
-            raft: raft_rx,
-            clock: clock.clone(),
-            inflight: inflight.clone(),
-            region: region.clone(),
-            regions: regions.clone(),
-            commit_timeout: Duration::from_millis(s.election_timeout_max_ms * 2),
-            max_bytes: (s.wal_segment_bytes / 4).min(4 << 20) as usize,
-        }
-        .spawn();
-        let superseded = reseat::superseded_on_disk(&dir);
-        // Stand (or ask for promotion) only after silence longer than the lease, or peers
-        // would refuse the vote.
-        let floor = Duration::from_millis(s.election_timeout_min_ms)
-            .max(Duration::from_millis(election_max) + TICK_MARGIN);
-        let group = Arc::new(LogGroup {
-            id,
-            region: region.clone(),
-            node,
-            store,
-            raft,
-            raft_parts,
-            log,
-            applied: applied_rx,
-            checkpointed: AtomicU64::new(applied.index),
-            caller,
-            regions,
-            last_leader_contact: Mutex::new(Instant::now()),
-            watermarks: Default::default(),
-            degraded_at: AtomicU64::new(0),
-            election_timeout_max: Duration::from_millis(s.election_timeout_max_ms),
-            vote_lease: Duration::from_millis(election_max),
-            leader_silence_limit: Duration::from_millis(
-                (s.heartbeat_interval_ms * 5 / 2).max(1500),
-            ),
-            pre_vote_granted_at: Mutex::new(None),
-            metrics: ack_metrics,
-            spec: Mutex::new(spec.clone()),
-            config_applied,
-            config_loaded: AtomicU64::new(0),
-            proposals,
-            write_gate: gate::WriteGate::default(),
-            dir,
-            promotes_learner: spec.promotes_learner,
-            promote_after: floor,
-            fence: fence::Fence::new(superseded),
-            reseat: tokio::sync::Mutex::new(()),
-            changing_members: std::sync::atomic::AtomicBool::new(false),
-            acks,
-            // half of the window in which the voters that acknowledged refuse other
-            // candidates (lease.rs)
-            lease: Duration::from_millis(election_max / 2),
-            clock: clock.clone(),
-            inflight,
-            sole_voter,
-            tasks: tasks::GroupTasks::default(),
-        });
-        if options.bootstrap && spec.voters.iter().any(|v| **v == *region) {
-            group.bootstrap(&spec).await?;
-        }
-        if spec.voters.len() == 1 && spec.voters[0] == *region && group.raft_voter() {
-            // The sole voter needs nobody's vote: lead now rather than after an election
-            // timeout of silence.
-            if let Err(e) = group.raft().trigger().elect().await {
-                tracing::warn!(group = %id, error = %e, "could not start an election");
-            }
-        }
-        group.spawn_task(membership_keeper(Arc::downgrade(&group)));
-        let ceiling = Duration::from_millis(s.election_timeout_max_ms).max(floor);
-        group.spawn_task(election::driver(Arc::downgrade(&group), floor, ceiling));
-        Ok((group, report))
-    }
-
     /// Initializes a never-initialized group with its voters (every voter does this with the
     /// same set, which openraft accepts once and refuses harmlessly afterwards).
     async fn bootstrap(&self, spec: &GroupSpec) -> Result<(), GroupError> {
@@ -336,7 +153,7 @@ impl LogGroup {
             .raft()
             .is_initialized()
             .await
-            .map_err(|e| GroupError::Failed(e.to_string()))?;
+            .map_err(|e| GroupError::raft("is_initialized", e))?;
         if initialized {
             return Ok(());
         }
@@ -354,7 +171,7 @@ impl LogGroup {
                 tracing::debug!(group = %self.id, reason = %e, "group already initialized");
                 Ok(())
             }
-            Err(e) => Err(GroupError::Failed(e.to_string())),
+            Err(e) => Err(GroupError::raft("initialize", e)),
         }
     }
 
@@ -365,27 +182,7 @@ impl LogGroup {
     /// The group's placement, with the ack policy last set through its log (if any) in
     /// place of the topology's.
     pub fn spec(&self) -> GroupSpec {
-        let applied = self.config_applied.load(Ordering::Acquire) + 1;
-        if self.config_loaded.load(Ordering::Acquire) != applied {
-            match self.store.get(self.id.0, GROUP_COLLECTION, ACK_POLICY_KEY) {
-                Ok(Some(doc)) => match serde_json::from_slice::<AckPolicy>(&doc.value) {
-                    Ok(ack) => {
-                        let mut spec = self.spec.lock().expect("spec");
-                        if spec.ack != ack {
-                            tracing::info!(group = %self.id, ?ack, "ack policy changed");
-                        }
-                        spec.ack = ack;
-                    }
-                    Err(e) => {
-                        tracing::error!(group = %self.id, error = %e, "stored ack policy unreadable; keeping the current one")
-                    }
-                },
-                Ok(None) => {}
-                Err(e) => tracing::error!(group = %self.id, error = %e, "reading the ack policy"),
-            }
-            self.config_loaded.store(applied, Ordering::Release);
-        }
-        self.spec.lock().expect("spec").clone()
+        self.spec.current(&self.store)
     }
 
     /// Sets how writes are acknowledged, for every replica and across restarts and
@@ -405,7 +202,7 @@ impl LogGroup {
 
     /// The current Raft instance (a cheap handle; a promotion may replace it).
     pub fn raft(&self) -> Raft {
-        self.raft.borrow().clone()
+        self.raft.get()
     }
 
     /// The region this replica believes leads the group, if any.
@@ -462,8 +259,7 @@ impl LogGroup {
             // A leader silent for several heartbeats is probably dead: a forward would only
             // wait for the transport's idle timeout. Answer now; the client retries and
             // finds the next leader as soon as one is elected.
-            let silent = self.last_leader_contact.lock().expect("contact").elapsed();
-            if silent > self.leader_silence_limit {
+            if let Some(silent) = self.contact.too_long() {
                 return Err(GroupError::Forward {
                     leader: leader.clone(),
                     reason: format!("no word from it for {} ms", silent.as_millis()),
@@ -485,8 +281,7 @@ impl LogGroup {
             let went_silent = async {
                 loop {
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    let silent = self.last_leader_contact.lock().expect("contact").elapsed();
-                    if silent > self.leader_silence_limit {
+                    if let Some(silent) = self.contact.too_long() {
                         return silent;
                     }
                 }
@@ -562,32 +357,6 @@ impl LogGroup {
                     .and_then(|id| self.regions.get(&id).cloned()),
             }),
         }
-    }
-
-    /// Under a valid leader lease (lease.rs): the index to apply up to before a linearizable
-    /// read. Everything in this leader's log, so every committed write is included (some
-    /// entries may still be committing: the read waits for them). None without a lease,
-    /// and for a `standard` group, whose voter the catalog fences instead.
-    fn lease_read_index(&self) -> Option<u64> {
-        if self.promotes_learner {
-            return None;
-        }
-        let m = self.raft().metrics();
-        let b = m.borrow();
-        if b.state != ServerState::Leader || b.current_leader != Some(self.node) {
-            return None;
-        }
-        let joint: Vec<Vec<NodeId>> = b
-            .membership_config
-            .membership()
-            .get_joint_config()
-            .iter()
-            .map(|c| c.iter().copied().collect())
-            .collect();
-        if !self.acks.held(self.node, &joint, self.lease) {
-            return None;
-        }
-        Some(b.last_log_index.map_or(0, |i| i + 1))
     }
 
     /// Returns once this replica has applied everything committed before the call
@@ -697,18 +466,13 @@ impl LogGroup {
         if self.is_leader() {
             apply_lag
         } else {
-            let silent = self
-                .last_leader_contact
-                .lock()
-                .expect("contact")
-                .elapsed()
-                .as_millis() as u64;
+            let silent = self.contact.silence().as_millis() as u64;
             apply_lag.max(silent)
         }
     }
 
     pub(crate) fn heard_from_leader(&self) {
-        *self.last_leader_contact.lock().expect("contact") = Instant::now();
+        self.contact.heard();
     }
 
     /// Waits until the applied index reaches `index`; false on timeout.
@@ -741,9 +505,7 @@ impl LogGroup {
         if limit == 0 {
             return Ok(0);
         }
-        self.log
-            .purge_physical(limit)
-            .map_err(|e| GroupError::Failed(e.to_string()))
+        Ok(self.log.purge_physical(limit)?)
     }
 
     pub fn digest(&self) -> Result<[u8; 32], StoreError> {
@@ -794,50 +556,9 @@ impl LogGroup {
     }
 }
 
-/// The fixed inputs of a Raft instance, so the group can start a new one over the same
-/// log and state machine.
-struct RaftParts {
-    config: Arc<openraft::Config>,
-    network: network::Network,
-    sm: StateMachine,
-}
-
-impl RaftParts {
-    async fn start(&self, node: NodeId, log: &LogStore) -> Result<Raft, GroupError> {
-        let raft = Raft::new(
-            node,
-            self.config.clone(),
-            self.network.clone(),
-            log.clone(),
-            self.sm.clone(),
-        )
-        .await
-        .map_err(|e| GroupError::Failed(format!("raft start: {e}")))?;
-        self.sm.serve_snapshot_data();
-        Ok(raft)
-    }
-}
-
-/// Margin above the leader lease before a replica stands or grants a pre-vote.
-const TICK_MARGIN: Duration = Duration::from_millis(200);
-
-/// openraft 0.9's follower, once it has known a leader, stands for election only after the
-/// leader lease (its `election_timeout_max`) plus a random `election_timeout_min..max`, so
-/// silence of `max + [min, max]`. Our settings name that silence directly: given
-/// `[lo, hi]`, openraft gets `max = hi / 2` and `min = lo - hi / 2` (at least one heartbeat),
-/// so a follower stands after `[max(lo, hi/2 + heartbeat), hi]` of silence.
-fn openraft_election_timeouts(s: &NodeSettings) -> (u64, u64) {
-    let max = s.election_timeout_max_ms / 2;
-    let min = s
-        .election_timeout_min_ms
-        .saturating_sub(max)
-        .max(s.heartbeat_interval_ms + 1);
-    (min, max.max(min + 1))
-}
-
 /// Keeps the configured learners in the membership: whichever replica leads adds any that
 /// are missing (a new group, or a learner region added to the topology).
-async fn membership_keeper(group: std::sync::Weak<LogGroup>) {
+pub(super) async fn membership_keeper(group: std::sync::Weak<LogGroup>) {
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let Some(g) = group.upgrade() else { return };

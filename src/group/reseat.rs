@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openraft::{BasicNode, CommittedLeaderId, EntryPayload, Vote};
 
@@ -29,10 +29,6 @@ pub(super) const STARTING_OVER: &str = "starting-over";
 /// never bootstrapped again, even if its copy of the catalog lags after a crash (only the
 /// group's leader adds it back).
 pub const RETIRED: &str = "retired";
-
-fn failed(e: StorageError) -> GroupError {
-    GroupError::Failed(e.to_string())
-}
 
 impl LogGroup {
     /// Whether this group fails over by promoting its learner (the `standard` tier).
@@ -77,7 +73,7 @@ impl LogGroup {
 
     /// How long since this replica last heard from a leader.
     pub fn leader_silence(&self) -> Duration {
-        self.last_leader_contact.lock().expect("contact").elapsed()
+        self.contact.silence()
     }
 
     /// Silence from the voter after which a learner may ask to be promoted.
@@ -87,20 +83,17 @@ impl LogGroup {
 
     /// Sets who votes and who learns, as the catalog says (the failover watcher calls this).
     pub fn set_members(&self, voters: Vec<String>, learners: Vec<String>, epoch: u64) {
-        let mut spec = self.spec.lock().expect("spec");
-        if spec.voters != voters || spec.learners != learners {
-            tracing::info!(group = %self.id, ?voters, ?learners, epoch, "members changed");
-            spec.voters = voters;
-            spec.learners = learners;
+        let (v, l) = (format!("{voters:?}"), format!("{learners:?}"));
+        if self.spec.set_replicas(voters, learners) {
+            tracing::info!(group = %self.id, voters = %v, learners = %l, epoch, "members changed");
         }
-        drop(spec);
         self.set_epoch(epoch);
     }
 
     /// Stops this replica's Raft instance: no entry arrives or leaves until the returned
     /// handle restarts it, as it was or rewritten.
     pub async fn halt_raft(&self) -> Halted<'_> {
-        let lock = self.reseat.lock().await;
+        let lock = self.raft.lock().await;
         if let Err(e) = self.raft().shutdown().await {
             tracing::warn!(group = %self.id, error = %e, "raft shutdown");
         }
@@ -111,9 +104,8 @@ impl LogGroup {
     }
 
     async fn restart_raft(&self) -> Result<(), GroupError> {
-        let raft = self.raft_parts.start(self.node, &self.log).await?;
-        self.raft.send_replace(raft);
-        *self.last_leader_contact.lock().expect("contact") = Instant::now();
+        self.raft.restart(&self.log).await?;
+        self.contact.heard();
         Ok(())
     }
 }
@@ -163,9 +155,8 @@ impl Halted<'_> {
             log.append_offline(&entry)?;
             Ok(term)
         })
-        .await
-        .map_err(|e| GroupError::Failed(e.to_string()))?
-        .map_err(failed)?;
+        .await?
+        .map_err(GroupError::from)?;
         g.reset_sync_state().await;
         g.set_epoch(epoch);
         g.restart_raft().await?;
@@ -188,9 +179,8 @@ impl Halted<'_> {
         let kept = tokio::task::spawn_blocking(move || {
             log.copy_suffix(keep_after + 1, &format!("superseded/epoch-{epoch}"))
         })
-        .await
-        .map_err(|e| GroupError::Failed(e.to_string()))?
-        .map_err(failed)?;
+        .await?
+        .map_err(GroupError::from)?;
         self.wipe(epoch).await?;
         let superseded = kept.map(|kept| Superseded { epoch, kept });
         match &superseded {
@@ -226,10 +216,9 @@ impl Halted<'_> {
         tokio::task::spawn_blocking(move || {
             std::fs::write(&marker, b"")
                 .and_then(|_| crate::util::atomic_file::sync_dir(marker.parent().expect("dir")))
-                .map_err(|e| GroupError::Failed(format!("{}: {e}", marker.display())))
+                .map_err(|e| GroupError::io(&marker, e))
         })
-        .await
-        .map_err(|e| GroupError::Failed(e.to_string()))??;
+        .await??;
         let epoch = self.group.epoch();
         self.wipe(epoch).await?;
         tracing::info!(group = %self.group.id, "replica retired: this region no longer holds the group");
@@ -241,19 +230,17 @@ impl Halted<'_> {
     async fn wipe(&self, epoch: u64) -> Result<(), GroupError> {
         let g = self.group;
         let log = g.log.clone();
-        let sm = g.raft_parts.sm.clone();
+        let sm = g.raft.sm().clone();
         let marker = g.dir.join(STARTING_OVER);
         tokio::task::spawn_blocking(move || -> Result<(), GroupError> {
             std::fs::write(&marker, b"")
                 .and_then(|_| crate::util::atomic_file::sync_dir(marker.parent().expect("dir")))
-                .map_err(|e| GroupError::Failed(format!("{}: {e}", marker.display())))?;
-            sm.reset().map_err(failed)?;
-            log.discard_all().map_err(failed)?;
-            std::fs::remove_file(&marker)
-                .map_err(|e| GroupError::Failed(format!("{}: {e}", marker.display())))
+                .map_err(|e| GroupError::io(&marker, e))?;
+            sm.reset().map_err(GroupError::from)?;
+            log.discard_all().map_err(GroupError::from)?;
+            std::fs::remove_file(&marker).map_err(|e| GroupError::io(&marker, e))
         })
-        .await
-        .map_err(|e| GroupError::Failed(e.to_string()))??;
+        .await??;
         g.checkpointed.store(0, Ordering::Release);
         g.reset_sync_state().await;
         g.set_epoch(epoch);
@@ -314,9 +301,7 @@ pub(super) fn finish_start_over(
     }
     tracing::warn!(group, "finishing a start-over that was interrupted");
     store.clear_group(group)?;
-    let io = |p: &std::path::Path, e: std::io::Error| {
-        GroupError::Failed(format!("{}: {e}", p.display()))
-    };
+    let io = |p: &std::path::Path, e: std::io::Error| GroupError::io(p, e);
     match std::fs::remove_dir_all(wal_dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
