@@ -5,8 +5,8 @@
 //! `cargo bench --bench archive_rpo`; `GEOREP_RPO_RATE` (writes/s, default 2000) and
 //! `GEOREP_BENCH_SECS` (default 20).
 
-#[path = "common/cluster.rs"]
-mod cluster;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use georep::client::Client;
 
-use cluster::{BIN, Procs, port};
+use support::{BIN, Procs, free_port as port};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)

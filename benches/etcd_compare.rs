@@ -11,8 +11,8 @@
 //! `cargo bench --bench etcd_compare` (needs `etcd` on PATH; skipped otherwise).
 //! `GEOREP_BENCH_SECS` sets the measured seconds per cell (default 5).
 
-#[path = "common/cluster.rs"]
-mod cluster;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -23,7 +23,8 @@ use base64::Engine;
 use bytes::Bytes;
 use georep::client::Client;
 
-use cluster::{Procs, georep_leader, port, start_georep};
+use support::cluster::{Cluster, FAST};
+use support::{Procs, free_port as port};
 const KEYS: u64 = 10_000;
 const VALUE: usize = 1024;
 
@@ -201,15 +202,18 @@ async fn main() {
         .unwrap_or(5);
     let dir = tempfile::tempdir().unwrap();
     let (_etcd, etcd_eps) = start_etcd(dir.path());
-    let (_georep, georep_eps) = start_georep(
+    let georep = Cluster::start_direct(
         dir.path(),
-        "[[collections]]\nname = \"sync\"\ntier = \"critical\"\nregions = [\"r0\", \"r1\", \"r2\"]\n\
-         [[collections]]\nname = \"majority\"\ntier = \"critical\"\nregions = [\"r0\", \"r1\", \"r2\"]\n\
-         ack_mode = \"semi_sync\"\nmin_sync_replicas = 1\n",
-    );
+        &format!(
+            "{FAST}[[collections]]\nname = \"sync\"\ntier = \"critical\"\nregions = [\"r1\", \"r2\", \"r3\"]\n\
+             [[collections]]\nname = \"majority\"\ntier = \"critical\"\nregions = [\"r1\", \"r2\", \"r3\"]\n\
+             ack_mode = \"semi_sync\"\nmin_sync_replicas = 1\n"
+        ),
+    )
+    .await;
     let etcd = etcd_leader(&etcd_eps).await;
-    let sync = georep_leader(&georep_eps, "sync").await;
-    let majority = georep_leader(&georep_eps, "majority").await;
+    let sync = georep.leader_endpoint("sync").await;
+    let majority = georep.leader_endpoint("majority").await;
     let rows: Arc<[(&str, Target, &str, &str)]> = Arc::from(vec![
         ("etcd 3.4 (majority)", Target::Etcd, etcd.as_str(), ""),
         (

@@ -7,8 +7,8 @@
 //! `cargo bench --bench replication_lag`; `GEOREP_LAG_RATE` (writes/s, default 2000) and
 //! `GEOREP_BENCH_SECS` (default 10).
 
-#[path = "common/cluster.rs"]
-mod cluster;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use georep::client::Client;
 
-use cluster::{georep_leader, start_georep};
+use support::cluster::{Cluster, FAST};
 
 fn pct(v: &mut [u64], p: f64) -> u64 {
     v.sort_unstable();
@@ -37,12 +37,15 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     let dir = tempfile::tempdir().unwrap();
-    let (_procs, eps) = start_georep(
+    let cluster = Cluster::start_direct(
         dir.path(),
-        "[[collections]]\nname = \"lag\"\ntier = \"critical\"\nregions = [\"r0\", \"r1\", \"r2\"]\n\
-         ack_mode = \"semi_sync\"\nmin_sync_replicas = 1\n",
-    );
-    let leader = georep_leader(&eps, "lag").await;
+        &format!(
+            "{FAST}[[collections]]\nname = \"lag\"\ntier = \"critical\"\nregions = [\"r1\", \"r2\", \"r3\"]\n\
+             ack_mode = \"semi_sync\"\nmin_sync_replicas = 1\n"
+        ),
+    )
+    .await;
+    let leader = cluster.leader_endpoint("lag").await;
     let clients = 64u64;
     let end = Instant::now() + Duration::from_secs(secs);
     let done = Arc::new(AtomicU64::new(0));

@@ -1,28 +1,25 @@
 //! Reads and writes across an emulated WAN: three georep regions on loopback whose every peer
-//! byte crosses a relay adding the link's delay (RTTs r0-r1 60 ms, r0-r2 90 ms, r1-r2
+//! byte crosses a relay adding the link's delay (RTTs r1-r2 60 ms, r1-r3 90 ms, r2-r3
 //! 120 ms). Reports p50/p99 against the physical floor, the RTT:
 //! - STRONG writes at the leader region of a `critical` collection (SEMI_SYNC, 1 replica:
 //!   a majority of 3), against the RTT to the nearest other voter;
 //! - reads at each follower region at every consistency level, against its RTT to the leader;
-//! - cross-region ASYNC replication lag: an `archival` collection in r0 with learners in r1
-//!   and r2; after each acknowledged write at r0, a SESSION read carrying its token at each
+//! - cross-region ASYNC replication lag: an `archival` collection in r1 with learners in r2
+//!   and r3; after each acknowledged write at r1, a SESSION read carrying its token at each
 //!   learner returns once that learner has applied it: ack-to-visible time, against RTT/2.
 //!
 //! `cargo bench --bench wan`; `GEOREP_BENCH_OPS` operations per cell (default 300),
 //! `GEOREP_WAN_GAP_MS` pause between the ASYNC writes (default 10).
 
-#[path = "common/cluster.rs"]
-mod cluster;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use georep::client::Client;
-use georep::config::Topology;
-use georep::wan::Mesh;
 
-use cluster::{BIN, Procs, port};
+use support::cluster::{Cluster, FAST, REGIONS};
 
 const LINKS: [(usize, usize, u64); 3] = [(0, 1, 60), (0, 2, 90), (1, 2, 120)];
 
@@ -56,67 +53,33 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     let dir = tempfile::tempdir().unwrap();
-    let apis: Vec<u16> = (0..3).map(|_| port()).collect();
-    let mut text = String::from(
-        "cluster = \"wan\"\n[node]\nheartbeat_interval_ms = 200\nelection_timeout_min_ms = 1000\n\
-         election_timeout_max_ms = 2000\n[tls]\ncerts_dir = \"certs\"\n",
-    );
-    for (i, api) in apis.iter().enumerate() {
-        text += &format!(
-            "[[regions]]\nname = \"r{i}\"\napi = \"127.0.0.1:{api}\"\npeer = \"127.0.0.1:{}\"\n",
-            port()
+    let mut extra = String::from(FAST);
+    for (a, b, rtt) in LINKS {
+        extra += &format!(
+            "[[links]]\nbetween = [\"{}\", \"{}\"]\nrtt_ms = {rtt}\n",
+            REGIONS[a], REGIONS[b]
         );
     }
-    for (a, b, rtt) in LINKS {
-        text += &format!("[[links]]\nbetween = [\"r{a}\", \"r{b}\"]\nrtt_ms = {rtt}\n");
-    }
-    text += "[[collections]]\nname = \"strong\"\ntier = \"critical\"\nregions = [\"r0\", \"r1\", \"r2\"]\n\
-             ack_mode = \"semi_sync\"\nmin_sync_replicas = 1\n\
-             [[collections]]\nname = \"async\"\ntier = \"archival\"\nregions = [\"r0\"]\n\
-             learners = [\"r1\", \"r2\"]\n";
-    let topo = dir.path().join("topology.toml");
-    std::fs::write(&topo, &text).unwrap();
-    cluster::certs_init(dir.path());
-    let topology = Topology::load(&topo).unwrap();
-    let mesh = Mesh::start(&topology).await.unwrap();
-    let procs = Procs(
-        (0..3)
-            .map(|i| {
-                let mut cmd = Command::new(BIN);
-                cmd.args(["node", "--topology"])
-                    .arg(&topo)
-                    .args(["--region", &format!("r{i}"), "--data-dir"])
-                    .arg(dir.path().join(format!("r{i}")));
-                for (to, addr) in mesh.routes_from(&format!("r{i}")) {
-                    cmd.args(["--peer-route", &format!("{to}={addr}")]);
-                }
-                cmd.stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect(),
-    );
-    let clients: Vec<Client> = apis
-        .iter()
-        .map(|p| {
-            Client::new(&format!("127.0.0.1:{p}"))
-                .unwrap()
-                .with_timeout(Duration::from_secs(10))
-        })
+    extra += "[[collections]]\nname = \"strong\"\ntier = \"critical\"\nregions = [\"r1\", \"r2\", \"r3\"]\n\
+              ack_mode = \"semi_sync\"\nmin_sync_replicas = 1\n\
+              [[collections]]\nname = \"async\"\ntier = \"archival\"\nregions = [\"r1\"]\n\
+              learners = [\"r2\", \"r3\"]\n";
+    // every peer byte crosses the kit's relays, which add each link's delay
+    let cluster = Cluster::start(dir.path(), &extra).await;
+    let clients: Vec<Client> = (0..3)
+        .map(|i| cluster.client(i).with_timeout(Duration::from_secs(10)))
         .collect();
-    let endpoints: Vec<String> = apis.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let leader_ep = cluster::georep_leader(&endpoints, "strong").await;
-    let leader = endpoints.iter().position(|e| *e == leader_ep).unwrap();
-    cluster::georep_leader(&endpoints, "async").await;
+    let leader = cluster.leader("strong", Duration::from_secs(30)).await;
+    cluster.leader("async", Duration::from_secs(30)).await;
     let nearest = (0..3)
         .filter(|&i| i != leader)
         .map(|i| rtt(leader, i))
         .min()
         .unwrap();
     println!(
-        "RTTs r0-r1 60 ms, r0-r2 90 ms, r1-r2 120 ms; `strong` led by r{leader} (nearest voter \
-         {nearest} ms away); {ops} operations per cell, one client at a time"
+        "RTTs r1-r2 60 ms, r1-r3 90 ms, r2-r3 120 ms; `strong` led by {} (nearest voter \
+         {nearest} ms away); {ops} operations per cell, one client at a time",
+        REGIONS[leader]
     );
     let value = Bytes::from(vec![b'x'; 256]);
     for k in 0..100 {
@@ -158,7 +121,7 @@ async fn main() {
     }
     row(
         "STRONG write (SEMI_SYNC 1 of 2)",
-        &format!("leader r{leader}"),
+        &format!("leader {}", REGIONS[leader]),
         &mut lat,
         nearest as f64,
     );
@@ -198,13 +161,13 @@ async fn main() {
                     "{level}: {}",
                     String::from_utf8_lossy(&r.body)
                 );
-                if r.header("x-georep-region") == Some(&*format!("r{f}")) {
+                if r.header("x-georep-region") == Some(REGIONS[f]) {
                     local += 1;
                 }
             }
             row(
                 &format!("{level} read ({local}/{ops} served locally)"),
-                &format!("follower r{f}"),
+                &format!("follower {}", REGIONS[f]),
                 &mut lat,
                 floor,
             );
@@ -236,7 +199,7 @@ async fn main() {
                     .await
                     .unwrap();
                 assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-                assert_eq!(r.header("x-georep-region"), Some(&*format!("r{l}")));
+                assert_eq!(r.header("x-georep-region"), Some(REGIONS[l]));
                 acked.elapsed()
             })
         });
@@ -249,11 +212,13 @@ async fn main() {
         let half = rtt(0, l) as f64 / 2.0;
         let (p50, p99) = pcts(&mut lags[n]);
         println!(
-            "| ASYNC replication lag, one write every ~{gap_ms} ms, ack at r0 to visible at r{l} (target p99 <= RTT/2 + 20 = {:.0} ms) | learner r{l} | {p50:.2} | {p99:.2} | {half:.0} (RTT/2) | {:.2} | {:.2} |",
+            "| ASYNC replication lag, one write every ~{gap_ms} ms, ack at r1 to visible at {} (target p99 <= RTT/2 + 20 = {:.0} ms) | learner {} | {p50:.2} | {p99:.2} | {half:.0} (RTT/2) | {:.2} | {:.2} |",
+            REGIONS[l],
             half + 20.0,
+            REGIONS[l],
             p50 / half,
             p99 / half
         );
     }
-    drop(procs);
+    drop(cluster);
 }

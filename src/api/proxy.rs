@@ -143,11 +143,25 @@ pub async fn forward_unplaced(
         }
     };
     let request = encode_request(&parts.method, &parts.uri, &parts.headers, &body);
+    send_to_holders(&ctx, &collection, &targets, &request, write)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Tries `targets` in turn; a write goes on to the next only if the previous one was never
+/// reached (once sent, its outcome is unknown and retrying could apply it twice).
+async fn send_to_holders(
+    ctx: &ApiContext,
+    collection: &str,
+    targets: &[String],
+    request: &[u8],
+    write: bool,
+) -> Result<Response, ApiError> {
     let mut failures = Vec::new();
-    for region in &targets {
-        match ctx.caller.call_raw(region, &request, PROXY_TIMEOUT).await {
+    for region in targets {
+        match ctx.caller.call_raw(region, request, PROXY_TIMEOUT).await {
             Ok(answer) => match decode_answer(&ctx.region, &answer) {
-                Ok(resp) => return resp,
+                Ok(resp) => return Ok(resp),
                 Err(e) => failures.push(format!("{region}: {e}")),
             },
             // never reached: the next holder may take it
@@ -156,7 +170,7 @@ pub async fn forward_unplaced(
             }
             Err(e) if !write => failures.push(e.to_string()),
             Err(e) => {
-                return ApiError::Unavailable {
+                return Err(ApiError::Unavailable {
                     code: ErrorCode::ProxyFailed,
                     message: format!(
                         "collection {collection:?} is held in {}; the write was sent to {region} \
@@ -164,12 +178,11 @@ pub async fn forward_unplaced(
                         targets.join(", ")
                     ),
                     retry_after_s: 1,
-                }
-                .into_response();
+                });
             }
         }
     }
-    ApiError::Unavailable {
+    Err(ApiError::Unavailable {
         code: ErrorCode::ProxyFailed,
         message: format!(
             "collection {collection:?} is not replicated to region {} and no region holding it \
@@ -178,8 +191,7 @@ pub async fn forward_unplaced(
             failures.join("; ")
         ),
         retry_after_s: 1,
-    }
-    .into_response()
+    })
 }
 
 /// The regions holding the collection, in the order to try them: the group's voter first

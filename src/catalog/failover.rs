@@ -103,36 +103,8 @@ async fn step(
     );
 
     if record.voter == me {
-        match voter_step(
-            g.raft_voter(),
-            g.in_leader_state(),
-            g.leader_silence(),
-            g.promote_after(),
-        ) {
-            // promoted, but stopped before the log was rewritten: finish
-            VoterStep::FinishPromotion => {
-                return g.halt_raft().await.become_sole_voter(record.epoch).await;
-            }
-            VoterStep::Serve { confirm_and_elect } => {
-                g.note_catalog_in_sync(record.in_sync).await;
-                g.restore_in_sync().await?;
-                if confirm_and_elect {
-                    let (fresh, _) = catalog
-                        .record_fresh(id)
-                        .await
-                        .map_err(|e| GroupError::Catalog(e.to_string()))?;
-                    if fresh.voter == me {
-                        tracing::info!(group = %id, epoch = fresh.epoch, "the catalog's voter is not leading; electing itself");
-                        if let Err(e) = g.raft().trigger().elect().await {
-                            tracing::warn!(group = %id, error = %e, "could not start an election");
-                        }
-                    }
-                }
-                return Ok(());
-            }
-        }
+        return serve_as_voter(catalog, g, &record).await;
     }
-
     if g.raft_voter() {
         // superseded: the catalog names another voter
         let kept = g
@@ -148,7 +120,55 @@ async fn step(
                 .inc_by(s.kept.entries);
         }
     }
+    act_as_learner(catalog, g, &record, metrics, refused_logged).await
+}
 
+/// The catalog names this replica as voter: finish an interrupted promotion, keep the
+/// learners' sync state, and stand if nobody leads.
+async fn serve_as_voter(
+    catalog: &Catalog,
+    g: &LogGroup,
+    record: &GroupRecord,
+) -> Result<(), GroupError> {
+    let id = g.id();
+    match voter_step(
+        g.raft_voter(),
+        g.in_leader_state(),
+        g.leader_silence(),
+        g.promote_after(),
+    ) {
+        // promoted, but stopped before the log was rewritten: finish
+        VoterStep::FinishPromotion => g.halt_raft().await.become_sole_voter(record.epoch).await,
+        VoterStep::Serve { confirm_and_elect } => {
+            g.note_catalog_in_sync(record.in_sync).await;
+            g.restore_in_sync().await?;
+            if !confirm_and_elect {
+                return Ok(());
+            }
+            let (fresh, _) = catalog
+                .record_fresh(id)
+                .await
+                .map_err(|e| GroupError::Catalog(e.to_string()))?;
+            if fresh.voter == g.region() {
+                tracing::info!(group = %id, epoch = fresh.epoch, "the catalog's voter is not leading; electing itself");
+                if let Err(e) = g.raft().trigger().elect().await {
+                    tracing::warn!(group = %id, error = %e, "could not start an election");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The catalog names another voter: be listed as a learner, wait, or promote.
+async fn act_as_learner(
+    catalog: &Catalog,
+    g: &LogGroup,
+    record: &GroupRecord,
+    metrics: &FailoverMetrics,
+    refused_logged: &mut bool,
+) -> Result<(), GroupError> {
+    let (id, label, me) = (g.id(), g.id().to_string(), g.region().to_string());
     let step = learner_step(&Learner {
         rank: record.learners.iter().position(|l| *l == me),
         blank: g.raft_blank(),

@@ -12,14 +12,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::GroupError;
 use super::types::{NodeId, Raft, Request};
 use crate::clock::{Hlc, Timestamp};
-use crate::store::{ApplyOutcome, GROUP_COLLECTION, doc_ref_bytes, encode_batch};
+use crate::store::{ApplyOutcome, EncodedCommand, GROUP_COLLECTION, encode_batch};
 
 const MAX_BATCH: usize = 1024;
 const IN_FLIGHT: usize = 2;
@@ -28,7 +27,7 @@ pub(crate) type Reply = Result<(u64, Timestamp, ApplyOutcome), GroupError>;
 
 pub(crate) struct Proposal {
     pub origin: String,
-    pub command: Bytes,
+    pub command: EncodedCommand,
     pub reply: oneshot::Sender<Reply>,
 }
 
@@ -46,11 +45,9 @@ pub(crate) struct Batcher {
     pub max_bytes: usize,
 }
 
-fn is_settings(command: &[u8]) -> bool {
-    let name = GROUP_COLLECTION.as_bytes();
-    doc_ref_bytes(command).is_some_and(|d| {
-        d.len() > name.len() && d[0] as usize == name.len() && &d[1..1 + name.len()] == name
-    })
+/// Settings writes (the ack policy) go alone: the spec cache counts them one entry each.
+fn is_settings(command: &EncodedCommand) -> bool {
+    command.writes_to(GROUP_COLLECTION)
 }
 
 impl Batcher {
@@ -78,7 +75,7 @@ impl Batcher {
             let mut bytes = first.command.len();
             let alone = is_settings(&first.command);
             let mut seen: HashSet<Vec<u8>> = HashSet::new();
-            if let Some(d) = doc_ref_bytes(&first.command) {
+            if let Some(d) = first.command.doc_ref() {
                 seen.insert(d.to_vec());
             }
             let mut batch = vec![first];
@@ -88,7 +85,7 @@ impl Batcher {
                     carry = Some(p);
                     break;
                 }
-                let doc = doc_ref_bytes(&p.command).map(<[u8]>::to_vec);
+                let doc = p.command.doc_ref().map(<[u8]>::to_vec);
                 if is_settings(&p.command) || doc.as_ref().is_some_and(|d| seen.contains(d)) {
                     carry = Some(p);
                     break;
@@ -111,12 +108,16 @@ impl Batcher {
         let (origin, command) = if batch.len() == 1 {
             (
                 Arc::from(batch[0].origin.as_str()),
-                batch[0].command.clone(),
+                batch[0].command.bytes().clone(),
             )
         } else {
             (
                 self.region.clone(),
-                encode_batch(batch.iter().map(|p| (p.origin.as_str(), &p.command[..]))),
+                encode_batch(
+                    batch
+                        .iter()
+                        .map(|p| (p.origin.as_str(), &p.command.bytes()[..])),
+                ),
             )
         };
         let stamp = self.inflight.stamp(&self.clock);

@@ -70,7 +70,8 @@ pub use types::node_id;
 use crate::clock::{Hlc, Timestamp};
 use crate::config::NodeSettings;
 use crate::store::{
-    ACK_POLICY_KEY, ApplyOutcome, Command, Document, GROUP_COLLECTION, Store, StoreError,
+    ACK_POLICY_KEY, ApplyOutcome, Command, Document, EncodedCommand, GROUP_COLLECTION, Store,
+    StoreError,
 };
 use crate::transport::rpc::{CallError, PeerCaller};
 use crate::wal::{Wal, WalOptions};
@@ -237,14 +238,14 @@ impl LogGroup {
 
     /// Appends `command`, on this replica if it leads, else on the leader's region.
     pub async fn propose(&self, command: Command) -> Result<Committed, GroupError> {
-        let payload = command.encode();
-        self.propose_encoded(self.region.to_string(), payload).await
+        self.propose_encoded(self.region.to_string(), command.encoded())
+            .await
     }
 
     pub(crate) async fn propose_encoded(
         &self,
         origin: String,
-        command: bytes::Bytes,
+        command: EncodedCommand,
     ) -> Result<Committed, GroupError> {
         // Leadership may move between looking it up and arriving: a leader that refuses
         // (NotLeader) has not taken the write, so that alone is retried.
@@ -265,7 +266,7 @@ impl LogGroup {
                     reason: format!("no word from it for {} ms", silent.as_millis()),
                 });
             }
-            let request = rpc::encode_propose(self.id, &origin, &command);
+            let request = rpc::encode_propose(self.id, &origin, command.bytes());
             // Give up as soon as this replica sees another leader: a dead leader's
             // connection would otherwise hold the client until the transport times out.
             let old = self.raft().metrics().borrow().current_leader;
@@ -320,7 +321,7 @@ impl LogGroup {
     pub(crate) async fn write_here(
         &self,
         origin: &str,
-        command: bytes::Bytes,
+        command: EncodedCommand,
     ) -> Result<Committed, GroupError> {
         self.write_gate.check(&self.id.to_string())?;
         let (tx, rx) = tokio::sync::oneshot::channel();

@@ -16,6 +16,7 @@ use super::GroupId;
 use super::entry_codec::{from_wal, to_wal};
 use super::types::{LogId, NodeId, TypeConfig};
 use crate::clock::Timestamp;
+use crate::store::EncodedCommand;
 use crate::transport::rpc::{RpcError, Service, request};
 pub use crate::transport::rpc::{json, json_head, put_json_head};
 use crate::util::codec::Reader;
@@ -197,13 +198,16 @@ pub fn encode_propose(group: GroupId, origin: &str, command: &[u8]) -> Vec<u8> {
     out
 }
 
-pub fn decode_propose(body: &[u8]) -> Result<(String, Bytes), RpcError> {
+pub fn decode_propose(body: &[u8]) -> Result<(String, EncodedCommand), RpcError> {
     let mut r = Reader::new(body);
     let origin = r
         .short_str()
         .map_err(|e| RpcError::malformed("forwarded write", e))?
         .to_string();
-    Ok((origin, Bytes::copy_from_slice(r.rest())))
+    Ok((
+        origin,
+        EncodedCommand::from_bytes(Bytes::copy_from_slice(r.rest())),
+    ))
 }
 
 pub fn encode_read_index(group: GroupId) -> Vec<u8> {

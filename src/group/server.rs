@@ -99,59 +99,27 @@ async fn serve(
             ),
         });
     }
-    let raft = group.raft();
-    Ok(match kind {
-        Kind::Append => {
-            let (req, watermark) = rpc::decode_append(body)?;
-            bound(
-                peer,
-                Claim::Leader(req.vote.leader_id().voted_for),
-                mismatches,
-            )?;
-            // A leader of the current term or later is alive: count the contact when its
-            // message arrives, never when a slow flush of it completes (that would stamp a
-            // dead leader as alive seconds after it died, and delay the election).
-            if req.vote.leader_id().term >= raft.metrics().borrow().current_term {
-                group.heard_from_leader();
-            }
-            let r = raft.append_entries(req).await;
-            // after the entries are taken, so the mark is compared with what they cover
-            if let (Ok(resp), Some(mark)) = (&r, watermark)
-                && resp.is_success()
-            {
-                // in flight at most: the sender's delay since taking the mark (both on its
-                // clock), plus the link's round trip
-                let sender_delay =
-                    Duration::from_millis(from.sent_hlc_ms.saturating_sub(mark.at_ms));
-                group.note_watermark(mark, from.received, from.rtt + sender_delay);
-            }
-            rpc::encode_json_response(&r)
-        }
+    let check = |claim: Claim<'_>| bound(peer, claim, mismatches);
+    match kind {
+        Kind::Append => append(group, from, body, check).await,
         Kind::Vote => {
             let req: openraft::raft::VoteRequest<super::types::NodeId> =
                 rpc::json(body, "vote request")?;
-            bound(
-                peer,
-                Claim::Candidate(req.vote.leader_id().voted_for),
-                mismatches,
-            )?;
-            rpc::encode_json_response(&raft.vote(req).await)
+            check(Claim::Candidate(req.vote.leader_id().voted_for))?;
+            Ok(rpc::encode_json_response(&group.raft().vote(req).await))
         }
         Kind::Snapshot => {
             let req = rpc::decode_snapshot(body)?;
-            bound(
-                peer,
-                Claim::Leader(req.vote.leader_id().voted_for),
-                mismatches,
-            )?;
+            check(Claim::Leader(req.vote.leader_id().voted_for))?;
+            let raft = group.raft();
             if req.vote.leader_id().term >= raft.metrics().borrow().current_term {
                 group.heard_from_leader();
             }
-            rpc::encode_json_response(&raft.install_snapshot(req).await)
+            Ok(rpc::encode_json_response(&raft.install_snapshot(req).await))
         }
         Kind::Propose => {
             let (origin, command) = rpc::decode_propose(body)?;
-            bound(peer, Claim::Origin(&origin), mismatches)?;
+            check(Claim::Origin(&origin))?;
             tracing::trace!(group = %id, from = peer, %origin, "forwarded write");
             let r: Result<Committed, GroupError> = if group.is_leader() {
                 group.write_here(&origin, command).await
@@ -160,15 +128,45 @@ async fn serve(
                     leader: group.leader(),
                 })
             };
-            rpc::encode_json_response(&r)
+            Ok(rpc::encode_json_response(&r))
         }
         Kind::ReadIndex => {
             let r: Result<u64, GroupError> = group.read_index_here().await;
-            rpc::encode_json_response(&r)
+            Ok(rpc::encode_json_response(&r))
         }
         Kind::PreVote => {
             let last = rpc::json(body, "pre-vote")?;
-            rpc::encode_json_response(&group.grants_pre_vote(last))
+            Ok(rpc::encode_json_response(&group.grants_pre_vote(last)))
         }
-    })
+    }
+}
+
+/// AppendEntries: the leader's claim checked, contact counted on arrival, and the leader's
+/// watermark noted once the entries are taken.
+async fn append(
+    group: &LogGroup,
+    from: &Inbound,
+    body: &[u8],
+    check: impl Fn(Claim<'_>) -> Result<(), RpcError>,
+) -> Result<Bytes, RpcError> {
+    let (req, watermark) = rpc::decode_append(body)?;
+    check(Claim::Leader(req.vote.leader_id().voted_for))?;
+    let raft = group.raft();
+    // A leader of the current term or later is alive: count the contact when its message
+    // arrives, never when a slow flush of it completes (that would stamp a dead leader as
+    // alive seconds after it died, and delay the election).
+    if req.vote.leader_id().term >= raft.metrics().borrow().current_term {
+        group.heard_from_leader();
+    }
+    let r = raft.append_entries(req).await;
+    // after the entries are taken, so the mark is compared with what they cover
+    if let (Ok(resp), Some(mark)) = (&r, watermark)
+        && resp.is_success()
+    {
+        // in flight at most: the sender's delay since taking the mark (both on its clock),
+        // plus the link's round trip
+        let sender_delay = Duration::from_millis(from.sent_hlc_ms.saturating_sub(mark.at_ms));
+        group.note_watermark(mark, from.received, from.rtt + sender_delay);
+    }
+    Ok(rpc::encode_json_response(&r))
 }

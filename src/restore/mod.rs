@@ -141,41 +141,10 @@ async fn restore_into(
     staging: &Path,
     progress: &mut impl FnMut(Progress),
 ) -> Result<Restored, RestoreError> {
-    let mut manifests = Manifest::list_all(backend).await?;
-    if manifests.is_empty() {
-        return Err(RestoreError::EmptyArchive);
-    }
-    if !only.is_empty() {
-        if let Some(&g) = only
-            .iter()
-            .find(|g| !manifests.iter().any(|m| m.group == **g))
-        {
-            return Err(RestoreError::NoSuchGroup(g));
-        }
-        manifests.retain(|m| only.contains(&m.group));
-    }
+    let manifests = select(Manifest::list_all(backend).await?, only)?;
     let cutoff = cutoff_for(&manifests, target)?;
     // Choose first, so progress knows the total and nothing is downloaded for an impossible restore.
-    let mut plan = Vec::new();
-    for m in &manifests {
-        match m.plan(cutoff) {
-            Ok(p) => plan.push((m, p)),
-            Err(PlanError::Empty) => continue,
-            Err(PlanError::TooEarly { earliest_ms }) => {
-                return Err(RestoreError::TooEarly {
-                    group: m.group,
-                    earliest_ms,
-                });
-            }
-            Err(PlanError::Gap { after, next }) => {
-                return Err(RestoreError::Gap {
-                    group: m.group,
-                    after,
-                    next,
-                });
-            }
-        }
-    }
+    let plan = plan_all(&manifests, cutoff)?;
     let total: usize = plan
         .iter()
         .map(|(_, p)| p.segments.len() + usize::from(p.snapshot.is_some()))
@@ -200,40 +169,11 @@ async fn restore_into(
         let wal_dir = group_dir.join("wal");
         std::fs::create_dir_all(&wal_dir).map_err(io(&wal_dir))?;
         let mut base = None;
-        if let Some(snap) = p.snapshot {
-            let plain = fetch(
-                backend,
-                ring,
-                &snap.object,
-                snap.plain_bytes,
-                snap.plain_crc32c,
-            )
-            .await?;
-            let head =
-                store
-                    .install_snapshot(m.group, &plain)
-                    .map_err(|e| RestoreError::BadObject {
-                        object: snap.object.clone(),
-                        reason: e.to_string(),
-                    })?;
-            if head.applied.index != snap.index {
-                return Err(RestoreError::BadObject {
-                    object: snap.object.clone(),
-                    reason: format!(
-                        "holds index {}, the manifest says {}",
-                        head.applied.index, snap.index
-                    ),
-                });
-            }
-            // the log resumes after the snapshot
-            record_log_start(&group_dir, head.applied.index, head.applied.term).map_err(|e| {
-                RestoreError::Install {
-                    group: m.group,
-                    reason: e.to_string(),
-                }
-            })?;
-            base = Some((head.applied.index, snap.physical_ms()));
-            step(plain.len());
+        if let Some(snap) = &p.snapshot {
+            let (index, bytes) =
+                install_base(backend, ring, &store, m.group, &group_dir, snap).await?;
+            base = Some((index, snap.physical_ms()));
+            step(bytes);
         }
         for seg in &p.segments {
             let plain = fetch(
@@ -262,6 +202,94 @@ async fn restore_into(
         instant_ms: cutoff,
         groups: restored,
     })
+}
+
+/// The manifests to restore: every group's, or those `only` names (each must exist).
+fn select(mut manifests: Vec<Manifest>, only: &[u32]) -> Result<Vec<Manifest>, RestoreError> {
+    if manifests.is_empty() {
+        return Err(RestoreError::EmptyArchive);
+    }
+    if !only.is_empty() {
+        if let Some(&g) = only
+            .iter()
+            .find(|g| !manifests.iter().any(|m| m.group == **g))
+        {
+            return Err(RestoreError::NoSuchGroup(g));
+        }
+        manifests.retain(|m| only.contains(&m.group));
+    }
+    Ok(manifests)
+}
+
+/// Each group's plan for `cutoff`; a group that cannot reach it (too early, a gap) fails the
+/// whole restore, naming the group. Groups with nothing archived yet are skipped.
+fn plan_all(
+    manifests: &[Manifest],
+    cutoff: u64,
+) -> Result<Vec<(&Manifest, georep_archive::RestorePlan<'_>)>, RestoreError> {
+    let mut plan = Vec::new();
+    for m in manifests {
+        match m.plan(cutoff) {
+            Ok(p) => plan.push((m, p)),
+            Err(PlanError::Empty) => continue,
+            Err(PlanError::TooEarly { earliest_ms }) => {
+                return Err(RestoreError::TooEarly {
+                    group: m.group,
+                    earliest_ms,
+                });
+            }
+            Err(PlanError::Gap { after, next }) => {
+                return Err(RestoreError::Gap {
+                    group: m.group,
+                    after,
+                    next,
+                });
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Downloads and installs a group's base snapshot, checked against the manifest; the log
+/// resumes after it. Returns the snapshot's index and its size.
+async fn install_base(
+    backend: &ArchiveBackend,
+    ring: &KeyRing,
+    store: &Store,
+    group: u32,
+    group_dir: &Path,
+    snap: &georep_archive::ArchivedSnapshot,
+) -> Result<(u64, usize), RestoreError> {
+    let plain = fetch(
+        backend,
+        ring,
+        &snap.object,
+        snap.plain_bytes,
+        snap.plain_crc32c,
+    )
+    .await?;
+    let head = store
+        .install_snapshot(group, &plain)
+        .map_err(|e| RestoreError::BadObject {
+            object: snap.object.clone(),
+            reason: e.to_string(),
+        })?;
+    if head.applied.index != snap.index {
+        return Err(RestoreError::BadObject {
+            object: snap.object.clone(),
+            reason: format!(
+                "holds index {}, the manifest says {}",
+                head.applied.index, snap.index
+            ),
+        });
+    }
+    record_log_start(group_dir, head.applied.index, head.applied.term).map_err(|e| {
+        RestoreError::Install {
+            group,
+            reason: e.to_string(),
+        }
+    })?;
+    Ok((head.applied.index, plain.len()))
 }
 
 /// The instant to cut every group at. An explicit instant must be covered by every group's

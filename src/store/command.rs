@@ -47,6 +47,23 @@ const MEMBERSHIP: u8 = 4;
 const BATCH: u8 = 5;
 
 impl Command {
+    /// The encoded command with its document reference located (without a second pass).
+    pub fn encoded(&self) -> EncodedCommand {
+        let doc_end = match self {
+            Command::Put {
+                collection, key, ..
+            }
+            | Command::Delete {
+                collection, key, ..
+            } => 1 + 1 + collection.len() + 2 + key.len(),
+            _ => 0,
+        };
+        EncodedCommand {
+            bytes: self.encode(),
+            doc_end,
+        }
+    }
+
     pub fn encode(&self) -> Bytes {
         let mut out = Vec::new();
         match self {
@@ -178,9 +195,53 @@ pub fn kind_of(encoded: &[u8]) -> Result<CommandKind<'_>, DecodeError> {
     }
 }
 
-/// The bytes naming the document an encoded put or delete writes (collection and key):
-/// what a batch may hold only once. None for other commands.
-pub fn doc_ref_bytes(encoded: &[u8]) -> Option<&[u8]> {
+/// An encoded command and where its document reference (collection and key) lies, found
+/// once: where the command was encoded, or where a forwarded write arrived. The batcher
+/// reads it without parsing the bytes again; the state machine decodes them once, to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedCommand {
+    bytes: Bytes,
+    /// End of the document reference (which starts at byte 1); 0: the command writes no
+    /// single document.
+    doc_end: usize,
+}
+
+impl EncodedCommand {
+    /// Takes bytes that arrived encoded (a forwarded write), finding the reference once.
+    pub fn from_bytes(bytes: Bytes) -> EncodedCommand {
+        let doc_end = doc_ref_bytes(&bytes).map_or(0, |d| d.len() + 1);
+        EncodedCommand { bytes, doc_end }
+    }
+
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The bytes naming the document a put or delete writes: what a batch may hold only
+    /// once. None for other commands.
+    pub fn doc_ref(&self) -> Option<&[u8]> {
+        (self.doc_end > 0).then(|| &self.bytes[1..self.doc_end])
+    }
+
+    /// Whether it writes a document of `collection`.
+    pub fn writes_to(&self, collection: &str) -> bool {
+        let name = collection.as_bytes();
+        self.doc_ref().is_some_and(|d| {
+            d.len() > name.len() && d[0] as usize == name.len() && &d[1..1 + name.len()] == name
+        })
+    }
+}
+
+/// The bytes naming the document an encoded put or delete writes (collection and key).
+fn doc_ref_bytes(encoded: &[u8]) -> Option<&[u8]> {
     if !matches!(encoded.first(), Some(&PUT) | Some(&DELETE)) {
         return None;
     }
@@ -298,5 +359,38 @@ mod tests {
             ])
         );
         assert!(Command::decode(&[DELETE, 1, b'c', 5, 0, b'k']).is_err());
+    }
+
+    #[test]
+    fn an_encoded_command_knows_its_document_however_it_was_made() {
+        let put = Command::Put {
+            collection: "_group".into(),
+            key: "ack".into(),
+            value: Bytes::from_static(b"v"),
+            content_type: None,
+            precondition: Precondition::Version(3),
+        };
+        let del = Command::Delete {
+            collection: "orders".into(),
+            key: "k".into(),
+            precondition: Precondition::None,
+        };
+        for c in [put, del, Command::Noop] {
+            let made = c.encoded();
+            let arrived = EncodedCommand::from_bytes(made.bytes().clone());
+            assert_eq!(made, arrived, "{c:?}");
+            assert_eq!(made.doc_ref(), doc_ref_bytes(made.bytes()));
+        }
+        let put = Command::Put {
+            collection: "_group".into(),
+            key: "ack".into(),
+            value: Bytes::new(),
+            content_type: None,
+            precondition: Precondition::None,
+        }
+        .encoded();
+        assert!(put.writes_to("_group"));
+        assert!(!put.writes_to("_grou"), "a prefix is another collection");
+        assert!(!Command::Noop.encoded().writes_to("_group"));
     }
 }

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
-pub use command::{Command, CommandKind, Precondition, doc_ref_bytes, encode_batch, kind_of};
+pub use command::{Command, CommandKind, EncodedCommand, Precondition, encode_batch, kind_of};
 pub use document::Document;
 pub use error::StoreError;
 pub use snapshot::{SnapshotError, SnapshotHead};

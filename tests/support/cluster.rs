@@ -1,6 +1,7 @@
-//! A three-region cluster of real `georep node` processes on 127.0.0.1, every peer link
-//! through an in-process WAN relay (so tests can delay and partition it), with dev
-//! certificates for mutual TLS.
+//! A three-region cluster of real `georep node` processes on 127.0.0.1, with dev
+//! certificates for mutual TLS. Every peer link goes through an in-process WAN relay (so
+//! tests can delay and partition it), or, for throughput benches, directly
+//! ([`Cluster::start_direct`]). Tests and benches share this kit.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub struct Cluster {
     pub nodes: Vec<Option<NodeProcess>>,
     /// Sent by [`Cluster::client`] when the topology has `[auth]`.
     pub bearer: Option<String>,
+    /// Whether nodes reach each other through `mesh` (else directly: the relays idle).
+    pub relayed: bool,
 }
 
 /// Fast Raft timings for tests that are not about the defaults.
@@ -64,8 +67,20 @@ impl Cluster {
         }
     }
 
+    /// As [`Cluster::start`], with the regions dialling each other directly: no relay hop
+    /// on the data path, as the throughput benches want it (no fault can be injected).
+    pub async fn start_direct(dir: &Path, extra: &str) -> Cluster {
+        let c = Self::create(dir, extra, false).await;
+        c.wait_ready(Duration::from_secs(30)).await;
+        c
+    }
+
     /// As [`Cluster::start`], without waiting for readiness: traffic may start at once.
     pub async fn start_unready(dir: &Path, extra: &str) -> Cluster {
+        Self::create(dir, extra, true).await
+    }
+
+    async fn create(dir: &Path, extra: &str, relayed: bool) -> Cluster {
         let (topology_path, apis) = topology(dir, &REGIONS, extra);
         let topology = Topology::load(&topology_path).unwrap();
         let certs = dir.join("certs");
@@ -80,6 +95,7 @@ impl Cluster {
             mesh,
             nodes: Vec::new(),
             bearer: None,
+            relayed,
         };
         for i in 0..REGIONS.len() {
             let n = c.spawn(i, None).await;
@@ -99,7 +115,12 @@ impl Cluster {
             "--certs".to_string(),
             certs.unwrap_or(&self.certs).display().to_string(),
         ];
-        for (to, addr) in self.mesh.routes_from(region) {
+        for (to, addr) in self
+            .mesh
+            .routes_from(region)
+            .into_iter()
+            .filter(|_| self.relayed)
+        {
             extra.push("--peer-route".into());
             extra.push(format!("{to}={addr}"));
         }
@@ -286,6 +307,19 @@ impl Cluster {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+impl Cluster {
+    /// `host:port` of the region leading `name` (benches send their writes there).
+    pub async fn leader_endpoint(&self, name: &str) -> String {
+        let i = self.leader(name, Duration::from_secs(30)).await;
+        self.apis[i].to_string()
+    }
+
+    /// `host:port` of every region's API.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.apis.iter().map(ToString::to_string).collect()
     }
 }
 

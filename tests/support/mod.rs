@@ -61,6 +61,18 @@ pub async fn session_get(
         .unwrap()
 }
 
+/// Child processes of other programs (etcd, a bench's own georep), killed when dropped.
+pub struct Procs(pub Vec<std::process::Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
