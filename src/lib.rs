@@ -4,6 +4,7 @@ pub mod api;
 pub mod archiver;
 pub mod auth;
 pub mod catalog;
+pub mod cdc;
 pub mod client;
 pub mod clock;
 pub mod config;
