@@ -134,18 +134,7 @@ impl Node {
         let (catalog, records) = catalog.unzip();
         start_archiving(topology, &groups, &metrics)?;
 
-        let listener = TcpListener::bind(api_listen)
-            .await
-            .map_err(|source| NodeError::Bind {
-                addr: api_listen,
-                region: region.name.clone(),
-                source,
-            })?;
-        let api_addr = listener.local_addr().map_err(|source| NodeError::Bind {
-            addr: api_listen,
-            region: region.name.clone(),
-            source,
-        })?;
+        let (listener, api_addr) = bind_api(api_listen, &region.name).await?;
         let auth = crate::auth::Authenticator::new(topology.auth.clone(), Some(&metrics.registry))?;
         let ctx = Arc::new(ApiContext {
             region: region_name.clone(),
@@ -163,16 +152,7 @@ impl Node {
         tasks.spawn(api::cluster::report_readiness(ctx.clone()));
         let app = api::router(ctx);
         let _ = serving.api.set(app.clone());
-        let https = api_tls.is_some();
-        let (tx, rx) = oneshot::channel::<()>();
-        let server =
-            crate::https::spawn(listener, api_tls, app, rx).map_err(|source| NodeError::Bind {
-                addr: api_listen,
-                region: region.name.clone(),
-                source,
-            })?;
-        let scheme = if https { "https" } else { "http" };
-        tracing::info!(region = %region.name, api = %format!("{scheme}://{api_addr}"), "serving");
+        let (tx, server) = serve_api(listener, api_addr, api_tls, app, &region.name)?;
         Ok(Node {
             tasks,
             region: region.name,
@@ -231,6 +211,42 @@ impl Node {
         })
         .await;
     }
+}
+
+/// Binds the client API's address (port 0: the OS picks; the bound address is returned).
+async fn bind_api(
+    listen: SocketAddr,
+    region: &str,
+) -> Result<(TcpListener, SocketAddr), NodeError> {
+    let bind = |source| NodeError::Bind {
+        addr: listen,
+        region: region.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(listen).await.map_err(bind)?;
+    let addr = listener.local_addr().map_err(bind)?;
+    Ok((listener, addr))
+}
+
+type Server = JoinHandle<std::io::Result<()>>;
+
+/// Serves `app` on `listener` (HTTPS with `tls`) until the returned sender fires.
+fn serve_api(
+    listener: TcpListener,
+    addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: axum::Router,
+    region: &str,
+) -> Result<(oneshot::Sender<()>, Server), NodeError> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = crate::https::spawn(listener, tls, app, rx).map_err(|source| NodeError::Bind {
+        addr,
+        region: region.to_string(),
+        source,
+    })?;
+    tracing::info!(%region, api = %format!("{scheme}://{addr}"), "serving");
+    Ok((tx, server))
 }
 
 /// Secure by default: an API reachable beyond loopback needs credentials, or an explicit
