@@ -31,6 +31,8 @@ pub struct ApiContext {
     pub clock: Arc<crate::clock::Hlc>,
     /// Who may call the API (`[auth]`).
     pub auth: crate::auth::Authenticator,
+    /// Change-data-capture slots (`cdc/slots.rs`).
+    pub slots: crate::cdc::SlotStore,
     /// The peer transport, None with a single region: its measured peer clocks.
     pub transport: Option<Arc<crate::transport::Transport>>,
 }

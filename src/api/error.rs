@@ -41,6 +41,9 @@ pub enum ApiError {
     /// The collection has no replica in this region.
     #[error("{message}")]
     Misdirected { message: String },
+    /// The request conflicts with the state it would change (a slot that exists).
+    #[error("{message}")]
+    Conflict { code: ErrorCode, message: String },
     #[error("{message}")]
     Internal { message: String },
 }
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::Unauthenticated { .. } => (S::UNAUTHORIZED, C::Unauthenticated),
             ApiError::Forbidden { .. } => (S::FORBIDDEN, C::Forbidden),
             ApiError::AuthBackoff { .. } => (S::TOO_MANY_REQUESTS, C::AuthBackoff),
+            ApiError::Conflict { code, .. } => (S::CONFLICT, *code),
             ApiError::Internal { .. } => (S::INTERNAL_SERVER_ERROR, C::Internal),
         }
     }

@@ -15,6 +15,7 @@ pub mod headers;
 mod placement;
 pub mod proxy;
 mod scope;
+mod slots;
 
 use std::sync::Arc;
 
@@ -50,6 +51,16 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         .route(
             "/v1/admin/collections/{collection}/ack",
             axum::routing::put(admin::set_ack),
+        )
+        .route("/v1/slots", get(slots::list).post(slots::create))
+        .route(
+            "/v1/slots/{name}",
+            get(slots::show).delete(slots::drop_slot),
+        )
+        .route("/v1/slots/{name}/pause", axum::routing::post(slots::pause))
+        .route(
+            "/v1/slots/{name}/resume",
+            axum::routing::post(slots::resume),
         )
         .route("/metrics", get(cluster::metrics))
         .route("/healthz", get(cluster::healthz))

@@ -1,13 +1,20 @@
-//! Change data capture (issue 17). Built so far: the filters a slot is created with, compiled
-//! once and evaluated per change without allocation:
-//! - `pattern.rs`: which collections a slot follows (include and exclude globs);
-//! - `predicate.rs`: a row predicate over a document's JSON fields (`tenant == 'acme'`).
+//! Change data capture (issue 17). Built so far:
+//! - `pattern.rs`, `predicate.rs`: the filters a slot is created with (collection globs, a
+//!   row predicate over JSON fields), compiled once, evaluated per change without
+//!   allocation;
+//! - `slot.rs`: a slot's definition, validated (errors name the field);
+//! - `slots.rs`: slots kept in the meta group's log (`/v1/slots`: create, list, show, pause,
+//!   resume, drop).
 //!
-//! Slots, event production, reading, encodings, sinks and filtered replicas are still to
-//! come (see the issue); nothing on the write path uses this module yet.
+//! Event production, reading and acknowledging changes, encodings, sinks and filtered
+//! replicas are still to come (see the issue); nothing on the write path uses this module.
 
 pub mod pattern;
 pub mod predicate;
+pub mod slot;
+pub mod slots;
 
 pub use pattern::{PatternError, PatternSet};
 pub use predicate::{Predicate, PredicateError};
+pub use slot::{Op, SlotError, SlotFilter, SlotRecord, SlotSpec};
+pub use slots::{SLOTS_COLLECTION, SlotStore, SlotStoreError};

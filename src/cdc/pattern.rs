@@ -160,6 +160,17 @@ impl Compiled {
     }
 }
 
+impl std::fmt::Debug for PatternSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |c: &Compiled| c.exact.len() + c.prefixes.len() + c.general.len();
+        f.debug_struct("PatternSet")
+            .field("include", &n(&self.include))
+            .field("exclude", &n(&self.exclude))
+            .field("include_all", &self.include_all)
+            .finish()
+    }
+}
+
 /// Verdicts cached per collection, up to this many names (then evaluated without caching).
 const CACHE_CAP: usize = 100_000;
 

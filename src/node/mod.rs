@@ -136,6 +136,13 @@ impl Node {
 
         let (listener, api_addr) = bind_api(api_listen, &region.name).await?;
         let auth = crate::auth::Authenticator::new(topology.auth.clone(), Some(&metrics.registry))?;
+        // slots live in the meta group; a single region has none, and keeps them in the
+        // default group, which it alone holds
+        let slot_group = groups
+            .get(GroupId::META)
+            .or_else(|| groups.get(GroupId::DEFAULT_DATA))
+            .expect("every node opens the default group")
+            .clone();
         let ctx = Arc::new(ApiContext {
             region: region_name.clone(),
             placements: Resolver::new(topology, region_name.clone(), records),
@@ -147,6 +154,7 @@ impl Node {
             caller,
             clock,
             auth,
+            slots: crate::cdc::SlotStore::new(slot_group),
             transport: transport.clone(),
         });
         tasks.spawn(api::cluster::report_readiness(ctx.clone()));
