@@ -40,13 +40,8 @@ async fn slots_are_kept_by_the_cluster_and_served_by_every_region() {
     assert_eq!(body["format"], "json");
     let (status, list) = call(&c.client(1), Method::GET, "/v1/slots", "").await;
     assert_eq!(status, 200);
-    let names: Vec<&str> = list["slots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["etl"]);
+    assert_eq!(list["slots"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list["slots"][0]["name"], "etl");
     assert_eq!(list["slots"][0]["filter"], "tenant == 'acme' and n >= 1");
     let (status, body) = call(&c.client(2), Method::POST, "/v1/slots", ETL).await;
     assert_eq!(status, 409, "{body}");

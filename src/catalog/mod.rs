@@ -181,14 +181,7 @@ impl Catalog {
     /// Waits (up to [`META_TIMEOUT`]) until this region's replica has applied everything
     /// the meta group committed before now.
     pub(crate) async fn barrier(&self) -> Result<(), CatalogError> {
-        let deadline = tokio::time::Instant::now() + META_TIMEOUT;
-        loop {
-            match self.meta.read_barrier(META_ATTEMPT).await {
-                Ok(()) => return Ok(()),
-                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e.into()),
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+        Ok(self.meta.catch_up(META_TIMEOUT, META_ATTEMPT).await?)
     }
 
     /// Reads the record afresh, applies `change`, and stores it if nobody changed it

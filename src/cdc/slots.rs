@@ -117,14 +117,7 @@ impl SlotStore {
 
     /// Waits until this replica has applied everything committed before now.
     async fn catch_up(&self) -> Result<(), SlotStoreError> {
-        let deadline = tokio::time::Instant::now() + FRESH;
-        loop {
-            match self.group.read_barrier(ATTEMPT).await {
-                Ok(()) => return Ok(()),
-                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e.into()),
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+        Ok(self.group.catch_up(FRESH, ATTEMPT).await?)
     }
 
     fn read(&self, name: &str) -> Result<Option<(SlotRecord, u64)>, SlotStoreError> {

@@ -360,6 +360,20 @@ impl LogGroup {
         }
     }
 
+    /// As [`LogGroup::read_barrier`], retried for up to `within` in attempts of `attempt`:
+    /// long enough to ride out an election when the leader just died (a dead leader costs
+    /// one attempt, not the whole budget).
+    pub async fn catch_up(&self, within: Duration, attempt: Duration) -> Result<(), GroupError> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match self.read_barrier(attempt).await {
+                Ok(()) => return Ok(()),
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
     /// Returns once this replica has applied everything committed before the call
     /// (ReadIndex, through the leader when this replica does not lead).
     pub async fn read_barrier(&self, timeout: Duration) -> Result<(), GroupError> {
