@@ -490,6 +490,15 @@ impl LogGroup {
         self.contact.heard();
     }
 
+    /// Peers can reach this replica from now on (the node serves group RPCs once every group
+    /// is open): the leader's silence counts from here. Counted from the group's opening, it
+    /// would include the time the node spent opening its other groups, when no leader could
+    /// reach it, and a restarted region would refuse to forward its first writes ("no word
+    /// from the leader") or stand for election for no reason.
+    pub fn reachable_from_now(&self) {
+        self.contact.heard();
+    }
+
     /// Waits until the applied index reaches `index`; false on timeout.
     pub async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
         let mut rx = self.applied.clone();

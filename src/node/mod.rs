@@ -115,6 +115,9 @@ impl Node {
         let Opened { groups, catalog } =
             open_groups(&cfg, &region_name, &clock, &store, &caller, &metrics).await?;
         let _ = serving.groups.set(groups.clone());
+        for g in groups.iter() {
+            g.reachable_from_now();
+        }
         tasks.spawn(checkpointer(
             store.clone(),
             groups.clone(),
