@@ -293,12 +293,7 @@ pub fn handler(router: Arc<OnceLock<Router>>) -> Handler {
 }
 
 async fn serve(router: &OnceLock<Router>, peer: &str, request: &[u8]) -> Result<Bytes, RpcError> {
-    let router = router
-        .get()
-        .ok_or_else(|| RpcError::NotReady {
-            what: "the client API".into(),
-        })?
-        .clone();
+    let router = rpc::once_ready(router, "the client API")?.clone();
     let (head, body): (Head, &[u8]) = rpc::json_head(request, "proxied request")?;
     let mut req = Request::builder()
         .method(head.method.as_str())

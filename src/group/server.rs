@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::peer_claims::{self, Claim};
 use super::rpc::{self, Kind};
 use super::{Committed, GroupError, GroupId, LogGroup};
-use crate::transport::rpc::RpcError;
+use crate::transport::rpc::{RpcError, once_ready};
 use crate::transport::{Handler, Inbound};
 
 /// The groups this node replicates, by id.
@@ -49,12 +49,7 @@ pub fn handler(
     Arc::new(move |from: Inbound, request: Bytes| {
         let (table, mismatches) = (table.clone(), mismatches.clone());
         Box::pin(async move {
-            let groups = table
-                .get()
-                .ok_or_else(|| RpcError::NotReady {
-                    what: "this region's log groups".into(),
-                })?
-                .clone();
+            let groups = once_ready(&table, "this region's log groups")?.clone();
             serve(&groups, &from, &request, &mismatches).await
         })
     })

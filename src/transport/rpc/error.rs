@@ -28,6 +28,14 @@ pub enum RpcError {
     Failed { reason: String },
 }
 
+/// What a service serves from once it exists (its groups, the API): peers that call earlier
+/// are told it is `what`, still starting, and retry.
+pub fn once_ready<'a, T>(cell: &'a std::sync::OnceLock<T>, what: &str) -> Result<&'a T, RpcError> {
+    cell.get().ok_or_else(|| RpcError::NotReady {
+        what: what.to_string(),
+    })
+}
+
 impl RpcError {
     pub fn malformed(what: &str, reason: impl std::fmt::Display) -> RpcError {
         RpcError::Malformed {

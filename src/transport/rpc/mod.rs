@@ -12,5 +12,5 @@ mod head;
 
 pub use caller::{CallError, PeerBook, PeerCaller};
 pub use dispatch::{Dispatch, Service, request};
-pub use error::RpcError;
+pub use error::{RpcError, once_ready};
 pub use head::{json, json_head, put_json_head};
