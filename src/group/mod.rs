@@ -247,6 +247,11 @@ impl LogGroup {
         origin: String,
         command: EncodedCommand,
     ) -> Result<Committed, GroupError> {
+        // A replica the placement removed hears from no leader any more: the leader it
+        // remembers (often itself, having just stepped down) is stale. The placed voters know.
+        if !self.is_member() {
+            return self.propose_through_placed(&origin, command).await;
+        }
         // Leadership may move between looking it up and arriving: a leader that refuses
         // (NotLeader) has not taken the write, so that alone is retried.
         for _ in 0..3 {
@@ -306,6 +311,50 @@ impl LogGroup {
                 Err(e) => {
                     return Err(GroupError::Forward {
                         leader: leader.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        Err(GroupError::NoLeader {
+            group: self.id.to_string(),
+        })
+    }
+
+    /// Sends a write from a replica outside the placement to the placed voters, following
+    /// their leader hints. Only a refusal (NotLeader: the write was not taken) moves on to
+    /// another region; any other failure is the caller's to decide, as for a forward.
+    async fn propose_through_placed(
+        &self,
+        origin: &str,
+        command: EncodedCommand,
+    ) -> Result<Committed, GroupError> {
+        let request = rpc::encode_propose(self.id, origin, command.bytes());
+        let mut candidates: std::collections::VecDeque<String> =
+            self.spec().voters.into_iter().collect();
+        let mut tried = 0;
+        while let Some(region) = candidates.pop_front() {
+            tried += 1;
+            if tried > 6 || region == *self.region {
+                continue;
+            }
+            let r: Result<Result<Committed, GroupError>, CallError> = self
+                .caller
+                .call(&region, &request, self.election_timeout_max * 3)
+                .await;
+            match r {
+                Ok(Err(GroupError::NotLeader { leader })) => {
+                    if let Some(l) = leader.filter(|l| *l != region) {
+                        candidates.push_front(l);
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        candidates.push_back(region);
+                    }
+                }
+                Ok(r) => return r,
+                Err(e) => {
+                    return Err(GroupError::Forward {
+                        leader: region,
                         reason: e.to_string(),
                     });
                 }
