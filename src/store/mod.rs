@@ -9,6 +9,7 @@
 //! Keys: `collection 0x00 key`. Collection names never contain 0x00 (validated at the API),
 //! so each collection's documents form one contiguous, ordered range.
 
+mod changes;
 mod command;
 mod document;
 mod error;
@@ -18,6 +19,7 @@ use std::path::Path;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
+pub use changes::{ChangeId, ChangeOp, ChangeRow, ChangesPage};
 pub use command::{Command, CommandKind, EncodedCommand, Precondition, encode_batch, kind_of};
 pub use document::Document;
 pub use error::StoreError;
@@ -137,6 +139,7 @@ impl Store {
                 .open_table(TableDefinition::<&[u8], &[u8]>::new(&name))
                 .map_err(db("open docs table"))?;
             let mut membership = tx.open_table(MEMBERSHIP).map_err(db("open membership"))?;
+            let mut changes = changes::Recorder::open(&tx, group)?;
             for entry in entries {
                 if entry.index <= applied.index {
                     outcomes.push(ApplyOutcome::AlreadyApplied);
@@ -155,7 +158,14 @@ impl Store {
                         .insert(group, v.as_slice())
                         .map_err(db("write membership"))?;
                 }
-                outcomes.push(apply_one(&mut docs, entry, cmd)?);
+                changes.entry();
+                outcomes.push(apply_one(
+                    &mut docs,
+                    &mut changes,
+                    entry,
+                    &entry.origin,
+                    cmd,
+                )?);
                 applied = AppliedState {
                     index: entry.index,
                     term: entry.term,
@@ -290,23 +300,15 @@ impl Store {
 
 fn apply_one(
     docs: &mut redb::Table<'_, &[u8], &[u8]>,
+    changes: &mut changes::Recorder<'_>,
     entry: &Entry,
+    origin: &str,
     cmd: Command,
 ) -> Result<ApplyOutcome, StoreError> {
     let check = |current: Option<u64>, p: Precondition| match p {
         Precondition::None => true,
         Precondition::Version(v) => current == Some(v),
         Precondition::Absent => current.is_none(),
-    };
-    let current_version = |docs: &redb::Table<'_, &[u8], &[u8]>, k: &[u8]| {
-        docs.get(k)
-            .map_err(db("read document"))?
-            .map(|v| Document::decode_version(v.value()))
-            .transpose()
-            .map_err(|e| StoreError::Corrupt {
-                what: "document".into(),
-                reason: e.to_string(),
-            })
     };
     Ok(match cmd {
         Command::Put {
@@ -317,7 +319,9 @@ fn apply_one(
             precondition,
         } => {
             let k = doc_key(&collection, &key);
-            let current = current_version(docs, &k)?;
+            let capture = changes::captured(&collection);
+            let before = current(docs, &k, capture)?;
+            let current = before.as_ref().map(|(v, _)| *v);
             if !check(current, precondition) {
                 return Ok(ApplyOutcome::PreconditionFailed { current });
             }
@@ -329,6 +333,23 @@ fn apply_one(
             };
             docs.insert(k.as_slice(), doc.encode().as_slice())
                 .map_err(db("write document"))?;
+            if capture {
+                let before = before.and_then(|(_, d)| d);
+                changes.record(ChangeRow {
+                    id: ChangeId::at(entry.index),
+                    op: if current.is_some() {
+                        ChangeOp::Update
+                    } else {
+                        ChangeOp::Insert
+                    },
+                    hlc: entry.hlc,
+                    origin: origin.to_string(),
+                    collection,
+                    key,
+                    before,
+                    after: Some(doc),
+                })?;
+            }
             ApplyOutcome::Written {
                 version: entry.index,
             }
@@ -339,7 +360,9 @@ fn apply_one(
             precondition,
         } => {
             let k = doc_key(&collection, &key);
-            let current = current_version(docs, &k)?;
+            let capture = changes::captured(&collection);
+            let before = current(docs, &k, capture)?;
+            let current = before.as_ref().map(|(v, _)| *v);
             if !check(current, precondition) {
                 return Ok(ApplyOutcome::PreconditionFailed { current });
             }
@@ -347,6 +370,18 @@ fn apply_one(
                 return Ok(ApplyOutcome::NotFound);
             }
             docs.remove(k.as_slice()).map_err(db("delete document"))?;
+            if capture {
+                changes.record(ChangeRow {
+                    id: ChangeId::at(entry.index),
+                    op: ChangeOp::Delete,
+                    hlc: entry.hlc,
+                    origin: origin.to_string(),
+                    collection,
+                    key,
+                    before: before.and_then(|(_, d)| d),
+                    after: None,
+                })?;
+            }
             ApplyOutcome::Deleted {
                 version: entry.index,
             }
@@ -354,12 +389,37 @@ fn apply_one(
         Command::Noop | Command::Membership(_) => ApplyOutcome::Noop,
         Command::Batch(items) => {
             let mut out = Vec::with_capacity(items.len());
-            for (_, c) in items {
-                out.push(apply_one(docs, entry, c)?);
+            for (origin, c) in items {
+                out.push(apply_one(docs, changes, entry, &origin, c)?);
             }
             ApplyOutcome::Batch(out)
         }
     })
+}
+
+/// The stored version of `k`, and with `whole` the document itself (a captured write's
+/// before image).
+fn current(
+    docs: &redb::Table<'_, &[u8], &[u8]>,
+    k: &[u8],
+    whole: bool,
+) -> Result<Option<(u64, Option<Document>)>, StoreError> {
+    let corrupt = |e: crate::util::codec::DecodeError| StoreError::Corrupt {
+        what: "document".into(),
+        reason: e.to_string(),
+    };
+    let Some(v) = docs.get(k).map_err(db("read document"))? else {
+        return Ok(None);
+    };
+    if whole {
+        let d = Document::decode(v.value()).map_err(corrupt)?;
+        Ok(Some((d.version, Some(d))))
+    } else {
+        Ok(Some((
+            Document::decode_version(v.value()).map_err(corrupt)?,
+            None,
+        )))
+    }
 }
 
 fn decode_membership(v: &[u8]) -> Result<StoredMembership, StoreError> {

@@ -112,6 +112,8 @@ impl Store {
             for (k, v) in parsed.docs {
                 docs.insert(k, v).map_err(db("write document"))?;
             }
+            // the changes the snapshot covers were applied elsewhere, not here
+            super::changes::reset(&tx, group, parsed.head.applied.index)?;
             let mut applied = tx.open_table(APPLIED).map_err(db("open applied table"))?;
             applied
                 .insert(group, encode_applied(&parsed.head.applied).as_slice())
@@ -144,6 +146,7 @@ impl Store {
             let name = docs_table(group);
             let def = TableDefinition::<&[u8], &[u8]>::new(&name);
             tx.delete_table(def).map_err(db("drop docs table"))?;
+            super::changes::reset(&tx, group, 0)?;
             let mut applied = tx.open_table(APPLIED).map_err(db("open applied table"))?;
             applied.remove(group).map_err(db("clear applied"))?;
             let mut membership = tx.open_table(MEMBERSHIP).map_err(db("open membership"))?;

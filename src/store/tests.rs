@@ -199,3 +199,133 @@ fn snapshot_replaces_a_replica_state_exactly_and_damage_is_refused() {
     assert!(b.get(7, "c", "stale").unwrap().is_none());
     assert_eq!(b.get(7, "c", "y").unwrap().unwrap().version, 4);
 }
+
+#[test]
+fn every_applied_write_leaves_one_change_row_with_its_before_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let internal = entry(
+        6,
+        Command::Put {
+            collection: "_group".into(),
+            key: "ack".into(),
+            value: Bytes::from_static(b"{}"),
+            content_type: None,
+            precondition: Precondition::None,
+        },
+    );
+    let batch = entry(
+        7,
+        Command::Batch(vec![
+            (
+                "r".into(),
+                Command::Put {
+                    collection: "c".into(),
+                    key: "b".into(),
+                    value: Bytes::from_static(b"B"),
+                    content_type: None,
+                    precondition: Precondition::None,
+                },
+            ),
+            (
+                "r".into(),
+                Command::Delete {
+                    collection: "c".into(),
+                    key: "b".into(),
+                    precondition: Precondition::None,
+                },
+            ),
+        ]),
+    );
+    let entries = [
+        put(1, "a", "1", Precondition::None),
+        put(2, "a", "2", Precondition::None),
+        put(3, "a", "x", Precondition::Version(1)), // refused: no change
+        del(4, "zz", Precondition::None),           // not found: no change
+        del(5, "a", Precondition::None),
+        internal,
+        batch,
+    ];
+    let refs: Vec<&Entry> = entries.iter().collect();
+    store.apply_batch(1, &refs, false).unwrap();
+    // replaying (after a crash) records nothing twice
+    store.apply_batch(1, &refs, false).unwrap();
+    let page = store
+        .changes_after(1, ChangeId::default(), 100, usize::MAX)
+        .unwrap();
+    let seen: Vec<_> = page
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.id.index,
+                r.id.seq,
+                r.op,
+                r.key.as_str(),
+                r.before.as_ref().map(|d| d.value.clone()),
+                r.after.as_ref().map(|d| d.value.clone()),
+            )
+        })
+        .collect();
+    let b = |s: &'static str| Some(Bytes::from_static(s.as_bytes()));
+    assert_eq!(
+        seen,
+        vec![
+            (1, 0, ChangeOp::Insert, "a", None, b("1")),
+            (2, 0, ChangeOp::Update, "a", b("1"), b("2")),
+            (5, 0, ChangeOp::Delete, "a", b("2"), None),
+            (7, 0, ChangeOp::Insert, "b", None, b("B")),
+            (7, 1, ChangeOp::Delete, "b", b("B"), None),
+        ]
+    );
+    assert_eq!(page.rows[1].hlc, Timestamp::new(1002, 0, 1));
+    assert_eq!(page.rows[1].after.as_ref().unwrap().version, 2);
+    assert!(!page.more);
+
+    // pages: strictly after the id asked, capped by rows
+    let page = store
+        .changes_after(1, ChangeId { index: 7, seq: 0 }, 100, usize::MAX)
+        .unwrap();
+    assert_eq!(page.rows.len(), 1);
+    assert_eq!(page.rows[0].id, ChangeId { index: 7, seq: 1 });
+    let page = store
+        .changes_after(1, ChangeId::default(), 2, usize::MAX)
+        .unwrap();
+    assert_eq!((page.rows.len(), page.more), (2, true));
+    assert_eq!(store.changes_backlog(1, ChangeId::at(2), 100).unwrap().0, 3);
+
+    // purge: rows through the index go, the floor says so
+    assert_eq!(store.changes_floor(1).unwrap(), 0);
+    assert_eq!(store.purge_changes(1, 5).unwrap(), 3);
+    assert_eq!(store.changes_floor(1).unwrap(), 5);
+    let (first, held) = store.changes_held(1).unwrap();
+    assert_eq!((first, held), (Some(ChangeId::at(7)), 2));
+    // a lower purge never lowers the floor
+    store.purge_changes(1, 2).unwrap();
+    assert_eq!(store.changes_floor(1).unwrap(), 5);
+}
+
+#[test]
+fn a_snapshot_install_holds_no_changes_below_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Store::open(&dir.path().join("a.redb")).unwrap();
+    let b = Store::open(&dir.path().join("b.redb")).unwrap();
+    let entries = [
+        put(1, "a", "1", Precondition::None),
+        put(2, "b", "2", Precondition::None),
+    ];
+    let refs: Vec<&Entry> = entries.iter().collect();
+    a.apply_batch(1, &refs, false).unwrap();
+    b.apply_batch(1, &refs[..1], false).unwrap();
+    let (_, snap) = a.export_snapshot(1).unwrap();
+    b.install_snapshot(1, &snap).unwrap();
+    assert_eq!(b.changes_floor(1).unwrap(), 2);
+    assert!(
+        b.changes_after(1, ChangeId::default(), 10, usize::MAX)
+            .unwrap()
+            .rows
+            .is_empty()
+    );
+    b.clear_group(1).unwrap();
+    assert_eq!(b.changes_floor(1).unwrap(), 0);
+}
