@@ -15,6 +15,7 @@ pub mod headers;
 mod placement;
 pub mod proxy;
 mod scope;
+mod slot_changes;
 mod slots;
 
 use std::sync::Arc;
@@ -58,6 +59,11 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
             get(slots::show).delete(slots::drop_slot),
         )
         .route("/v1/slots/{name}/pause", axum::routing::post(slots::pause))
+        .route("/v1/slots/{name}/changes", get(slot_changes::changes))
+        .route(
+            "/v1/slots/{name}/ack",
+            axum::routing::post(slot_changes::ack),
+        )
         .route(
             "/v1/slots/{name}/resume",
             axum::routing::post(slots::resume),

@@ -1,6 +1,7 @@
-//! `/v1/slots`: change-data-capture slots (issue 17). Create, list, show, pause, resume and
-//! drop are built; reading changes is not yet (see `cdc/`). Any region serves them: slots
-//! live in the meta group's log (`cdc/slots.rs`).
+//! `/v1/slots`: change-data-capture slots (issue 17): create, list, show (with the slot's
+//! position and lag), pause, resume, drop; reading and acknowledging changes is
+//! `slot_changes.rs`. Any region serves them: slots live in the meta group's log
+//! (`cdc/slots.rs`).
 
 use std::sync::Arc;
 
@@ -13,12 +14,17 @@ use axum::response::{IntoResponse, Response};
 
 use super::context::ApiContext;
 use super::error::{ApiError, ErrorCode};
-use crate::cdc::{SlotRecord, SlotSpec, SlotStoreError};
+use crate::cdc::{Position, SlotFilter, SlotRecord, SlotSpec, SlotStoreError, reader};
+use crate::ids::GroupId;
+
+/// How long creating a slot waits to catch up with each group's leader, and per attempt.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(8);
+const CATCH_UP_ATTEMPT: std::time::Duration = std::time::Duration::from_secs(1);
 use crate::config::names::check_collection_name;
 
 type Ctx = State<Arc<ApiContext>>;
 
-fn answer(r: Result<Response, ApiError>) -> Response {
+pub(super) fn answer(r: Result<Response, ApiError>) -> Response {
     r.unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -39,13 +45,16 @@ impl From<SlotStoreError> for ApiError {
             SlotStoreError::Corrupt { .. } => ApiError::Internal {
                 message: e.to_string(),
             },
+            SlotStoreError::BadPosition(_) => {
+                ApiError::bad(ErrorCode::InvalidPosition, e.to_string())
+            }
             SlotStoreError::Group(g) => g.into(),
             SlotStoreError::Store(s) => s.into(),
         }
     }
 }
 
-fn slot_name(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+pub(super) fn slot_name(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Path(name) =
         path.map_err(|e| ApiError::bad(ErrorCode::InvalidPath, format!("bad slot path: {e}")))?;
     check_collection_name(&name)
@@ -70,13 +79,16 @@ pub async fn create(State(ctx): Ctx, body: Bytes) -> Response {
                     ),
                 )
             })?;
-            spec.compile()
+            let filter = spec
+                .compile()
                 .map_err(|e| ApiError::bad(ErrorCode::InvalidSlot, e.to_string()))?;
+            let start = start_here(&ctx, &filter).await?;
             let record = SlotRecord {
                 spec,
                 paused: false,
                 created_at_ms: ctx.now_ms(),
                 created_in: ctx.region.to_string(),
+                start,
             };
             ctx.slots.create(&record).await?;
             tracing::info!(slot = %record.spec.name, "slot created");
@@ -84,6 +96,37 @@ pub async fn create(State(ctx): Ctx, body: Bytes) -> Response {
         }
         .await,
     )
+}
+
+/// Where a new slot starts: in every group that can hold a collection it follows (the
+/// default group, and each collection group whose collection matches), what this region has
+/// applied after catching up with the group's leader, so a write acknowledged before the
+/// slot was created is not delivered and every later one is.
+async fn start_here(ctx: &ApiContext, filter: &SlotFilter) -> Result<Position, ApiError> {
+    let mut start = Position::new();
+    for g in ctx.groups.iter() {
+        let id = g.id();
+        let follows = id == GroupId::DEFAULT_DATA
+            || (id != GroupId::META && filter.patterns.matches(&g.spec().name));
+        if !follows {
+            continue;
+        }
+        if !g.is_member() {
+            return Err(ApiError::Conflict {
+                code: ErrorCode::SlotGroupsNotHeld,
+                message: format!(
+                    "collection {:?} (group {id}) is not held in region {}: create the slot in a \
+                     region that holds every collection it follows ({})",
+                    g.spec().name,
+                    ctx.region,
+                    g.spec().voters.join(", ")
+                ),
+            });
+        }
+        g.catch_up(CATCH_UP, CATCH_UP_ATTEMPT).await?;
+        start.set(id, reader::start_at(g.applied_index()));
+    }
+    Ok(start)
 }
 
 pub async fn list(State(ctx): Ctx) -> Response {
@@ -100,8 +143,17 @@ pub async fn list(State(ctx): Ctx) -> Response {
 pub async fn show(State(ctx): Ctx, path: Result<Path<String>, PathRejection>) -> Response {
     answer(
         async {
-            let (r, _) = ctx.slots.get(&slot_name(path)?).await?;
-            Ok(Json(view(&r)).into_response())
+            let name = slot_name(path)?;
+            let (r, _) = ctx.slots.get(&name).await?;
+            let (cursor, _) = ctx.slots.cursor(&name).await?;
+            let mut v = view(&r);
+            if let (Some(v), serde_json::Value::Object(p)) = (
+                v.as_object_mut(),
+                super::slot_changes::progress(&ctx, &r, &cursor),
+            ) {
+                v.extend(p);
+            }
+            Ok(Json(v).into_response())
         }
         .await,
     )

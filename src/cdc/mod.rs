@@ -9,12 +9,18 @@
 //! Event production, reading and acknowledging changes, encodings, sinks and filtered
 //! replicas are still to come (see the issue); nothing on the write path uses this module.
 
+pub mod event;
 pub mod pattern;
+pub mod position;
 pub mod predicate;
+pub mod reader;
+pub mod retention;
 pub mod slot;
 pub mod slots;
 
+pub use event::Event;
 pub use pattern::{PatternError, PatternSet};
+pub use position::{Position, PositionError};
 pub use predicate::{Predicate, PredicateError};
-pub use slot::{Op, SlotError, SlotFilter, SlotRecord, SlotSpec};
+pub use slot::{Op, SlotCursor, SlotError, SlotFilter, SlotRecord, SlotSpec};
 pub use slots::{SLOTS_COLLECTION, SlotStore, SlotStoreError};

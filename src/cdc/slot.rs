@@ -55,6 +55,24 @@ pub struct SlotRecord {
     /// When it was created (ms, the creating region's clock) and where.
     pub created_at_ms: u64,
     pub created_in: String,
+    /// Where the slot starts in each group it follows: what the creating region had applied
+    /// after catching up with each group's leader. The groups named here are the slot's.
+    #[serde(default)]
+    pub start: super::Position,
+}
+
+/// How far a slot's consumers have confirmed, kept apart from the record so acks do not
+/// race pause and resume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotCursor {
+    pub confirmed: super::Position,
+    /// When the last ack moved it (ms, the acking region's clock); 0: never.
+    #[serde(default)]
+    pub acked_at_ms: u64,
+    /// Set when retention had to purge changes the slot had not confirmed: the slot can no
+    /// longer deliver without a gap, so it delivers nothing.
+    #[serde(default)]
+    pub lost: Option<String>,
 }
 
 /// Why a slot was refused; `field` as the request names it.

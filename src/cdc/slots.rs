@@ -9,12 +9,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::slot::SlotRecord;
+use super::position::{Position, PositionError};
+use super::slot::{SlotCursor, SlotRecord};
 use crate::group::{GroupError, LogGroup};
 use crate::store::{ApplyOutcome, Command, Precondition, StoreError};
 
 /// Clients cannot name it (collection names start with a letter or digit).
 pub const SLOTS_COLLECTION: &str = "_slots";
+/// Each slot's confirmed position, one document per slot.
+pub const CURSORS_COLLECTION: &str = "_slot_cursors";
+
+/// Compare-and-set attempts an ack makes against concurrent acks before giving up.
+const ACK_ATTEMPTS: usize = 8;
 
 /// How long a read keeps trying to catch up with the leader: long enough for the group to
 /// elect a new one if its leader just died (as the catalog's reads do).
@@ -36,10 +42,20 @@ pub enum SlotStoreError {
     Conflict { name: String },
     #[error("stored slot {name:?} is unreadable: {reason}")]
     Corrupt { name: String, reason: String },
+    #[error("position: {0}")]
+    BadPosition(#[from] PositionError),
     #[error(transparent)]
     Group(#[from] GroupError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn start_cursor(record: &SlotRecord) -> SlotCursor {
+    SlotCursor {
+        confirmed: record.start.clone(),
+        acked_at_ms: 0,
+        lost: None,
+    }
 }
 
 pub struct SlotStore {
@@ -54,9 +70,101 @@ impl SlotStore {
     pub async fn create(&self, record: &SlotRecord) -> Result<(), SlotStoreError> {
         let name = &record.spec.name;
         match self.put(name, record, Precondition::Absent).await? {
-            ApplyOutcome::Written { .. } => Ok(()),
-            _ => Err(SlotStoreError::Exists(name.clone())),
+            ApplyOutcome::Written { .. } => {}
+            _ => return Err(SlotStoreError::Exists(name.clone())),
         }
+        // Overwrites a cursor a dropped slot of this name may have left. Until it lands, a
+        // cursor reads as the record's start (`cursor`); an ack racing it can be undone,
+        // which redelivers (at-least-once), never skips.
+        let cursor = start_cursor(record);
+        self.put_doc(CURSORS_COLLECTION, name, &cursor, Precondition::None)
+            .await?;
+        Ok(())
+    }
+
+    /// The slot's cursor and the precondition that replaces it, after catching up with the
+    /// leader.
+    pub async fn cursor(&self, name: &str) -> Result<(SlotCursor, Precondition), SlotStoreError> {
+        let (record, _) = self.get(name).await?;
+        match self.read_cursor(name) {
+            Ok((c, version)) => Ok((c, Precondition::Version(version))),
+            Err(SlotStoreError::NotFound(_)) => Ok((start_cursor(&record), Precondition::Absent)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Confirms `position` (per group, never backwards); the cursor as it is now.
+    pub async fn ack(
+        &self,
+        name: &str,
+        position: &Position,
+        now_ms: u64,
+    ) -> Result<SlotCursor, SlotStoreError> {
+        for _ in 0..ACK_ATTEMPTS {
+            let (mut cursor, version) = self.cursor(name).await?;
+            if !cursor.confirmed.advance_to(position)? {
+                return Ok(cursor);
+            }
+            cursor.acked_at_ms = now_ms;
+            let outcome = self
+                .put_doc(CURSORS_COLLECTION, name, &cursor, version)
+                .await?;
+            if let ApplyOutcome::Written { .. } = outcome {
+                return Ok(cursor);
+            }
+        }
+        Err(SlotStoreError::Conflict {
+            name: name.to_string(),
+        })
+    }
+
+    /// Marks the slot lost (retention purged what it had not confirmed); idempotent.
+    pub async fn mark_lost(&self, name: &str, reason: &str) -> Result<(), SlotStoreError> {
+        for _ in 0..ACK_ATTEMPTS {
+            let (mut cursor, version) = self.cursor(name).await?;
+            if cursor.lost.is_some() {
+                return Ok(());
+            }
+            cursor.lost = Some(reason.to_string());
+            let outcome = self
+                .put_doc(CURSORS_COLLECTION, name, &cursor, version)
+                .await?;
+            if let ApplyOutcome::Written { .. } = outcome {
+                return Ok(());
+            }
+        }
+        Err(SlotStoreError::Conflict {
+            name: name.to_string(),
+        })
+    }
+
+    /// Every slot with its cursor, as this replica holds them now (no catch-up: the
+    /// retention task's view, which only holds changes back).
+    pub fn local(&self) -> Result<Vec<(SlotRecord, SlotCursor)>, SlotStoreError> {
+        let keys = self.group.list(SLOTS_COLLECTION, "", None, MAX_SLOTS)?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (name, _) in keys {
+            if let Some((r, _)) = self.read(&name)? {
+                let cursor = match self.read_cursor(&name) {
+                    Ok((c, _)) => c,
+                    Err(SlotStoreError::NotFound(_)) => start_cursor(&r),
+                    Err(e) => return Err(e),
+                };
+                out.push((r, cursor));
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_cursor(&self, name: &str) -> Result<(SlotCursor, u64), SlotStoreError> {
+        let Some(doc) = self.group.get(CURSORS_COLLECTION, name)? else {
+            return Err(SlotStoreError::NotFound(name.to_string()));
+        };
+        let cursor = serde_json::from_slice(&doc.value).map_err(|e| SlotStoreError::Corrupt {
+            name: name.to_string(),
+            reason: format!("cursor: {e}"),
+        })?;
+        Ok((cursor, doc.version))
     }
 
     /// The slot and its version, after catching up with the leader.
@@ -109,9 +217,18 @@ impl SlotStore {
                 precondition: Precondition::None,
             })
             .await?;
-        match c.outcome {
-            ApplyOutcome::Deleted { .. } => Ok(()),
-            _ => Err(SlotStoreError::NotFound(name.to_string())),
+        let dropped = matches!(c.outcome, ApplyOutcome::Deleted { .. });
+        self.group
+            .propose(Command::Delete {
+                collection: CURSORS_COLLECTION.into(),
+                key: name.into(),
+                precondition: Precondition::None,
+            })
+            .await?;
+        if dropped {
+            Ok(())
+        } else {
+            Err(SlotStoreError::NotFound(name.to_string()))
         }
     }
 
@@ -137,11 +254,22 @@ impl SlotStore {
         record: &SlotRecord,
         precondition: Precondition,
     ) -> Result<ApplyOutcome, SlotStoreError> {
-        let value = serde_json::to_vec(record).expect("slot records serialize");
+        self.put_doc(SLOTS_COLLECTION, name, record, precondition)
+            .await
+    }
+
+    async fn put_doc(
+        &self,
+        collection: &str,
+        name: &str,
+        doc: &impl serde::Serialize,
+        precondition: Precondition,
+    ) -> Result<ApplyOutcome, SlotStoreError> {
+        let value = serde_json::to_vec(doc).expect("slot documents serialize");
         let c = self
             .group
             .propose(Command::Put {
-                collection: SLOTS_COLLECTION.into(),
+                collection: collection.into(),
                 key: name.into(),
                 value: Bytes::from(value),
                 content_type: Some("application/json".into()),

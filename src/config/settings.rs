@@ -39,6 +39,13 @@ pub struct NodeSettings {
     /// snapshot instead.
     pub snapshot_every_entries: u64,
     pub snapshot_keep_entries: u64,
+    /// Change data capture: a group keeps the change rows its slots have not confirmed, but
+    /// no more than this many entries behind its applied index; a slot further behind is
+    /// marked lost (it delivers nothing more, and says so) rather than hold the disk hostage.
+    pub cdc_retain_max_entries: u64,
+    /// Change rows no slot needs are kept this long anyway, so a slot being created in
+    /// another region finds the changes after its start on every replica.
+    pub cdc_retain_grace_ms: u64,
 }
 
 impl Default for NodeSettings {
@@ -58,6 +65,8 @@ impl Default for NodeSettings {
             election_timeout_max_ms: 6000,
             snapshot_every_entries: 10_000,
             snapshot_keep_entries: 1000,
+            cdc_retain_max_entries: 1_000_000,
+            cdc_retain_grace_ms: 60_000,
         }
     }
 }
@@ -166,6 +175,18 @@ impl NodeSettings {
             self.snapshot_keep_entries,
             1,
             1 << 40,
+        )?;
+        range(
+            "cdc_retain_max_entries",
+            self.cdc_retain_max_entries,
+            100,
+            1 << 40,
+        )?;
+        range(
+            "cdc_retain_grace_ms",
+            self.cdc_retain_grace_ms,
+            0,
+            86_400_000,
         )?;
         if self.max_value_bytes + 4096 > self.wal_segment_bytes {
             return Err(invalid(

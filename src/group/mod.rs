@@ -487,6 +487,11 @@ impl LogGroup {
         self.applied.borrow().0
     }
 
+    /// The store this replica applies to (change data capture reads its change rows).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     /// Highest index durable in this replica's WAL.
     pub fn durable_index(&self) -> u64 {
         self.log.wal().durable_index()

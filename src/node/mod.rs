@@ -146,6 +146,13 @@ impl Node {
             .or_else(|| groups.get(GroupId::DEFAULT_DATA))
             .expect("every node opens the default group")
             .clone();
+        tasks.spawn(crate::cdc::retention::run(
+            crate::cdc::SlotStore::new(slot_group.clone()),
+            groups.clone(),
+            clock.clone(),
+            topology.node.clone(),
+            crate::cdc::retention::RetentionMetrics::register(&metrics.registry)?,
+        ));
         let ctx = Arc::new(ApiContext {
             region: region_name.clone(),
             placements: Resolver::new(topology, region_name.clone(), records),

@@ -1,0 +1,294 @@
+//! Reading a slot's changes and confirming them: `GET /v1/slots/{name}/changes` (a long-poll
+//! batch of NDJSON events after the confirmed position) and `POST /v1/slots/{name}/ack`.
+//! Any region holding the slot's groups serves both; the position lives in the meta group,
+//! so a consumer that moves to another region (its node died) resumes where it confirmed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::context::ApiContext;
+use super::error::{ApiError, ErrorCode};
+use super::slots::{answer, slot_name};
+use crate::cdc::reader::{self, Batch, ReadError, ReadLimits};
+use crate::cdc::{Position, SlotCursor, SlotRecord};
+use crate::group::LogGroup;
+use crate::ids::GroupId;
+use crate::store::Store;
+
+type Ctx = State<Arc<ApiContext>>;
+
+/// Events one read returns at most, and the default.
+const MAX_EVENTS: usize = 10_000;
+const DEFAULT_EVENTS: usize = 1_000;
+/// The longest a read waits for a change.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+/// How often a waiting read looks for newly applied entries.
+const POLL: Duration = Duration::from_millis(5);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesQuery {
+    max: Option<usize>,
+    wait_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    position: String,
+}
+
+/// The slot's groups as held here (each replica's store), or why they are not.
+fn held_groups(
+    ctx: &ApiContext,
+    start: &Position,
+) -> Result<Vec<(GroupId, Arc<LogGroup>)>, ApiError> {
+    start
+        .groups()
+        .map(|(id, _)| match ctx.groups.get(id) {
+            Some(g) if g.is_member() => Ok((id, g.clone())),
+            _ => Err(ApiError::Unavailable {
+                code: ErrorCode::ChangesNotHeld,
+                message: format!(
+                    "this slot follows group {id}, which region {} does not hold: read it from \
+                     a region that does",
+                    ctx.region
+                ),
+                retry_after_s: 1,
+            }),
+        })
+        .collect()
+}
+
+fn refused(e: ReadError) -> ApiError {
+    match e {
+        ReadError::Store(s) => s.into(),
+        other => ApiError::Unavailable {
+            code: ErrorCode::ChangesNotHeld,
+            message: other.to_string(),
+            retry_after_s: 1,
+        },
+    }
+}
+
+/// A slot that can deliver: not lost, not paused.
+fn deliverable(record: &SlotRecord, cursor: &SlotCursor) -> Result<(), ApiError> {
+    let name = &record.spec.name;
+    if let Some(why) = &cursor.lost {
+        return Err(ApiError::Conflict {
+            code: ErrorCode::SlotLost,
+            message: format!(
+                "slot {name:?} is lost: {why}; drop it and create it again (with an initial \
+                 snapshot once that is built)"
+            ),
+        });
+    }
+    if record.paused {
+        return Err(ApiError::Conflict {
+            code: ErrorCode::SlotPaused,
+            message: format!("slot {name:?} is paused; resume it to read (nothing is lost)"),
+        });
+    }
+    Ok(())
+}
+
+pub async fn changes(
+    State(ctx): Ctx,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ChangesQuery>, QueryRejection>,
+) -> Response {
+    answer(
+        async {
+            let name = slot_name(path)?;
+            let Query(q) = query.map_err(|e| {
+                ApiError::bad(
+                    ErrorCode::InvalidQuery,
+                    format!("expected ?max=N&wait_ms=T: {e}"),
+                )
+            })?;
+            let max = q.max.unwrap_or(DEFAULT_EVENTS);
+            if max == 0 || max > MAX_EVENTS {
+                return Err(ApiError::bad(
+                    ErrorCode::InvalidQuery,
+                    format!("max: {max} is not within 1..={MAX_EVENTS}"),
+                ));
+            }
+            let wait = Duration::from_millis(q.wait_ms.unwrap_or(0));
+            if wait > MAX_WAIT {
+                return Err(ApiError::bad(
+                    ErrorCode::InvalidQuery,
+                    format!("wait_ms: at most {}", MAX_WAIT.as_millis()),
+                ));
+            }
+            let (record, _) = ctx.slots.get(&name).await?;
+            let (cursor, _) = ctx.slots.cursor(&name).await?;
+            deliverable(&record, &cursor)?;
+            let filter = record.spec.compile().map_err(|e| ApiError::Internal {
+                message: format!("stored slot {name:?} no longer compiles: {e}"),
+            })?;
+            let groups = held_groups(&ctx, &record.start)?;
+            let batch = read_waiting(&groups, &filter, &cursor.confirmed, max, wait).await?;
+            Ok(ndjson(&batch))
+        }
+        .await,
+    )
+}
+
+/// Reads a batch; with none, waits up to `wait` for an entry to be applied and reads again.
+async fn read_waiting(
+    groups: &[(GroupId, Arc<LogGroup>)],
+    filter: &crate::cdc::SlotFilter,
+    from: &Position,
+    max: usize,
+    wait: Duration,
+) -> Result<Batch, ApiError> {
+    let deadline = Instant::now() + wait;
+    let stores: HashMap<GroupId, &Store> = groups
+        .iter()
+        .map(|(id, g)| (*id, g.store().as_ref()))
+        .collect();
+    let mut from = from.clone();
+    loop {
+        let applied: Vec<u64> = groups.iter().map(|(_, g)| g.applied_index()).collect();
+        let batch =
+            reader::read(&stores, filter, &from, ReadLimits::events(max)).map_err(refused)?;
+        if !batch.events.is_empty() || batch.more || Instant::now() >= deadline {
+            return Ok(batch);
+        }
+        // nothing selected: go on from where the read looked (the same events either way)
+        from = batch.frontier;
+        while groups
+            .iter()
+            .map(|(_, g)| g.applied_index())
+            .eq(applied.iter().copied())
+        {
+            if Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+fn ndjson(batch: &Batch) -> Response {
+    let mut body = Vec::with_capacity(batch.events.len() * 256);
+    for e in &batch.events {
+        serde_json::to_writer(&mut body, e).expect("events serialize");
+        body.push(b'\n');
+    }
+    let mut r = Bytes::from(body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    h.insert(
+        "georep-slot-position",
+        HeaderValue::from_str(&batch.frontier.to_string()).expect("positions are ASCII"),
+    );
+    h.insert(
+        "georep-slot-more",
+        HeaderValue::from_static(if batch.more { "true" } else { "false" }),
+    );
+    r
+}
+
+pub async fn ack(
+    State(ctx): Ctx,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    answer(
+        async {
+            let name = slot_name(path)?;
+            let body: AckBody = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::bad(
+                    ErrorCode::InvalidBody,
+                    format!("expected {{\"position\": P}}: {e}"),
+                )
+            })?;
+            let position: Position = body
+                .position
+                .parse()
+                .map_err(|e| ApiError::bad(ErrorCode::InvalidPosition, format!("position: {e}")))?;
+            not_ahead(&ctx, &position).await?;
+            let cursor = ctx.slots.ack(&name, &position, ctx.now_ms()).await?;
+            Ok(Json(serde_json::json!({
+                "name": name,
+                "confirmed": cursor.confirmed,
+            }))
+            .into_response())
+        }
+        .await,
+    )
+}
+
+/// Refuses a position past what its groups have committed: confirming it would skip
+/// changes no read returned. A group this region holds is checked after catching up with
+/// its leader; one it does not hold is taken as given.
+async fn not_ahead(ctx: &ApiContext, position: &Position) -> Result<(), ApiError> {
+    for (id, at) in position.groups() {
+        let Some(g) = ctx.groups.get(id).filter(|g| g.is_member()) else {
+            continue;
+        };
+        if at.index > g.applied_index() {
+            g.catch_up(Duration::from_secs(8), Duration::from_secs(1))
+                .await?;
+        }
+        if at.index > g.applied_index() {
+            return Err(ApiError::bad(
+                ErrorCode::PositionAhead,
+                format!(
+                    "position: group {id} is at index {}; {} was never read from this slot",
+                    g.applied_index(),
+                    at.index
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What `GET /v1/slots/{name}` adds to the record: the confirmed position and how far
+/// behind it is here (entries applied since, the age of the oldest unconfirmed change, the
+/// backlog of change rows after it), or that the slot is lost.
+pub fn progress(ctx: &ApiContext, record: &SlotRecord, cursor: &SlotCursor) -> serde_json::Value {
+    let (mut lag_entries, mut backlog, mut bytes) = (0u64, 0u64, 0u64);
+    let mut oldest_ms: Option<u64> = None;
+    for (id, at) in cursor.confirmed.groups() {
+        let Some(g) = ctx.groups.get(id).filter(|g| g.is_member()) else {
+            continue;
+        };
+        lag_entries += g.applied_index().saturating_sub(at.index);
+        if let Ok((n, b)) = g.store().changes_backlog(id.0, at, 1_000_000) {
+            backlog += n;
+            bytes += b;
+        }
+        if let Ok(page) = g.store().changes_after(id.0, at, 1, usize::MAX)
+            && let Some(row) = page.rows.first()
+        {
+            let ms = row.hlc.physical_ms();
+            oldest_ms = Some(oldest_ms.map_or(ms, |o| o.min(ms)));
+        }
+    }
+    let lag_ms = oldest_ms.map_or(0, |ms| ctx.now_ms().saturating_sub(ms));
+    serde_json::json!({
+        "position": cursor.confirmed,
+        "acked_at_ms": cursor.acked_at_ms,
+        "lost": cursor.lost,
+        "lag_entries": lag_entries,
+        "lag_ms": lag_ms,
+        "backlog_changes": backlog,
+        "backlog_bytes": bytes,
+        "paused": record.paused,
+    })
+}

@@ -1,0 +1,190 @@
+//! The change event a consumer receives (CONTRACT.md, "Change data capture"), Debezium's
+//! envelope: `op`, `before`, `after`, `source`. Documents that are JSON are embedded as JSON;
+//! any other value appears as `{"$binary": "<base64>"}`, so no value is shown as something
+//! it is not.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::position::Position;
+use super::slot::{Op, SlotFilter};
+use crate::ids::GroupId;
+use crate::store::{ChangeOp, ChangeRow, Document};
+
+/// Where the change happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// The region that accepted the write.
+    pub region: String,
+    pub group: u32,
+    /// The log index (the document's version after the write).
+    pub index: u64,
+    /// The write's place in a batched log entry.
+    pub seq: u32,
+    pub hlc: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Acknowledge this to confirm everything up to and including this event.
+    pub position: Position,
+    pub op: Op,
+    pub collection: String,
+    pub key: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub source: Source,
+}
+
+fn op_of(op: ChangeOp) -> Op {
+    match op {
+        ChangeOp::Insert => Op::Insert,
+        ChangeOp::Update => Op::Update,
+        ChangeOp::Delete => Op::Delete,
+    }
+}
+
+/// Whether the slot delivers `row`: its collection, its op and its predicate (over the
+/// document as written, or as it was before a delete).
+pub fn selects(filter: &SlotFilter, row: &ChangeRow) -> bool {
+    if !filter.patterns.matches(&row.collection) || !filter.ops.contains(&op_of(row.op)) {
+        return false;
+    }
+    match &filter.predicate {
+        None => true,
+        Some(p) => row
+            .after
+            .as_ref()
+            .or(row.before.as_ref())
+            .is_some_and(|d| p.matches_bytes(&d.value)),
+    }
+}
+
+/// A document as JSON: embedded if it is JSON, else its bytes in base64.
+pub fn document_json(d: &Document) -> Value {
+    match serde_json::from_slice::<Value>(&d.value) {
+        Ok(v) => v,
+        Err(_) => serde_json::json!({
+            "$binary": base64::engine::general_purpose::STANDARD.encode(&d.value)
+        }),
+    }
+}
+
+impl Event {
+    pub fn from_row(row: &ChangeRow, group: GroupId, position: Position) -> Event {
+        Event {
+            position,
+            op: op_of(row.op),
+            collection: row.collection.clone(),
+            key: row.key.clone(),
+            before: row.before.as_ref().map(document_json),
+            after: row.after.as_ref().map(document_json),
+            source: Source {
+                region: row.origin.clone(),
+                group: group.0,
+                index: row.id.index,
+                seq: row.id.seq,
+                hlc: row.hlc.to_string(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::cdc::SlotSpec;
+    use crate::clock::Timestamp;
+    use crate::store::ChangeId;
+
+    fn row(op: ChangeOp, collection: &str, before: Option<&str>, after: Option<&str>) -> ChangeRow {
+        let doc = |v: &str| Document {
+            version: 9,
+            hlc: Timestamp::new(5, 0, 1),
+            content_type: None,
+            value: Bytes::from(v.to_string()),
+        };
+        ChangeRow {
+            id: ChangeId::at(9),
+            op,
+            hlc: Timestamp::new(5, 0, 1),
+            origin: "r2".into(),
+            collection: collection.into(),
+            key: "k".into(),
+            before: before.map(doc),
+            after: after.map(doc),
+        }
+    }
+
+    fn filter(json: Value) -> SlotFilter {
+        serde_json::from_value::<SlotSpec>(json)
+            .unwrap()
+            .compile()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_slot_selects_by_collection_op_and_predicate() {
+        let f = filter(serde_json::json!({"name": "s", "collections": ["orders*"],
+            "ops": ["insert", "delete"], "filter": "tenant == 'acme'"}));
+        let acme = r#"{"tenant":"acme"}"#;
+        let other = r#"{"tenant":"zeta"}"#;
+        assert!(selects(
+            &f,
+            &row(ChangeOp::Insert, "orders", None, Some(acme))
+        ));
+        assert!(selects(
+            &f,
+            &row(ChangeOp::Insert, "orders-eu", None, Some(acme))
+        ));
+        assert!(!selects(
+            &f,
+            &row(ChangeOp::Insert, "users", None, Some(acme))
+        ));
+        assert!(!selects(
+            &f,
+            &row(ChangeOp::Update, "orders", Some(acme), Some(acme))
+        ));
+        assert!(!selects(
+            &f,
+            &row(ChangeOp::Insert, "orders", None, Some(other))
+        ));
+        assert!(!selects(
+            &f,
+            &row(ChangeOp::Insert, "orders", None, Some("not json"))
+        ));
+        // a delete is judged by what was deleted
+        assert!(selects(
+            &f,
+            &row(ChangeOp::Delete, "orders", Some(acme), None)
+        ));
+        assert!(!selects(
+            &f,
+            &row(ChangeOp::Delete, "orders", Some(other), None)
+        ));
+    }
+
+    #[test]
+    fn the_envelope_embeds_json_and_marks_other_bytes() {
+        let r = row(
+            ChangeOp::Update,
+            "orders",
+            Some("{\"n\":1}"),
+            Some("\u{1}raw"),
+        );
+        let e = Event::from_row(&r, GroupId(3), "3:9:0".parse().unwrap());
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["op"], "update");
+        assert_eq!(v["position"], "3:9:0");
+        assert_eq!(v["before"], serde_json::json!({"n": 1}));
+        assert_eq!(v["after"]["$binary"], "AXJhdw==");
+        assert_eq!(v["source"]["region"], "r2");
+        assert_eq!(v["source"]["group"], 3);
+        assert_eq!(v["source"]["index"], 9);
+        let back: Event = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+    }
+}

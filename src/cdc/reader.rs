@@ -1,0 +1,345 @@
+//! Reading a slot: the change rows of each group it follows, after its position, filtered,
+//! merged across groups in HLC order (within a group, log order, so per key the order of
+//! the writes), cut at the batch size. Nothing here moves the slot: a read returns the same
+//! events until they are acknowledged (at-least-once).
+//!
+//! The batch's frontier is how far the read looked: past the rows the filter dropped and,
+//! once a group's rows are all read, up to what the group had applied, so acknowledging it
+//! lets a consumer of a narrow slot move on (and the group purge) without an event to ack.
+
+use std::collections::HashMap;
+
+use super::event::{Event, selects};
+use super::position::Position;
+use super::slot::SlotFilter;
+use crate::ids::GroupId;
+use crate::store::{ChangeId, ChangeRow, Store, StoreError};
+
+/// The seq of a slot position that has consumed every change of its entry.
+pub const WHOLE_ENTRY: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// Events returned at most.
+    pub max_events: usize,
+    /// Change rows looked at per group at most (a narrow filter over a long backlog answers
+    /// in bounded time; the frontier says how far it got).
+    pub max_scan: usize,
+    /// Bytes of change rows looked at per group at most.
+    pub max_bytes: usize,
+}
+
+impl ReadLimits {
+    pub fn events(max_events: usize) -> ReadLimits {
+        ReadLimits {
+            max_events,
+            max_scan: 10_000,
+            max_bytes: 8 << 20,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    /// Acknowledging it confirms every event of the batch and every change the filter dropped
+    /// up to where the read stopped.
+    pub frontier: Position,
+    /// Whether more changes were left unread (the limits cut the read).
+    pub more: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("group {group} is not held in this region; read the slot from a region that holds it")]
+    NotHeld { group: GroupId },
+    /// The rows after the slot's position are not held by this replica: purged (the slot
+    /// was lost to the retention cap), or the replica was filled from a snapshot after them.
+    #[error(
+        "changes of group {group} after index {from} are not held in this region (it holds those after {floor})"
+    )]
+    NotHeldHere {
+        group: GroupId,
+        from: u64,
+        floor: u64,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A slot's start in a group whose applied index is `applied`: every change so far consumed.
+pub fn start_at(applied: u64) -> ChangeId {
+    ChangeId {
+        index: applied,
+        seq: WHOLE_ENTRY,
+    }
+}
+
+/// Whether a replica whose rows at or below `floor` are gone holds every row after `from`.
+pub fn holds_after(floor: u64, from: ChangeId) -> bool {
+    from.index > floor || (from.index == floor && from.seq == WHOLE_ENTRY) || floor == 0
+}
+
+struct Scanned {
+    group: GroupId,
+    selected: Vec<ChangeRow>,
+    /// Where this group's scan stopped.
+    to: ChangeId,
+    more: bool,
+}
+
+fn scan(
+    store: &Store,
+    group: GroupId,
+    from: ChangeId,
+    filter: &SlotFilter,
+    limits: &ReadLimits,
+) -> Result<Scanned, ReadError> {
+    let floor = store.changes_floor(group.0)?;
+    if !holds_after(floor, from) {
+        return Err(ReadError::NotHeldHere {
+            group,
+            from: from.index,
+            floor,
+        });
+    }
+    // Applied is read before the rows: a row exists for every write applied by then, so a
+    // scan that finds no more rows has seen all of them.
+    let applied = store.applied(group.0)?.index;
+    let page = store.changes_after(group.0, from, limits.max_scan, limits.max_bytes)?;
+    let mut to = page.rows.last().map_or(from, |r| r.id);
+    if !page.more && applied >= to.index {
+        to = start_at(applied);
+    }
+    let selected = page
+        .rows
+        .into_iter()
+        .filter(|r| selects(filter, r))
+        .collect();
+    Ok(Scanned {
+        group,
+        selected,
+        to,
+        more: page.more,
+    })
+}
+
+/// The next batch of `from`'s groups, each read from `stores`.
+pub fn read(
+    stores: &HashMap<GroupId, &Store>,
+    filter: &SlotFilter,
+    from: &Position,
+    limits: ReadLimits,
+) -> Result<Batch, ReadError> {
+    let mut scans = Vec::new();
+    for (group, at) in from.groups() {
+        let store = stores.get(&group).ok_or(ReadError::NotHeld { group })?;
+        scans.push(scan(store, group, at, filter, &limits)?);
+    }
+    Ok(merge(scans, from, limits.max_events))
+}
+
+/// Orders the selected rows of every group by HLC (ties by group, then log order) and takes
+/// the first `max_events`.
+fn merge(scans: Vec<Scanned>, from: &Position, max_events: usize) -> Batch {
+    let mut all: Vec<(GroupId, ChangeRow)> = Vec::new();
+    let mut more = false;
+    for s in &scans {
+        more |= s.more;
+        all.extend(s.selected.iter().cloned().map(|r| (s.group, r)));
+    }
+    all.sort_by(|(ga, a), (gb, b)| (a.hlc, *ga, a.id).cmp(&(b.hlc, *gb, b.id)));
+    let cut = all.len() > max_events;
+    more |= cut;
+    all.truncate(max_events);
+    let mut position = from.clone();
+    let mut taken: HashMap<GroupId, usize> = HashMap::new();
+    let events = all
+        .iter()
+        .map(|(g, row)| {
+            position.set(*g, row.id);
+            *taken.entry(*g).or_default() += 1;
+            Event::from_row(row, *g, position.clone())
+        })
+        .collect();
+    // A group whose selected rows were all taken is read up to where its scan stopped; one
+    // cut short, up to its last event.
+    let mut frontier = position;
+    for s in &scans {
+        if taken.get(&s.group).copied().unwrap_or(0) == s.selected.len() {
+            frontier.set(s.group, s.to);
+        }
+    }
+    Batch {
+        events,
+        frontier,
+        more,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::cdc::{Op, SlotSpec};
+    use crate::clock::Timestamp;
+    use crate::store::{Command, Precondition};
+    use crate::wal::Entry;
+
+    fn put(index: u64, hlc: u64, collection: &str, key: &str, value: &str) -> Entry {
+        Entry {
+            index,
+            term: 1,
+            hlc: Timestamp::new(hlc, 0, 1),
+            origin: Arc::from("r1"),
+            payload: Command::Put {
+                collection: collection.into(),
+                key: key.into(),
+                value: Bytes::from(value.to_string()),
+                content_type: None,
+                precondition: Precondition::None,
+            }
+            .encode(),
+        }
+    }
+
+    fn filter(json: serde_json::Value) -> SlotFilter {
+        serde_json::from_value::<SlotSpec>(json)
+            .unwrap()
+            .compile()
+            .unwrap()
+    }
+
+    fn apply(store: &Store, group: u32, entries: &[Entry]) {
+        let refs: Vec<&Entry> = entries.iter().collect();
+        store.apply_batch(group, &refs, false).unwrap();
+    }
+
+    #[test]
+    fn reads_merge_groups_by_hlc_and_stop_where_the_batch_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let (a, b) = (GroupId(1), GroupId(5));
+        apply(
+            &store,
+            1,
+            &[
+                put(1, 10, "orders", "o1", "1"),
+                put(2, 30, "users", "u1", "1"),
+                put(3, 50, "orders", "o1", "2"),
+            ],
+        );
+        apply(
+            &store,
+            5,
+            &[
+                put(1, 20, "orders", "o2", "1"),
+                put(2, 40, "orders", "o2", "2"),
+            ],
+        );
+        let stores = HashMap::from([(a, &store), (b, &store)]);
+        let f = filter(serde_json::json!({"name": "s", "collections": ["orders"]}));
+        let mut from = Position::new();
+        from.set(a, start_at(0));
+        from.set(b, start_at(0));
+
+        let batch = read(&stores, &f, &from, ReadLimits::events(3)).unwrap();
+        let got: Vec<_> = batch
+            .events
+            .iter()
+            .map(|e| (e.source.group, e.key.as_str(), e.op))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, "o1", Op::Insert),
+                (5, "o2", Op::Insert),
+                (5, "o2", Op::Update)
+            ]
+        );
+        assert!(batch.more);
+        // each event's position moves its own group only
+        assert_eq!(batch.events[0].position.to_string(), "1:1:0,5:0:4294967295");
+        assert_eq!(batch.events[2].position.to_string(), "1:1:0,5:2:0");
+        // group 5 was read to the end (its applied index), group 1 only to its last event
+        assert_eq!(batch.frontier.to_string(), "1:1:0,5:2:4294967295");
+
+        // the same read again gives the same events (nothing moved); from the frontier on,
+        // the rest, past the users row the filter drops
+        let again = read(&stores, &f, &from, ReadLimits::events(3)).unwrap();
+        assert_eq!(again.events, batch.events);
+        let rest = read(&stores, &f, &batch.frontier, ReadLimits::events(10)).unwrap();
+        assert_eq!(rest.events.len(), 1);
+        assert_eq!(
+            rest.events[0].before.as_ref().unwrap(),
+            &serde_json::json!(1)
+        );
+        assert!(!rest.more);
+        assert_eq!(rest.frontier.to_string(), "1:3:4294967295,5:2:4294967295");
+        let empty = read(&stores, &f, &rest.frontier, ReadLimits::events(10)).unwrap();
+        assert!(empty.events.is_empty());
+        assert_eq!(empty.frontier, rest.frontier);
+    }
+
+    #[test]
+    fn a_scan_limit_moves_the_frontier_past_dropped_rows_only_as_far_as_it_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let entries: Vec<Entry> = (1..=50)
+            .map(|i| put(i, i, if i == 50 { "orders" } else { "users" }, "k", "1"))
+            .collect();
+        apply(&store, 1, &entries);
+        let stores = HashMap::from([(GroupId(1), &store)]);
+        let f = filter(serde_json::json!({"name": "s", "collections": ["orders"]}));
+        let mut from = Position::new();
+        from.set(GroupId(1), start_at(0));
+        let limits = ReadLimits {
+            max_scan: 20,
+            ..ReadLimits::events(10)
+        };
+        let first = read(&stores, &f, &from, limits).unwrap();
+        assert!(first.events.is_empty() && first.more);
+        assert_eq!(first.frontier.to_string(), "1:20:0");
+        let second = read(&stores, &f, &first.frontier, limits).unwrap();
+        let third = read(&stores, &f, &second.frontier, limits).unwrap();
+        assert_eq!(third.events.len(), 1);
+        assert_eq!(third.events[0].source.index, 50);
+    }
+
+    #[test]
+    fn rows_a_replica_no_longer_holds_are_an_error_not_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        apply(
+            &store,
+            1,
+            &[put(1, 1, "orders", "a", "1"), put(2, 2, "orders", "b", "1")],
+        );
+        store.purge_changes(1, 1).unwrap();
+        let f = filter(serde_json::json!({"name": "s"}));
+        let stores = HashMap::from([(GroupId(1), &store)]);
+        let mut from = Position::new();
+        from.set(GroupId(1), start_at(0));
+        let e = read(&stores, &f, &from, ReadLimits::events(10)).unwrap_err();
+        assert!(matches!(e, ReadError::NotHeldHere { floor: 1, .. }), "{e}");
+        from.set(GroupId(1), start_at(1));
+        assert_eq!(
+            read(&stores, &f, &from, ReadLimits::events(10))
+                .unwrap()
+                .events
+                .len(),
+            1
+        );
+        from.set(GroupId(9), start_at(0));
+        assert!(matches!(
+            read(&stores, &f, &from, ReadLimits::events(10)),
+            Err(ReadError::NotHeld { .. })
+        ));
+        assert!(holds_after(0, ChangeId::default()));
+        assert!(!holds_after(5, ChangeId { index: 5, seq: 0 }));
+        assert!(holds_after(5, start_at(5)));
+    }
+}
