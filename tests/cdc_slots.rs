@@ -1,7 +1,7 @@
 //! Change-data-capture slots (issue 17, the slice built so far): created in one region,
 //! listed and changed from the others, kept across a restart and the meta group's leader
 //! failing, refused with the field named when malformed, and guarded by the `cdc` role.
-//! (Reading changes is not built yet.)
+//! (Reading changes: `cdc_changes.rs`.)
 
 mod support;
 
