@@ -1,11 +1,10 @@
 //! Reading a slot's changes and confirming them: `GET /v1/slots/{name}/changes` (a long-poll
-//! batch of NDJSON events after the confirmed position) and `POST /v1/slots/{name}/ack`.
+//! batch of events after the confirmed position, in the slot's format) and `POST /v1/slots/{name}/ack`.
 //! Any region holding the slot's groups serves both; the position lives in the meta group,
 //! so a consumer that moves to another region (its node died) resumes where it confirmed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -18,11 +17,10 @@ use serde::Deserialize;
 use super::context::ApiContext;
 use super::error::{ApiError, ErrorCode};
 use super::slots::{answer, slot_name};
-use crate::cdc::reader::{self, Batch, ReadError, ReadLimits};
+use crate::cdc::encoding::Format;
+use crate::cdc::live;
+use crate::cdc::reader::{Batch, ReadError};
 use crate::cdc::{Position, SlotCursor, SlotRecord};
-use crate::group::LogGroup;
-use crate::ids::GroupId;
-use crate::store::Store;
 
 type Ctx = State<Arc<ApiContext>>;
 
@@ -31,8 +29,6 @@ const MAX_EVENTS: usize = 10_000;
 const DEFAULT_EVENTS: usize = 1_000;
 /// The longest a read waits for a change.
 const MAX_WAIT: Duration = Duration::from_secs(30);
-/// How often a waiting read looks for newly applied entries.
-const POLL: Duration = Duration::from_millis(5);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,34 +43,12 @@ struct AckBody {
     position: String,
 }
 
-/// The slot's groups as held here (each replica's store), or why they are not.
-fn held_groups(
-    ctx: &ApiContext,
-    start: &Position,
-) -> Result<Vec<(GroupId, Arc<LogGroup>)>, ApiError> {
-    start
-        .groups()
-        .map(|(id, _)| match ctx.groups.get(id) {
-            Some(g) if g.is_member() => Ok((id, g.clone())),
-            _ => Err(ApiError::Unavailable {
-                code: ErrorCode::ChangesNotHeld,
-                message: format!(
-                    "this slot follows group {id}, which region {} does not hold: read it from \
-                     a region that does",
-                    ctx.region
-                ),
-                retry_after_s: 1,
-            }),
-        })
-        .collect()
-}
-
-fn refused(e: ReadError) -> ApiError {
+fn refused(ctx: &ApiContext, e: ReadError) -> ApiError {
     match e {
         ReadError::Store(s) => s.into(),
         other => ApiError::Unavailable {
             code: ErrorCode::ChangesNotHeld,
-            message: other.to_string(),
+            message: format!("region {}: {other}", ctx.region),
             retry_after_s: 1,
         },
     }
@@ -135,61 +109,26 @@ pub async fn changes(
             let filter = record.spec.compile().map_err(|e| ApiError::Internal {
                 message: format!("stored slot {name:?} no longer compiles: {e}"),
             })?;
-            let groups = held_groups(&ctx, &record.start)?;
-            let batch = read_waiting(&groups, &filter, &cursor.confirmed, max, wait).await?;
-            Ok(ndjson(&batch))
+            let format = Format::parse(&record.spec.format).map_err(|e| ApiError::Internal {
+                message: format!("stored slot {name:?}: {e}"),
+            })?;
+            let groups =
+                live::held_groups(&ctx.groups, &record.start).map_err(|e| refused(&ctx, e))?;
+            let batch = live::next_batch(&groups, &filter, &cursor.confirmed, max, wait)
+                .await
+                .map_err(|e| refused(&ctx, e))?;
+            Ok(respond(&batch, format))
         }
         .await,
     )
 }
 
-/// Reads a batch; with none, waits up to `wait` for an entry to be applied and reads again.
-async fn read_waiting(
-    groups: &[(GroupId, Arc<LogGroup>)],
-    filter: &crate::cdc::SlotFilter,
-    from: &Position,
-    max: usize,
-    wait: Duration,
-) -> Result<Batch, ApiError> {
-    let deadline = Instant::now() + wait;
-    let stores: HashMap<GroupId, &Store> = groups
-        .iter()
-        .map(|(id, g)| (*id, g.store().as_ref()))
-        .collect();
-    let mut from = from.clone();
-    loop {
-        let applied: Vec<u64> = groups.iter().map(|(_, g)| g.applied_index()).collect();
-        let batch =
-            reader::read(&stores, filter, &from, ReadLimits::events(max)).map_err(refused)?;
-        if !batch.events.is_empty() || batch.more || Instant::now() >= deadline {
-            return Ok(batch);
-        }
-        // nothing selected: go on from where the read looked (the same events either way)
-        from = batch.frontier;
-        while groups
-            .iter()
-            .map(|(_, g)| g.applied_index())
-            .eq(applied.iter().copied())
-        {
-            if Instant::now() >= deadline {
-                break;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-}
-
-fn ndjson(batch: &Batch) -> Response {
-    let mut body = Vec::with_capacity(batch.events.len() * 256);
-    for e in &batch.events {
-        serde_json::to_writer(&mut body, e).expect("events serialize");
-        body.push(b'\n');
-    }
-    let mut r = Bytes::from(body).into_response();
+fn respond(batch: &Batch, format: Format) -> Response {
+    let mut r = Bytes::from(format.encode(&batch.events)).into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
+        HeaderValue::from_static(format.content_type()),
     );
     h.insert(
         "georep-slot-position",

@@ -9,12 +9,15 @@
 //! Event production, reading and acknowledging changes, encodings, sinks and filtered
 //! replicas are still to come (see the issue); nothing on the write path uses this module.
 
+pub mod encoding;
 pub mod event;
+pub mod live;
 pub mod pattern;
 pub mod position;
 pub mod predicate;
 pub mod reader;
 pub mod retention;
+pub mod sink;
 pub mod slot;
 pub mod slots;
 

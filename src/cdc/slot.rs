@@ -128,24 +128,8 @@ impl SlotSpec {
             })?),
             None => None,
         };
-        match self.format.as_str() {
-            "json" => {}
-            "protobuf" | "avro" => {
-                return Err(SlotError::new(
-                    "format",
-                    format!(
-                        "{:?} is not built yet; this build encodes slots as json",
-                        self.format
-                    ),
-                ));
-            }
-            other => {
-                return Err(SlotError::new(
-                    "format",
-                    format!("{other:?} is not a format: json, protobuf or avro"),
-                ));
-            }
-        }
+        super::encoding::Format::parse(&self.format)
+            .map_err(|e| SlotError::new("format", e.to_string()))?;
         if self.initial_snapshot {
             return Err(SlotError::new(
                 "initial_snapshot",
@@ -215,7 +199,6 @@ mod tests {
             ),
             (serde_json::json!({"name": "s", "filter": " "}), "filter"),
             (serde_json::json!({"name": "s", "format": "xml"}), "format"),
-            (serde_json::json!({"name": "s", "format": "avro"}), "format"),
             (
                 serde_json::json!({"name": "s", "initial_snapshot": true}),
                 "initial_snapshot",

@@ -6,6 +6,7 @@ mod error;
 pub mod names;
 mod placement;
 mod settings;
+mod sinks;
 mod topology;
 
 pub use api::ApiTls;
@@ -13,6 +14,7 @@ pub use auth::{AuthConfig, AuthMode, MIN_JWT_KEY_BYTES, Role, Secret, StaticToke
 pub use error::ConfigError;
 pub use placement::{AckMode, CollectionSpec, Placement, Tier};
 pub use settings::{DEFAULT_MAX_VALUE_BYTES, MAX_KEY_BYTES, NodeSettings};
+pub use sinks::{Sink, SinkKind};
 pub use topology::{Archive, ArchiveKey, COLD_STORAGE_CLASSES, ColdTier, Link, Region, Topology};
 
 /// The embedded default topology (`regions/local.toml`), used by `georep demo`.

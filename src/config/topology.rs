@@ -33,6 +33,8 @@ struct TopologyFile {
     auth: super::auth::AuthSpec,
     #[serde(default)]
     api: super::api::ApiSpec,
+    #[serde(default)]
+    sinks: Vec<super::sinks::SinkSpec>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -184,6 +186,8 @@ pub struct Topology {
     pub auth: super::auth::AuthConfig,
     /// HTTPS on the client API (`[api] tls = true`), if asked for.
     pub api_tls: Option<super::api::ApiTls>,
+    /// Where slots' changes are pushed (`[[sinks]]`).
+    pub sinks: Vec<super::sinks::Sink>,
     /// Allowed but questionable settings, logged at start-up.
     pub warnings: Vec<String>,
 }
@@ -464,6 +468,7 @@ impl TopologyFile {
         }
         let auth = self.auth.validate(base)?;
         let api_tls = self.api.validate(base)?;
+        let sinks = super::sinks::validate(self.sinks)?;
 
         Ok(Topology {
             cluster: self.cluster,
@@ -476,6 +481,7 @@ impl TopologyFile {
             collections,
             auth,
             api_tls,
+            sinks,
             warnings,
         })
     }

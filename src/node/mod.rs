@@ -153,6 +153,22 @@ impl Node {
             topology.node.clone(),
             crate::cdc::retention::RetentionMetrics::register(&metrics.registry)?,
         ));
+        if !topology.sinks.is_empty() {
+            let metrics = crate::cdc::sink::SinkMetrics::register(&metrics.registry)?;
+            for sink in &topology.sinks {
+                tasks.spawn(
+                    crate::cdc::sink::nats::NatsSink {
+                        sink: sink.clone(),
+                        slots: crate::cdc::SlotStore::new(slot_group.clone()),
+                        groups: groups.clone(),
+                        lead: slot_group.clone(),
+                        clock: clock.clone(),
+                        metrics: metrics.clone(),
+                    }
+                    .run(),
+                );
+            }
+        }
         let ctx = Arc::new(ApiContext {
             region: region_name.clone(),
             placements: Resolver::new(topology, region_name.clone(), records),

@@ -91,31 +91,20 @@ impl ChangeRow {
     }
 
     fn encode(&self) -> Vec<u8> {
-        let docs = |d: &Option<Document>| d.as_ref().map_or(0, |d| d.value.len() + 32);
-        let mut out = Vec::with_capacity(
-            32 + self.collection.len() + self.key.len() + docs(&self.before) + docs(&self.after),
+        let (before, after) = (
+            self.before.as_ref().map(Document::encode),
+            self.after.as_ref().map(Document::encode),
         );
-        out.push(match self.op {
-            ChangeOp::Insert => 1,
-            ChangeOp::Update => 2,
-            ChangeOp::Delete => 3,
-        });
-        out.extend_from_slice(&self.hlc.packed.to_le_bytes());
-        out.extend_from_slice(&self.hlc.node.to_le_bytes());
-        put_short_bytes(&mut out, self.origin.as_bytes());
-        put_short_bytes(&mut out, self.collection.as_bytes());
-        put_short_bytes(&mut out, self.key.as_bytes());
-        for d in [&self.before, &self.after] {
-            match d {
-                None => out.extend_from_slice(&0u32.to_le_bytes()),
-                Some(d) => {
-                    let e = d.encode();
-                    out.extend_from_slice(&(e.len() as u32 + 1).to_le_bytes());
-                    out.extend_from_slice(&e);
-                }
-            }
+        RawChange {
+            op: self.op,
+            hlc: self.hlc,
+            origin: &self.origin,
+            collection: &self.collection,
+            key: &self.key,
+            before: before.as_deref(),
+            after: after.as_deref(),
         }
-        out
+        .encode()
     }
 
     fn decode(id: ChangeId, b: &[u8]) -> Result<ChangeRow, DecodeError> {
@@ -160,6 +149,52 @@ impl ChangeRow {
     }
 }
 
+/// A change as the apply step has it: the documents still in their stored encoding, so
+/// recording one copies bytes and decodes nothing.
+pub(super) struct RawChange<'a> {
+    pub op: ChangeOp,
+    pub hlc: Timestamp,
+    pub origin: &'a str,
+    pub collection: &'a str,
+    pub key: &'a str,
+    /// `Document::encode` of the document before and after.
+    pub before: Option<&'a [u8]>,
+    pub after: Option<&'a [u8]>,
+}
+
+impl RawChange<'_> {
+    fn encode(&self) -> Vec<u8> {
+        let len = |d: Option<&[u8]>| d.map_or(0, <[u8]>::len);
+        let mut out = Vec::with_capacity(
+            32 + self.origin.len()
+                + self.collection.len()
+                + self.key.len()
+                + len(self.before)
+                + len(self.after),
+        );
+        out.push(match self.op {
+            ChangeOp::Insert => 1,
+            ChangeOp::Update => 2,
+            ChangeOp::Delete => 3,
+        });
+        out.extend_from_slice(&self.hlc.packed.to_le_bytes());
+        out.extend_from_slice(&self.hlc.node.to_le_bytes());
+        put_short_bytes(&mut out, self.origin.as_bytes());
+        put_short_bytes(&mut out, self.collection.as_bytes());
+        put_short_bytes(&mut out, self.key.as_bytes());
+        for d in [self.before, self.after] {
+            match d {
+                None => out.extend_from_slice(&0u32.to_le_bytes()),
+                Some(d) => {
+                    out.extend_from_slice(&(d.len() as u32 + 1).to_le_bytes());
+                    out.extend_from_slice(d);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Whether writes to `collection` are captured: client collections only.
 pub(super) fn captured(collection: &str) -> bool {
     !collection.starts_with('_')
@@ -185,11 +220,14 @@ impl<'t> Recorder<'t> {
         self.seq = 0;
     }
 
-    pub(super) fn record(&mut self, mut row: ChangeRow) -> Result<(), StoreError> {
-        row.id.seq = self.seq;
+    pub(super) fn record(&mut self, index: u64, row: RawChange<'_>) -> Result<(), StoreError> {
+        let id = ChangeId {
+            index,
+            seq: self.seq,
+        };
         self.seq += 1;
         self.table
-            .insert(row.id.key().as_slice(), row.encode().as_slice())
+            .insert(id.key().as_slice(), row.encode().as_slice())
             .map_err(db("write change row"))?;
         Ok(())
     }

@@ -20,6 +20,7 @@ use std::path::Path;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 pub use changes::{ChangeId, ChangeOp, ChangeRow, ChangesPage};
+
 pub use command::{Command, CommandKind, EncodedCommand, Precondition, encode_batch, kind_of};
 pub use document::Document;
 pub use error::StoreError;
@@ -310,6 +311,15 @@ fn apply_one(
         Precondition::Version(v) => current == Some(v),
         Precondition::Absent => current.is_none(),
     };
+    let change = |op, collection, key, before, after| changes::RawChange {
+        op,
+        hlc: entry.hlc,
+        origin,
+        collection,
+        key,
+        before,
+        after,
+    };
     Ok(match cmd {
         Command::Put {
             collection,
@@ -330,25 +340,19 @@ fn apply_one(
                 hlc: entry.hlc,
                 content_type,
                 value,
-            };
-            docs.insert(k.as_slice(), doc.encode().as_slice())
+            }
+            .encode();
+            docs.insert(k.as_slice(), doc.as_slice())
                 .map_err(db("write document"))?;
             if capture {
-                let before = before.and_then(|(_, d)| d);
-                changes.record(ChangeRow {
-                    id: ChangeId::at(entry.index),
-                    op: if current.is_some() {
-                        ChangeOp::Update
-                    } else {
-                        ChangeOp::Insert
-                    },
-                    hlc: entry.hlc,
-                    origin: origin.to_string(),
-                    collection,
-                    key,
-                    before,
-                    after: Some(doc),
-                })?;
+                let (op, before) = match &before {
+                    Some((_, raw)) => (ChangeOp::Update, Some(raw.as_slice())),
+                    None => (ChangeOp::Insert, None),
+                };
+                changes.record(
+                    entry.index,
+                    change(op, &collection, &key, before, Some(doc.as_slice())),
+                )?;
             }
             ApplyOutcome::Written {
                 version: entry.index,
@@ -366,21 +370,21 @@ fn apply_one(
             if !check(current, precondition) {
                 return Ok(ApplyOutcome::PreconditionFailed { current });
             }
-            if current.is_none() {
+            let Some((_, raw)) = before else {
                 return Ok(ApplyOutcome::NotFound);
-            }
+            };
             docs.remove(k.as_slice()).map_err(db("delete document"))?;
             if capture {
-                changes.record(ChangeRow {
-                    id: ChangeId::at(entry.index),
-                    op: ChangeOp::Delete,
-                    hlc: entry.hlc,
-                    origin: origin.to_string(),
-                    collection,
-                    key,
-                    before: before.and_then(|(_, d)| d),
-                    after: None,
-                })?;
+                changes.record(
+                    entry.index,
+                    change(
+                        ChangeOp::Delete,
+                        &collection,
+                        &key,
+                        Some(raw.as_slice()),
+                        None,
+                    ),
+                )?;
             }
             ApplyOutcome::Deleted {
                 version: entry.index,
@@ -397,29 +401,28 @@ fn apply_one(
     })
 }
 
-/// The stored version of `k`, and with `whole` the document itself (a captured write's
-/// before image).
+/// The stored version of `k`, and with `whole` the stored bytes too (a captured write's
+/// before image, kept encoded).
 fn current(
     docs: &redb::Table<'_, &[u8], &[u8]>,
     k: &[u8],
     whole: bool,
-) -> Result<Option<(u64, Option<Document>)>, StoreError> {
-    let corrupt = |e: crate::util::codec::DecodeError| StoreError::Corrupt {
-        what: "document".into(),
-        reason: e.to_string(),
-    };
+) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
     let Some(v) = docs.get(k).map_err(db("read document"))? else {
         return Ok(None);
     };
-    if whole {
-        let d = Document::decode(v.value()).map_err(corrupt)?;
-        Ok(Some((d.version, Some(d))))
-    } else {
-        Ok(Some((
-            Document::decode_version(v.value()).map_err(corrupt)?,
-            None,
-        )))
-    }
+    let version = Document::decode_version(v.value()).map_err(|e| StoreError::Corrupt {
+        what: "document".into(),
+        reason: e.to_string(),
+    })?;
+    Ok(Some((
+        version,
+        if whole {
+            v.value().to_vec()
+        } else {
+            Vec::new()
+        },
+    )))
 }
 
 fn decode_membership(v: &[u8]) -> Result<StoredMembership, StoreError> {

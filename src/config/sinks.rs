@@ -1,0 +1,230 @@
+//! `[[sinks]]` in the topology: where a slot's changes are pushed (issue 17). Today NATS
+//! JetStream: `slot`, `kind = "nats"`, `url = "nats://host:port"`, `subject`, and optionally
+//! `stream` (created if absent, capturing the subject; default `georep-<slot>`). Validated at
+//! load: every problem names the field, e.g. `sinks[1].subject`.
+
+use serde::Deserialize;
+
+use super::error::{ConfigError, invalid};
+use super::names::check_collection_name;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SinkSpec {
+    slot: String,
+    kind: String,
+    url: String,
+    subject: Option<String>,
+    stream: Option<String>,
+}
+
+/// A validated sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sink {
+    pub slot: String,
+    pub kind: SinkKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkKind {
+    /// JetStream: each event one message on `subject` with `Nats-Msg-Id` = its position, so
+    /// a redelivery after a restart is dropped by the stream's duplicate window.
+    Nats {
+        url: String,
+        subject: String,
+        stream: String,
+    },
+}
+
+impl Sink {
+    /// A name for logs and metrics.
+    pub fn name(&self) -> String {
+        match &self.kind {
+            SinkKind::Nats { stream, .. } => format!("nats:{stream}"),
+        }
+    }
+}
+
+/// NATS subject tokens: no spaces, no wildcards in a subject published to, no empty token.
+fn check_subject(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("empty".into());
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_whitespace() || *c == '*' || *c == '>')
+    {
+        return Err(format!("{c:?} is not allowed in a subject published to"));
+    }
+    if s.split('.').any(str::is_empty) {
+        return Err("a subject's tokens (between dots) cannot be empty".into());
+    }
+    Ok(())
+}
+
+/// JetStream stream names: no spaces, dots, wildcards or path separators.
+fn check_stream(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 64 {
+        return Err("1 to 64 characters".into());
+    }
+    match s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        Some(c) => Err(format!("{c:?} is not allowed (letters, digits, - and _)")),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn validate(specs: Vec<SinkSpec>) -> Result<Vec<Sink>, ConfigError> {
+    let mut out: Vec<Sink> = Vec::with_capacity(specs.len());
+    for (i, s) in specs.into_iter().enumerate() {
+        let field = |f: &str| format!("sinks[{i}].{f}");
+        check_collection_name(&s.slot)
+            .map_err(|r| invalid(field("slot"), format!("not a slot name: {r}")))?;
+        let kind = match s.kind.as_str() {
+            "nats" => {
+                let rest = s.url.strip_prefix("nats://").ok_or_else(|| {
+                    invalid(field("url"), format!("{:?} is not nats://host:port", s.url))
+                })?;
+                if rest.is_empty() || rest.contains('/') {
+                    return Err(invalid(
+                        field("url"),
+                        format!("{:?} is not nats://host:port", s.url),
+                    ));
+                }
+                let subject = s.subject.ok_or_else(|| {
+                    invalid(field("subject"), "missing: the subject to publish to")
+                })?;
+                check_subject(&subject).map_err(|r| invalid(field("subject"), r))?;
+                let stream = s.stream.unwrap_or_else(|| format!("georep-{}", s.slot));
+                check_stream(&stream).map_err(|r| invalid(field("stream"), r))?;
+                SinkKind::Nats {
+                    url: s.url,
+                    subject,
+                    stream,
+                }
+            }
+            "webhook" => {
+                return Err(invalid(
+                    field("kind"),
+                    "\"webhook\" sinks are not built yet; this build pushes to nats",
+                ));
+            }
+            other => {
+                return Err(invalid(
+                    field("kind"),
+                    format!("{other:?} is not a sink kind: nats or webhook"),
+                ));
+            }
+        };
+        let sink = Sink { slot: s.slot, kind };
+        // Two sinks into one stream would share its Nats-Msg-Id window: their positions could
+        // collide and one sink's events be dropped as the other's duplicates.
+        for (j, other) in out.iter().enumerate() {
+            let (
+                SinkKind::Nats {
+                    stream: a,
+                    subject: sa,
+                    url: ua,
+                },
+                SinkKind::Nats {
+                    stream: b,
+                    subject: sb,
+                    url: ub,
+                },
+            ) = (&other.kind, &sink.kind);
+            if ua == ub && (a == b || sa == sb) {
+                return Err(invalid(
+                    field("stream"),
+                    format!(
+                        "sinks[{j}] already publishes to stream {a:?} / subject {sa:?} on {ua}"
+                    ),
+                ));
+            }
+        }
+        out.push(sink);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<Vec<Sink>, String> {
+        #[derive(Deserialize)]
+        struct F {
+            sinks: Vec<SinkSpec>,
+        }
+        let f: F = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        validate(f.sinks).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_nats_sink_gets_a_default_stream() {
+        let s = parse(
+            "[[sinks]]\nslot = \"etl\"\nkind = \"nats\"\nurl = \"nats://127.0.0.1:4222\"\nsubject = \"georep.etl\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s[0].kind,
+            SinkKind::Nats {
+                url: "nats://127.0.0.1:4222".into(),
+                subject: "georep.etl".into(),
+                stream: "georep-etl".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_sinks_are_refused_naming_the_field() {
+        let ok = "slot = \"etl\"\nkind = \"nats\"\nurl = \"nats://h:1\"\nsubject = \"a.b\"\n";
+        for (body, needle) in [
+            (
+                "slot = \"Etl\"\nkind = \"nats\"\nurl = \"nats://h:1\"\nsubject = \"a\"\n",
+                "sinks[0].slot",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"kafka\"\nurl = \"nats://h:1\"\n",
+                "sinks[0].kind",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"webhook\"\nurl = \"http://h\"\n",
+                "not built yet",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"nats\"\nurl = \"http://h:1\"\nsubject = \"a\"\n",
+                "sinks[0].url",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"nats\"\nurl = \"nats://h:1\"\n",
+                "sinks[0].subject: missing",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"nats\"\nurl = \"nats://h:1\"\nsubject = \"a.*\"\n",
+                "sinks[0].subject",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"nats\"\nurl = \"nats://h:1\"\nsubject = \"a..b\"\n",
+                "sinks[0].subject",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"nats\"\nurl = \"nats://h:1\"\nsubject = \"a\"\nstream = \"a.b\"\n",
+                "sinks[0].stream",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"nats\"\nurl = \"nats://h:1\"\nsubject = \"a\"\ncolour = 1\n",
+                "colour",
+            ),
+        ] {
+            let e = parse(&format!("[[sinks]]\n{body}")).unwrap_err();
+            assert!(e.contains(needle), "{body}: {e}");
+        }
+        let e = parse(&format!("[[sinks]]\n{ok}[[sinks]]\n{ok}")).unwrap_err();
+        assert!(
+            e.contains("sinks[1].stream") && e.contains("sinks[0] already"),
+            "{e}"
+        );
+    }
+}
