@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod faults;
 pub mod history;
 pub mod inproc;
+pub mod nats;
 pub mod tcp_proxy;
 pub mod tftpl;
 
