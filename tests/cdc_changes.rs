@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use georep::cdc::encoding::Format;
 use georep::client::Client;
 use hyper::Method;
 use serde_json::{Value, json};
@@ -32,6 +33,36 @@ async fn call(c: &Client, method: Method, path: &str, body: Value) -> (u16, Valu
     };
     let r = c.request(method, path, &[], body).await.unwrap();
     (r.status.as_u16(), r.json().unwrap_or(Value::Null))
+}
+
+/// One read in the slot's format: its events (decoded as the format says, then shown as
+/// JSON) and the batch's frontier.
+async fn read_as(
+    c: &Client,
+    slot: &str,
+    max: usize,
+    wait_ms: u64,
+    format: Format,
+) -> (Vec<Value>, String) {
+    let r = c
+        .request(
+            Method::GET,
+            &format!("/v1/slots/{slot}/changes?max={max}&wait_ms={wait_ms}"),
+            &[],
+            Bytes::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-type"), Some(format.content_type()));
+    let frontier = r.header("georep-slot-position").unwrap().to_string();
+    let events = format
+        .decode(&r.body)
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect();
+    (events, frontier)
 }
 
 /// One read: the events and the batch's frontier.
@@ -70,10 +101,14 @@ async fn ack(c: &Client, slot: &str, position: &str) {
 
 /// Reads and acknowledges until `want` events arrived, then once more to see nothing else.
 async fn drain(c: &Client, slot: &str, want: usize) -> Vec<Value> {
+    drain_as(c, slot, want, Format::Json).await
+}
+
+async fn drain_as(c: &Client, slot: &str, want: usize, format: Format) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut out = Vec::new();
     loop {
-        let (events, frontier) = read(c, slot, 1000, 1000).await;
+        let (events, frontier) = read_as(c, slot, 1000, 1000, format).await;
         ack(c, slot, &frontier).await;
         let done = events.is_empty() && out.len() >= want;
         out.extend(events);
@@ -239,6 +274,13 @@ async fn ten_thousand_changes_reach_filtered_slots_exactly_in_key_order() {
         json!({"name": "acme", "filter": "tenant == 'acme' and n >= 0"}),
     )
     .await;
+    for format in ["protobuf", "avro"] {
+        create(
+            &c.client(0),
+            json!({"name": format!("all-{format}"), "format": format}),
+        )
+        .await;
+    }
     let (s, v) = call(&c.client(1), Method::GET, "/v1/slots/all", Value::Null).await;
     assert_eq!(s, 200, "{v}");
     let start = v["position"].as_str().unwrap().to_string();
@@ -293,6 +335,36 @@ async fn ten_thousand_changes_reach_filtered_slots_exactly_in_key_order() {
     let (s, v) = call(&c.client(0), Method::GET, "/v1/slots/all", Value::Null).await;
     assert_eq!(s, 200);
     assert_eq!(v["backlog_changes"], 0, "{v}");
+
+    phase("the same changes through the Protobuf and Avro slots decode to the same events");
+    let json_events = drain(&c.client(1), "all", 0).await; // acknowledged: nothing left
+    assert!(json_events.is_empty());
+    let strip = |mut e: Value| {
+        e.as_object_mut().unwrap().remove("position");
+        e
+    };
+    let mut reference: Option<Vec<Value>> = None;
+    for (slot, format) in [
+        ("all-protobuf", Format::Protobuf),
+        ("all-avro", Format::Avro),
+    ] {
+        let events: Vec<Value> = drain_as(&c.client(2), slot, 10_000, format)
+            .await
+            .into_iter()
+            .map(strip)
+            .collect();
+        assert_eq!(events.len(), 10_000, "{slot}");
+        match &reference {
+            None => reference = Some(events),
+            Some(r) => assert!(r == &events, "{slot} differs from all-protobuf"),
+        }
+    }
+    let r = reference.unwrap();
+    assert_eq!(
+        by_key(r.iter().map(observed)),
+        by_key(model.iter().cloned()),
+        "what the binary formats carried is what was written"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
