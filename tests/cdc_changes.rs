@@ -390,7 +390,12 @@ async fn a_consumer_resumes_in_another_region_with_no_gap() {
                     )
                     .await
                     .unwrap();
-                assert!(r.status.is_success(), "{}", r.status);
+                assert!(
+                    r.status.is_success(),
+                    "{} {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                );
             }
         }
     };
@@ -534,6 +539,49 @@ async fn a_consumer_resumes_in_another_region_with_no_gap() {
         ns,
         (50..500).collect::<Vec<_>>(),
         "no gap, no duplicate after the ack"
+    );
+
+    phase("a stream (chunked NDJSON) carries the writes made while it is open");
+    // orders is critical: its writes wait for every voter, r1 too
+    c.restart(0).await;
+    c.leader("orders", Duration::from_secs(30)).await;
+    let stream = {
+        let client = c.client(2);
+        tokio::spawn(async move {
+            client
+                .request(
+                    Method::GET,
+                    "/v1/slots/s/stream?duration_ms=4000",
+                    &[],
+                    Bytes::new(),
+                )
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    write(&c.client(1), 500, 520).await;
+    let r = stream.await.unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+    let streamed: Vec<u64> = Format::Json
+        .decode(&r.body)
+        .unwrap()
+        .iter()
+        .map(|e| e.after.as_ref().unwrap()["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(streamed, (500..520).collect::<Vec<_>>());
+    let (s, v) = call(
+        &c.client(2),
+        Method::GET,
+        "/v1/slots/s/stream?duration_ms=99999999",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_query")),
+        "{v}"
     );
     c.restart(0).await;
 }

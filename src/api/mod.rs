@@ -60,6 +60,7 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         )
         .route("/v1/slots/{name}/pause", axum::routing::post(slots::pause))
         .route("/v1/slots/{name}/changes", get(slot_changes::changes))
+        .route("/v1/slots/{name}/stream", get(slot_changes::stream))
         .route(
             "/v1/slots/{name}/ack",
             axum::routing::post(slot_changes::ack),

@@ -141,6 +141,98 @@ fn respond(batch: &Batch, format: Format) -> Response {
     r
 }
 
+/// The longest a stream stays open, and its default.
+const MAX_STREAM: Duration = Duration::from_secs(3600);
+const DEFAULT_STREAM: Duration = Duration::from_secs(60);
+/// How long one step of a stream waits for changes before it looks at the clock again.
+const STREAM_STEP: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    duration_ms: Option<u64>,
+}
+
+/// `GET /v1/slots/{name}/stream?duration_ms=T`: the changes after the confirmed position as
+/// they are applied, in one chunked response (NDJSON, or delimited Protobuf) that stays open
+/// up to `duration_ms` (default 60 s, at most 1 h). The stream moves its own read position,
+/// not the slot's: acknowledge events as with `/changes`, and a new stream starts from the
+/// last ack.
+pub async fn stream(
+    State(ctx): Ctx,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<StreamQuery>, QueryRejection>,
+) -> Response {
+    answer(
+        async {
+            let name = slot_name(path)?;
+            let Query(q) = query.map_err(|e| {
+                ApiError::bad(
+                    ErrorCode::InvalidQuery,
+                    format!("expected ?duration_ms=T: {e}"),
+                )
+            })?;
+            let duration = q.duration_ms.map_or(DEFAULT_STREAM, Duration::from_millis);
+            if duration > MAX_STREAM {
+                return Err(ApiError::bad(
+                    ErrorCode::InvalidQuery,
+                    format!("duration_ms: at most {}", MAX_STREAM.as_millis()),
+                ));
+            }
+            let (record, _) = ctx.slots.get(&name).await?;
+            let (cursor, _) = ctx.slots.cursor(&name).await?;
+            deliverable(&record, &cursor)?;
+            let format = Format::parse(&record.spec.format).map_err(|e| ApiError::Internal {
+                message: format!("stored slot {name:?}: {e}"),
+            })?;
+            if format == Format::Avro {
+                return Err(ApiError::bad(
+                    ErrorCode::InvalidQuery,
+                    "an Avro slot has no stream framing (each read is one container file): read \
+                     it with /changes",
+                ));
+            }
+            let filter = record.spec.compile().map_err(|e| ApiError::Internal {
+                message: format!("stored slot {name:?} no longer compiles: {e}"),
+            })?;
+            let groups =
+                live::held_groups(&ctx.groups, &record.start).map_err(|e| refused(&ctx, e))?;
+            let until = tokio::time::Instant::now() + duration;
+            let state = (groups, filter, cursor.confirmed, until);
+            let chunks = futures_util::stream::unfold(
+                state,
+                move |(groups, filter, mut from, until)| async move {
+                    loop {
+                        if tokio::time::Instant::now() >= until {
+                            return None;
+                        }
+                        match live::next_batch(&groups, &filter, &from, DEFAULT_EVENTS, STREAM_STEP)
+                            .await
+                        {
+                            Ok(batch) if batch.events.is_empty() => from = batch.frontier,
+                            Ok(batch) => {
+                                let bytes = Bytes::from(format.encode(&batch.events));
+                                return Some((
+                                    Ok::<_, ReadError>(bytes),
+                                    (groups, filter, batch.frontier, until),
+                                ));
+                            }
+                            Err(e) => return Some((Err(e), (groups, filter, from, until))),
+                        }
+                    }
+                },
+            );
+            let mut r = axum::body::Body::from_stream(chunks).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            );
+            Ok(r)
+        }
+        .await,
+    )
+}
+
 pub async fn ack(
     State(ctx): Ctx,
     path: Result<Path<String>, PathRejection>,
