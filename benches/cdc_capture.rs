@@ -4,8 +4,9 @@
 //!   each, with before and after images) and to an internal one (names starting with `_` are
 //!   not captured). The difference is what capture adds to every applied write: the
 //!   "commit -> enqueue" step, as the row is written in the write's own transaction.
-//! - `read_1000_events_json`: a slot read of 1,000 events (scan, filter, merge, envelope)
-//!   encoded as NDJSON, as `GET /v1/slots/{name}/changes` does.
+//! - `read_1000_events/{json,protobuf}`: a slot read of 1,000 events (scan, filter, merge,
+//!   envelope) encoded as NDJSON or delimited Protobuf, as `GET /v1/slots/{name}/changes`
+//!   does; the encoded sizes are printed, for MB/s.
 //!
 //! cargo bench --bench cdc_capture
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use georep::cdc::SlotSpec;
+use georep::cdc::encoding::Format;
 use georep::cdc::reader::{self, ReadLimits};
 use georep::clock::Timestamp;
 use georep::ids::GroupId;
@@ -83,18 +85,26 @@ fn bench(c: &mut Criterion) {
     let stores = HashMap::from([(GroupId(1), &store)]);
     let mut from = georep::cdc::Position::new();
     from.set(GroupId(1), reader::start_at(0));
-    c.bench_function("read_1000_events_json", |b| {
-        b.iter(|| {
-            let batch = reader::read(&stores, &filter, &from, ReadLimits::events(1000)).unwrap();
-            assert_eq!(batch.events.len(), 1000);
-            let mut out = Vec::with_capacity(400_000);
-            for e in &batch.events {
-                serde_json::to_writer(&mut out, e).unwrap();
-                out.push(b'\n');
-            }
-            black_box(out)
-        })
-    });
+    let mut group = c.benchmark_group("read_1000_events");
+    group.throughput(criterion::Throughput::Elements(1000));
+    for (name, format) in [("json", Format::Json), ("protobuf", Format::Protobuf)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let batch =
+                    reader::read(&stores, &filter, &from, ReadLimits::events(1000)).unwrap();
+                assert_eq!(batch.events.len(), 1000);
+                black_box(format.encode(&batch.events))
+            })
+        });
+    }
+    group.finish();
+    let batch = reader::read(&stores, &filter, &from, ReadLimits::events(1000)).unwrap();
+    for (name, format) in [("json", Format::Json), ("protobuf", Format::Protobuf)] {
+        println!(
+            "read_1000_events/{name}: {} bytes encoded",
+            format.encode(&batch.events).len()
+        );
+    }
 }
 
 criterion_group!(benches, bench);
