@@ -401,6 +401,26 @@ async fn a_consumer_resumes_in_another_region_with_no_gap() {
     };
     write(&c.client(1), 0, 300).await;
 
+    phase("a slot with an initial snapshot, then k0..k49 overwritten");
+    create(
+        &c.client(1),
+        json!({"name": "snap", "collections": ["orders"], "initial_snapshot": true}),
+    )
+    .await;
+    for i in 0..50u64 {
+        let r = c
+            .client(2)
+            .put(
+                "orders",
+                &format!("k{i}"),
+                Bytes::from(json!({"n": 1000 + i}).to_string()),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert!(r.status.is_success());
+    }
+
     phase("bad reads and acks are refused, naming the field");
     for (path, code) in [
         ("/v1/slots/s/changes?max=0", "invalid_query"),
@@ -452,6 +472,35 @@ async fn a_consumer_resumes_in_another_region_with_no_gap() {
     ack(&c.client(0), "s", first[49]["position"].as_str().unwrap()).await;
     let (again, _) = read(&c.client(0), "s", 10, 0).await;
     assert_eq!(n(&again[0]), 50, "resumes after the last ack");
+    // a consumer that keeps its own position reads on after it, without acknowledging
+    let r = c
+        .client(1)
+        .request(
+            Method::GET,
+            &format!(
+                "/v1/slots/s/changes?max=5&after={}",
+                first[99]["position"].as_str().unwrap()
+            ),
+            &[],
+            Bytes::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let after = Format::Json.decode(&r.body).unwrap();
+    assert_eq!(after[0].after.as_ref().unwrap()["n"], 100);
+    let (s, v) = call(
+        &c.client(1),
+        Method::GET,
+        "/v1/slots/s/changes?after=x",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_position")),
+        "{v}"
+    );
     // an older ack does not move the slot back
     ack(&c.client(0), "s", first[10]["position"].as_str().unwrap()).await;
     let (again, _) = read(&c.client(2), "s", 1, 0).await;
@@ -494,7 +543,7 @@ async fn a_consumer_resumes_in_another_region_with_no_gap() {
     c.kill9(0);
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while got.len() < 450 {
+    while got.len() < 500 {
         let r = c
             .client(2)
             .request(
@@ -531,14 +580,14 @@ async fn a_consumer_resumes_in_another_region_with_no_gap() {
             Ok(r) => assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body)),
             Err(_) => {}
         }
-        assert!(Instant::now() < deadline, "{} of 450", got.len());
+        assert!(Instant::now() < deadline, "{} of 500", got.len());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let ns: Vec<u64> = got.iter().map(n).collect();
     assert_eq!(
         ns,
-        (50..500).collect::<Vec<_>>(),
-        "no gap, no duplicate after the ack"
+        (50..300).chain(1000..1050).chain(300..500).collect::<Vec<_>>(),
+        "no gap, no duplicate after the ack (k0..k49 were overwritten with 1000+)"
     );
 
     phase("a stream (chunked NDJSON) carries the writes made while it is open");
@@ -583,5 +632,41 @@ async fn a_consumer_resumes_in_another_region_with_no_gap() {
         (400, Some("invalid_query")),
         "{v}"
     );
-    c.restart(0).await;
+
+    phase("the snapshot slot: the documents as they stood at its start, then the log");
+    let (s, v) = call(&c.client(1), Method::GET, "/v1/slots/snap", Value::Null).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["snapshot_pending_groups"], 2, "{v}");
+    let events = drain(&c.client(1), "snap", 520).await;
+    let mut last_n: std::collections::HashMap<String, u64> = Default::default();
+    let mut snapshot = 0;
+    for e in &events {
+        let key = e["key"].as_str().unwrap().to_string();
+        let n = e["after"]["n"].as_u64().unwrap();
+        if e["op"] == "snapshot" {
+            snapshot += 1;
+            assert!(
+                !last_n.contains_key(&key),
+                "{key} snapshotted twice or after its log"
+            );
+            let i: u64 = key[1..].parse().unwrap();
+            assert!(
+                (50..300).contains(&i),
+                "{key}: changed after the start, not in it"
+            );
+            assert_eq!(n, i);
+        } else if let Some(prev) = last_n.get(&key) {
+            assert!(n > *prev, "{key}: {n} delivered after {prev}");
+        }
+        last_n.insert(key, n);
+    }
+    assert_eq!(snapshot, 250, "k50..k299 as they stood");
+    for i in 0..50u64 {
+        assert_eq!(last_n[&format!("k{i}")], 1000 + i);
+    }
+    assert_eq!(
+        last_n.len(),
+        520,
+        "every key: snapshot, overwrites, later writes"
+    );
 }

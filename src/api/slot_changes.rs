@@ -35,6 +35,10 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 pub struct ChangesQuery {
     max: Option<usize>,
     wait_ms: Option<u64>,
+    /// Read after this position (a frontier or event position an earlier read returned)
+    /// rather than after the confirmed one: a consumer that tracks its own position reads
+    /// without a round to the meta group's leader, and acknowledges when it likes.
+    after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,7 +90,7 @@ pub async fn changes(
             let Query(q) = query.map_err(|e| {
                 ApiError::bad(
                     ErrorCode::InvalidQuery,
-                    format!("expected ?max=N&wait_ms=T: {e}"),
+                    format!("expected ?max=N&wait_ms=T&after=P: {e}"),
                 )
             })?;
             let max = q.max.unwrap_or(DEFAULT_EVENTS);
@@ -103,9 +107,24 @@ pub async fn changes(
                     format!("wait_ms: at most {}", MAX_WAIT.as_millis()),
                 ));
             }
-            let (record, _) = ctx.slots.get(&name).await?;
-            let (cursor, _) = ctx.slots.cursor(&name).await?;
+            let after = q
+                .after
+                .as_deref()
+                .map(str::parse::<Position>)
+                .transpose()
+                .map_err(|e| ApiError::bad(ErrorCode::InvalidPosition, format!("after: {e}")))?;
+            let (record, cursor) = match &after {
+                // the consumer's own position: this replica's view of the slot is enough
+                Some(_) => ctx.slots.local_get(&name)?,
+                None => ctx.slots.get_with_cursor(&name).await?,
+            };
             deliverable(&record, &cursor)?;
+            let mut from = cursor.confirmed.clone();
+            if let Some(after) = &after {
+                from.advance_to(after).map_err(|e| {
+                    ApiError::bad(ErrorCode::InvalidPosition, format!("after: {e}"))
+                })?;
+            }
             let filter = record.spec.compile().map_err(|e| ApiError::Internal {
                 message: format!("stored slot {name:?} no longer compiles: {e}"),
             })?;
@@ -114,7 +133,7 @@ pub async fn changes(
             })?;
             let groups =
                 live::held_groups(&ctx.groups, &record.start).map_err(|e| refused(&ctx, e))?;
-            let batch = live::next_batch(&groups, &filter, &cursor.confirmed, max, wait)
+            let batch = live::next_batch(&groups, &filter, &from, max, wait)
                 .await
                 .map_err(|e| refused(&ctx, e))?;
             Ok(respond(&batch, format))
@@ -179,8 +198,7 @@ pub async fn stream(
                     format!("duration_ms: at most {}", MAX_STREAM.as_millis()),
                 ));
             }
-            let (record, _) = ctx.slots.get(&name).await?;
-            let (cursor, _) = ctx.slots.cursor(&name).await?;
+            let (record, cursor) = ctx.slots.get_with_cursor(&name).await?;
             deliverable(&record, &cursor)?;
             let format = Format::parse(&record.spec.format).map_err(|e| ApiError::Internal {
                 message: format!("stored slot {name:?}: {e}"),
@@ -321,5 +339,6 @@ pub fn progress(ctx: &ApiContext, record: &SlotRecord, cursor: &SlotCursor) -> s
         "backlog_changes": backlog,
         "backlog_bytes": bytes,
         "paused": record.paused,
+        "snapshot_pending_groups": cursor.confirmed.snapshots_pending(),
     })
 }

@@ -82,7 +82,10 @@ pub async fn create(State(ctx): Ctx, body: Bytes) -> Response {
             let filter = spec
                 .compile()
                 .map_err(|e| ApiError::bad(ErrorCode::InvalidSlot, e.to_string()))?;
-            let start = start_here(&ctx, &filter).await?;
+            let mut start = start_here(&ctx, &filter).await?;
+            if spec.initial_snapshot {
+                start.begin_snapshot();
+            }
             let record = SlotRecord {
                 spec,
                 paused: false,

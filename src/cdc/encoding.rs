@@ -203,6 +203,7 @@ pub enum OpProto {
     Insert = 1,
     Update = 2,
     Delete = 3,
+    Snapshot = 4,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -227,6 +228,7 @@ impl From<&Event> for EventProto {
                 Op::Insert => OpProto::Insert,
                 Op::Update => OpProto::Update,
                 Op::Delete => OpProto::Delete,
+                Op::Snapshot => OpProto::Snapshot,
             } as i32,
             collection: e.collection.clone(),
             key: e.key.clone(),
@@ -251,7 +253,13 @@ impl TryFrom<EventProto> for Event {
             Ok(OpProto::Insert) => Op::Insert,
             Ok(OpProto::Update) => Op::Update,
             Ok(OpProto::Delete) => Op::Delete,
-            _ => return Err(format!("op {} is not insert, update or delete", p.op)),
+            Ok(OpProto::Snapshot) => Op::Snapshot,
+            _ => {
+                return Err(format!(
+                    "op {} is not insert, update, delete or snapshot",
+                    p.op
+                ));
+            }
         };
         let s = p.source.ok_or("no source")?;
         Ok(Event {
@@ -376,6 +384,7 @@ mod tests {
                 Some(serde_json::json!([1, "two", null])),
                 None,
             ),
+            e(4, Op::Snapshot, None, Some(serde_json::json!("s"))),
         ]
     }
 
@@ -415,6 +424,7 @@ mod tests {
             "OP_INSERT = 1;",
             "OP_UPDATE = 2;",
             "OP_DELETE = 3;",
+            "OP_SNAPSHOT = 4;",
             "string region = 1;",
             "uint32 group = 2;",
             "uint64 index = 3;",

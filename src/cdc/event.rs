@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::position::Position;
 use super::slot::{Op, SlotFilter};
 use crate::ids::GroupId;
-use crate::store::{ChangeOp, ChangeRow, Document};
+use crate::store::{ChangeOp, ChangeRow, Document, ScannedDoc};
 
 /// Where the change happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,15 @@ pub struct Event {
     pub before: Option<Value>,
     pub after: Option<Value>,
     pub source: Source,
+}
+
+/// Whether the slot delivers `doc` of `collection` in its initial snapshot.
+pub fn selects_doc(filter: &SlotFilter, collection: &str, doc: &Document) -> bool {
+    filter.patterns.matches(collection)
+        && filter
+            .predicate
+            .as_ref()
+            .is_none_or(|p| p.matches_bytes(&doc.value))
 }
 
 fn op_of(op: ChangeOp) -> Op {
@@ -72,6 +81,26 @@ pub fn document_json(d: &Document) -> Value {
 }
 
 impl Event {
+    /// A snapshot event: the document as it stood at the slot's start. Its `source.region`
+    /// is empty (a document does not record where it was written); `index` is its version.
+    pub fn from_doc(d: &ScannedDoc, group: GroupId, position: Position) -> Event {
+        Event {
+            position,
+            op: Op::Snapshot,
+            collection: d.collection.clone(),
+            key: d.key.clone(),
+            before: None,
+            after: Some(document_json(&d.doc)),
+            source: Source {
+                region: String::new(),
+                group: group.0,
+                index: d.doc.version,
+                seq: 0,
+                hlc: d.doc.hlc.to_string(),
+            },
+        }
+    }
+
     pub fn from_row(row: &ChangeRow, group: GroupId, position: Position) -> Event {
         Event {
             position,

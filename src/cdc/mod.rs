@@ -1,13 +1,17 @@
-//! Change data capture (issue 17). Built so far:
-//! - `pattern.rs`, `predicate.rs`: the filters a slot is created with (collection globs, a
-//!   row predicate over JSON fields), compiled once, evaluated per change without
-//!   allocation;
-//! - `slot.rs`: a slot's definition, validated (errors name the field);
-//! - `slots.rs`: slots kept in the meta group's log (`/v1/slots`: create, list, show, pause,
-//!   resume, drop).
+//! Change data capture (issue 17). The store records a change row for every applied write
+//! in the write's own transaction (`store/changes.rs`); this module is everything above it:
+//! - `pattern.rs`, `predicate.rs`: a slot's filters (collection globs, a row predicate over
+//!   JSON fields), compiled once, evaluated per change without allocation;
+//! - `slot.rs`, `slots.rs`: slots and their cursors, kept in the meta group's log;
+//! - `position.rs`, `event.rs`, `reader.rs`: positions, the Debezium envelope, and a read:
+//!   the initial snapshot, then the change rows of each group after the position, filtered
+//!   and merged;
+//! - `live.rs`: reading on a running node (the API and the sinks);
+//! - `encoding.rs`: JSON, Protobuf, Avro;
+//! - `retention.rs`: how long change rows are kept, and slots marked lost past the cap;
+//! - `sink/`: pushing a slot to NATS JetStream.
 //!
-//! Event production, reading and acknowledging changes, encodings, sinks and filtered
-//! replicas are still to come (see the issue); nothing on the write path uses this module.
+//! Not built: DDL events, the transform hook, the webhook sink, filtered replicas.
 
 pub mod encoding;
 pub mod event;

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::event::{Event, selects};
+use super::event::{Event, selects, selects_doc};
 use super::position::Position;
 use super::slot::SlotFilter;
 use crate::ids::GroupId;
@@ -131,12 +131,60 @@ pub fn read(
     from: &Position,
     limits: ReadLimits,
 ) -> Result<Batch, ReadError> {
+    if from.snapshot_pending().is_some() {
+        return snapshot_batch(stores, filter, from, limits);
+    }
     let mut scans = Vec::new();
     for (group, at) in from.groups() {
         let store = stores.get(&group).ok_or(ReadError::NotHeld { group })?;
         scans.push(scan(store, group, at, filter, &limits)?);
     }
     Ok(merge(scans, from, limits.max_events))
+}
+
+/// The initial snapshot's next page: documents of the first group whose snapshot is not
+/// done, at or below the slot's start there, filtered, in key order. A document written
+/// after the start is not in it: its change rows, read once every snapshot is done, carry it
+/// (the first one's `before` is how it stood at the start), so no key is delivered older
+/// after newer. The log stays at the start until then.
+fn snapshot_batch(
+    stores: &HashMap<GroupId, &Store>,
+    filter: &SlotFilter,
+    from: &Position,
+    limits: ReadLimits,
+) -> Result<Batch, ReadError> {
+    let (group, after) = from.snapshot_pending().expect("the caller checked");
+    let store = stores.get(&group).ok_or(ReadError::NotHeld { group })?;
+    let start = from.get(group).unwrap_or_default();
+    let page = store.docs_page(group.0, after, start.index, limits.max_scan)?;
+    let mut position = from.clone();
+    let mut events = Vec::new();
+    let mut cut = false;
+    for d in &page.docs {
+        if !selects_doc(filter, &d.collection, &d.doc) {
+            continue;
+        }
+        if events.len() >= limits.max_events {
+            cut = true;
+            break;
+        }
+        position.set_snapshot(group, d.raw_key.clone());
+        events.push(Event::from_doc(d, group, position.clone()));
+    }
+    let mut frontier = position;
+    if !cut {
+        match (page.done, page.last) {
+            (true, _) => frontier.end_snapshot(group),
+            (false, Some(last)) => frontier.set_snapshot(group, last),
+            (false, None) => {}
+        }
+    }
+    // more follows: the rest of the snapshot, or the log after it
+    Ok(Batch {
+        events,
+        frontier,
+        more: true,
+    })
 }
 
 /// Orders the selected rows of every group by HLC (ties by group, then log order) and takes
@@ -307,6 +355,62 @@ mod tests {
         let third = read(&stores, &f, &second.frontier, limits).unwrap();
         assert_eq!(third.events.len(), 1);
         assert_eq!(third.events[0].source.index, 50);
+    }
+
+    #[test]
+    fn an_initial_snapshot_comes_first_and_leaves_later_writes_to_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let g = GroupId(1);
+        let entries: Vec<Entry> = (1..=5)
+            .map(|i| put(i, i, "orders", &format!("k{i}"), &i.to_string()))
+            .collect();
+        apply(&store, 1, &entries);
+        // the slot starts at 5, then k2 is overwritten and k9 written
+        let mut from = Position::new();
+        from.set(g, start_at(5));
+        from.begin_snapshot();
+        apply(
+            &store,
+            1,
+            &[
+                put(6, 6, "orders", "k2", "20"),
+                put(7, 7, "orders", "k9", "9"),
+            ],
+        );
+        let stores = HashMap::from([(g, &store)]);
+        let f = filter(serde_json::json!({"name": "s"}));
+        let limits = ReadLimits {
+            max_scan: 2,
+            ..ReadLimits::events(10)
+        };
+        let mut seen = Vec::new();
+        let mut at = from;
+        for _ in 0..10 {
+            let b = read(&stores, &f, &at, limits).unwrap();
+            seen.extend(
+                b.events
+                    .iter()
+                    .map(|e| (e.op, e.key.clone(), e.after.clone())),
+            );
+            at = b.frontier;
+            if !b.more {
+                break;
+            }
+        }
+        let v = |n: u64| Some(serde_json::json!(n));
+        assert_eq!(
+            seen,
+            vec![
+                (Op::Snapshot, "k1".to_string(), v(1)),
+                (Op::Snapshot, "k3".to_string(), v(3)),
+                (Op::Snapshot, "k4".to_string(), v(4)),
+                (Op::Snapshot, "k5".to_string(), v(5)),
+                (Op::Update, "k2".to_string(), v(20)),
+                (Op::Insert, "k9".to_string(), v(9)),
+            ]
+        );
+        assert_eq!(at.snapshots_pending(), 0);
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub enum Op {
     Insert,
     Update,
     Delete,
+    /// A document as it stood at the slot's start, from its initial snapshot (not a filter:
+    /// `initial_snapshot` asks for these).
+    Snapshot,
 }
 
 /// The body of `POST /v1/slots` (CONTRACT.md, "Change data capture").
@@ -109,6 +112,12 @@ impl SlotSpec {
         let patterns = PatternSet::compile(&self.collections, &self.exclude)
             .map_err(|e| SlotError::new(&e.field, e.reason))?;
         for (i, op) in self.ops.iter().enumerate() {
+            if *op == Op::Snapshot {
+                return Err(SlotError::new(
+                    &format!("ops[{i}]"),
+                    "snapshot events come with \"initial_snapshot\": true, not with ops",
+                ));
+            }
             if self.ops[..i].contains(op) {
                 return Err(SlotError::new(
                     &format!("ops[{i}]"),
@@ -130,12 +139,6 @@ impl SlotSpec {
         };
         super::encoding::Format::parse(&self.format)
             .map_err(|e| SlotError::new("format", e.to_string()))?;
-        if self.initial_snapshot {
-            return Err(SlotError::new(
-                "initial_snapshot",
-                "an initial snapshot is not built yet; create the slot without it",
-            ));
-        }
         let ops = if self.ops.is_empty() {
             vec![Op::Insert, Op::Update, Op::Delete]
         } else {
@@ -200,8 +203,8 @@ mod tests {
             (serde_json::json!({"name": "s", "filter": " "}), "filter"),
             (serde_json::json!({"name": "s", "format": "xml"}), "format"),
             (
-                serde_json::json!({"name": "s", "initial_snapshot": true}),
-                "initial_snapshot",
+                serde_json::json!({"name": "s", "ops": ["snapshot"]}),
+                "ops[0]",
             ),
         ];
         for (json, field) in cases {

@@ -29,6 +29,10 @@ const FRESH: Duration = Duration::from_secs(8);
 /// One attempt's share of it: a dead leader costs one attempt, not the whole budget.
 const ATTEMPT: Duration = Duration::from_secs(1);
 
+/// How long a write waits for this replica to apply it (a forwarded write commits at the
+/// leader first).
+const READ_YOUR_WRITE: Duration = Duration::from_secs(2);
+
 /// Slots a listing returns at most.
 const MAX_SLOTS: usize = 10_000;
 
@@ -174,6 +178,29 @@ impl SlotStore {
             .ok_or_else(|| SlotStoreError::NotFound(name.to_string()))
     }
 
+    /// The slot and its cursor after one catch-up with the leader.
+    pub async fn get_with_cursor(
+        &self,
+        name: &str,
+    ) -> Result<(SlotRecord, SlotCursor), SlotStoreError> {
+        self.catch_up().await?;
+        self.local_get(name)
+    }
+
+    /// The slot and its cursor as this replica holds them now, without catching up: the
+    /// cursor may be behind the cluster's (never ahead of it).
+    pub fn local_get(&self, name: &str) -> Result<(SlotRecord, SlotCursor), SlotStoreError> {
+        let (record, _) = self
+            .read(name)?
+            .ok_or_else(|| SlotStoreError::NotFound(name.to_string()))?;
+        let cursor = match self.read_cursor(name) {
+            Ok((c, _)) => c,
+            Err(SlotStoreError::NotFound(_)) => start_cursor(&record),
+            Err(e) => return Err(e),
+        };
+        Ok((record, cursor))
+    }
+
     pub async fn list(&self) -> Result<Vec<SlotRecord>, SlotStoreError> {
         self.catch_up().await?;
         let keys = self.group.list(SLOTS_COLLECTION, "", None, MAX_SLOTS)?;
@@ -276,6 +303,8 @@ impl SlotStore {
                 precondition,
             })
             .await?;
+        // Read-your-acks in this region: a read here right after sees what was written.
+        self.group.wait_applied(c.index, READ_YOUR_WRITE).await;
         Ok(c.outcome)
     }
 }

@@ -13,6 +13,7 @@ mod changes;
 mod command;
 mod document;
 mod error;
+mod scan;
 mod snapshot;
 
 use std::path::Path;
@@ -24,6 +25,7 @@ pub use changes::{ChangeId, ChangeOp, ChangeRow, ChangesPage};
 pub use command::{Command, CommandKind, EncodedCommand, Precondition, encode_batch, kind_of};
 pub use document::Document;
 pub use error::StoreError;
+pub use scan::{DocsPage, ScannedDoc};
 pub use snapshot::{SnapshotError, SnapshotHead};
 
 use crate::clock::Timestamp;
