@@ -586,7 +586,10 @@ async fn a_consumer_resumes_in_another_region_with_no_gap() {
     let ns: Vec<u64> = got.iter().map(n).collect();
     assert_eq!(
         ns,
-        (50..300).chain(1000..1050).chain(300..500).collect::<Vec<_>>(),
+        (50..300)
+            .chain(1000..1050)
+            .chain(300..500)
+            .collect::<Vec<_>>(),
         "no gap, no duplicate after the ack (k0..k49 were overwritten with 1000+)"
     );
 
