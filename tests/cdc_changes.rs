@@ -19,21 +19,11 @@ use georep::client::Client;
 use hyper::Method;
 use serde_json::{Value, json};
 use support::cluster::{Cluster, FAST};
-use support::phase;
+use support::{call, phase};
 
 const ORDERS: &str = "[[collections]]\nname = \"orders\"\ntier = \"critical\"\n\
                       regions = [\"r1\", \"r2\", \"r3\"]\n";
 const COLLECTIONS: [&str; 4] = ["orders", "tenant-acme", "tenant-zeta", "users"];
-
-async fn call(c: &Client, method: Method, path: &str, body: Value) -> (u16, Value) {
-    let body = if body.is_null() {
-        Bytes::new()
-    } else {
-        Bytes::from(body.to_string())
-    };
-    let r = c.request(method, path, &[], body).await.unwrap();
-    (r.status.as_u16(), r.json().unwrap_or(Value::Null))
-}
 
 /// One read in the slot's format: its events (decoded as the format says, then shown as
 /// JSON) and the batch's frontier.
@@ -65,27 +55,19 @@ async fn read_as(
     (events, frontier)
 }
 
-/// One read: the events and the batch's frontier.
+/// One read of a JSON slot: the events and the batch's frontier.
 async fn read(c: &Client, slot: &str, max: usize, wait_ms: u64) -> (Vec<Value>, String) {
-    let r = c
-        .request(
-            Method::GET,
-            &format!("/v1/slots/{slot}/changes?max={max}&wait_ms={wait_ms}"),
-            &[],
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
-    let frontier = r.header("georep-slot-position").unwrap().to_string();
-    let events = r
-        .body
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect();
-    (events, frontier)
+    read_as(c, slot, max, wait_ms, Format::Json).await
+}
+
+/// Asserts that the request is refused with `status` and `code`.
+async fn refused(c: &Client, method: Method, path: &str, body: Value, status: u16, code: &str) {
+    let (s, v) = call(c, method, path, body).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{path}: {v}"
+    );
 }
 
 async fn ack(c: &Client, slot: &str, position: &str) {
@@ -381,21 +363,7 @@ async fn a_consumer_resumes_in_another_region_with_no_gap() {
         let c = c.clone();
         async move {
             for i in from..to {
-                let r = c
-                    .put(
-                        "orders",
-                        &format!("k{i}"),
-                        Bytes::from(json!({"n": i}).to_string()),
-                        &[],
-                    )
-                    .await
-                    .unwrap();
-                assert!(
-                    r.status.is_success(),
-                    "{} {}",
-                    r.status,
-                    String::from_utf8_lossy(&r.body)
-                );
+                support::put_n(&c, "orders", i).await;
             }
         }
     };
@@ -489,18 +457,15 @@ async fn a_consumer_resumes_in_another_region_with_no_gap() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let after = Format::Json.decode(&r.body).unwrap();
     assert_eq!(after[0].after.as_ref().unwrap()["n"], 100);
-    let (s, v) = call(
+    refused(
         &c.client(1),
         Method::GET,
         "/v1/slots/s/changes?after=x",
         Value::Null,
+        400,
+        "invalid_position",
     )
     .await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (400, Some("invalid_position")),
-        "{v}"
-    );
     // an older ack does not move the slot back
     ack(&c.client(0), "s", first[10]["position"].as_str().unwrap()).await;
     let (again, _) = read(&c.client(2), "s", 1, 0).await;
@@ -509,18 +474,15 @@ async fn a_consumer_resumes_in_another_region_with_no_gap() {
     phase("paused: reads refused, writes go on, nothing lost");
     let (s, v) = call(&c.client(1), Method::POST, "/v1/slots/s/pause", Value::Null).await;
     assert_eq!(s, 200, "{v}");
-    let (s, v) = call(
+    refused(
         &c.client(0),
         Method::GET,
         "/v1/slots/s/changes",
         Value::Null,
+        409,
+        "slot_paused",
     )
     .await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (409, Some("slot_paused")),
-        "{v}"
-    );
     write(&c.client(2), 300, 500).await;
     let (s, v) = call(&c.client(0), Method::GET, "/v1/slots/s", Value::Null).await;
     assert_eq!(s, 200);
@@ -623,18 +585,15 @@ async fn a_consumer_resumes_in_another_region_with_no_gap() {
         .map(|e| e.after.as_ref().unwrap()["n"].as_u64().unwrap())
         .collect();
     assert_eq!(streamed, (500..520).collect::<Vec<_>>());
-    let (s, v) = call(
+    refused(
         &c.client(2),
         Method::GET,
         "/v1/slots/s/stream?duration_ms=99999999",
         Value::Null,
+        400,
+        "invalid_query",
     )
     .await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (400, Some("invalid_query")),
-        "{v}"
-    );
 
     phase("the snapshot slot: the documents as they stood at its start, then the log");
     let (s, v) = call(&c.client(1), Method::GET, "/v1/slots/snap", Value::Null).await;

@@ -60,9 +60,14 @@ async fn slots_are_kept_by_the_cluster_and_served_by_every_region() {
             "collections[1]",
         ),
         (
-            r#"{"name": "s", "format": "avro"}"#,
+            r#"{"name": "s", "format": "xml"}"#,
             "invalid_slot",
             "format",
+        ),
+        (
+            r#"{"name": "s", "ops": ["snapshot"]}"#,
+            "invalid_slot",
+            "initial_snapshot",
         ),
         (r#"{"name": "S"}"#, "invalid_slot", "name"),
         (

@@ -14,19 +14,9 @@ use hyper::Method;
 use serde_json::{Value, json};
 use support::cluster::FAST;
 use support::inproc::InProcCluster;
-use support::phase;
+use support::{call, phase};
 
 const RETENTION: &str = "cdc_retain_max_entries = 100\ncdc_retain_grace_ms = 0\n";
-
-async fn call(c: &georep::client::Client, method: Method, path: &str, body: Value) -> (u16, Value) {
-    let body = if body.is_null() {
-        Bytes::new()
-    } else {
-        Bytes::from(body.to_string())
-    };
-    let r = c.request(method, path, &[], body).await.unwrap();
-    (r.status.as_u16(), r.json().unwrap_or(Value::Null))
-}
 
 /// Change rows each region's replica of the default group holds.
 fn held(c: &InProcCluster) -> Vec<u64> {
@@ -54,21 +44,7 @@ async fn until(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
 
 async fn writes(c: &InProcCluster, from: usize, to: usize) {
     for i in from..to {
-        let r = c
-            .client(i % 3)
-            .put(
-                "c",
-                &format!("k{i}"),
-                Bytes::from(json!({"n": i}).to_string()),
-                &[],
-            )
-            .await
-            .unwrap();
-        assert!(
-            r.status.is_success(),
-            "{}",
-            String::from_utf8_lossy(&r.body)
-        );
+        support::put_n(&c.client(i % 3), "c", i as u64).await;
     }
 }
 

@@ -79,6 +79,24 @@ fn deliverable(record: &SlotRecord, cursor: &SlotCursor) -> Result<(), ApiError>
     Ok(())
 }
 
+fn parse_query<T>(query: Result<Query<T>, QueryRejection>, expected: &str) -> Result<T, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad(ErrorCode::InvalidQuery, format!("expected {expected}: {e}")))
+}
+
+/// A stored slot's filter and format, compiled (they were validated at creation).
+fn compiled(record: &SlotRecord) -> Result<(crate::cdc::SlotFilter, Format), ApiError> {
+    let name = &record.spec.name;
+    let filter = record.spec.compile().map_err(|e| ApiError::Internal {
+        message: format!("stored slot {name:?} no longer compiles: {e}"),
+    })?;
+    let format = Format::parse(&record.spec.format).map_err(|e| ApiError::Internal {
+        message: format!("stored slot {name:?}: {e}"),
+    })?;
+    Ok((filter, format))
+}
+
 pub async fn changes(
     State(ctx): Ctx,
     path: Result<Path<String>, PathRejection>,
@@ -87,12 +105,7 @@ pub async fn changes(
     answer(
         async {
             let name = slot_name(path)?;
-            let Query(q) = query.map_err(|e| {
-                ApiError::bad(
-                    ErrorCode::InvalidQuery,
-                    format!("expected ?max=N&wait_ms=T&after=P: {e}"),
-                )
-            })?;
+            let q = parse_query(query, "?max=N&wait_ms=T&after=P")?;
             let max = q.max.unwrap_or(DEFAULT_EVENTS);
             if max == 0 || max > MAX_EVENTS {
                 return Err(ApiError::bad(
@@ -125,12 +138,7 @@ pub async fn changes(
                     ApiError::bad(ErrorCode::InvalidPosition, format!("after: {e}"))
                 })?;
             }
-            let filter = record.spec.compile().map_err(|e| ApiError::Internal {
-                message: format!("stored slot {name:?} no longer compiles: {e}"),
-            })?;
-            let format = Format::parse(&record.spec.format).map_err(|e| ApiError::Internal {
-                message: format!("stored slot {name:?}: {e}"),
-            })?;
+            let (filter, format) = compiled(&record)?;
             let groups =
                 live::held_groups(&ctx.groups, &record.start).map_err(|e| refused(&ctx, e))?;
             let batch = live::next_batch(&groups, &filter, &from, max, wait)
@@ -185,12 +193,7 @@ pub async fn stream(
     answer(
         async {
             let name = slot_name(path)?;
-            let Query(q) = query.map_err(|e| {
-                ApiError::bad(
-                    ErrorCode::InvalidQuery,
-                    format!("expected ?duration_ms=T: {e}"),
-                )
-            })?;
+            let q = parse_query(query, "?duration_ms=T")?;
             let duration = q.duration_ms.map_or(DEFAULT_STREAM, Duration::from_millis);
             if duration > MAX_STREAM {
                 return Err(ApiError::bad(
@@ -200,9 +203,7 @@ pub async fn stream(
             }
             let (record, cursor) = ctx.slots.get_with_cursor(&name).await?;
             deliverable(&record, &cursor)?;
-            let format = Format::parse(&record.spec.format).map_err(|e| ApiError::Internal {
-                message: format!("stored slot {name:?}: {e}"),
-            })?;
+            let (filter, format) = compiled(&record)?;
             if format == Format::Avro {
                 return Err(ApiError::bad(
                     ErrorCode::InvalidQuery,
@@ -210,9 +211,6 @@ pub async fn stream(
                      it with /changes",
                 ));
             }
-            let filter = record.spec.compile().map_err(|e| ApiError::Internal {
-                message: format!("stored slot {name:?} no longer compiles: {e}"),
-            })?;
             let groups =
                 live::held_groups(&ctx.groups, &record.start).map_err(|e| refused(&ctx, e))?;
             let until = tokio::time::Instant::now() + duration;

@@ -41,6 +41,41 @@ pub async fn metric_lines(client: &Client, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// A request with a JSON body (none for `null`): the status and the JSON answer (`null` if
+/// there is none).
+pub async fn call(
+    c: &Client,
+    method: hyper::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let body = if body.is_null() {
+        bytes::Bytes::new()
+    } else {
+        bytes::Bytes::from(body.to_string())
+    };
+    let r = c.request(method, path, &[], body).await.unwrap();
+    (
+        r.status.as_u16(),
+        r.json().unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Puts `{"n": i}` as `collection`/`k{i}`; panics unless it is acknowledged.
+pub async fn put_n(client: &Client, collection: &str, i: u64) {
+    let value = bytes::Bytes::from(format!("{{\"n\":{i}}}"));
+    let r = client
+        .put(collection, &format!("k{i}"), value, &[])
+        .await
+        .unwrap();
+    assert!(
+        r.status.is_success(),
+        "{collection}/k{i}: {} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
 /// A port the OS just handed out on 127.0.0.1 (released for the node to bind).
 /// A SESSION read of `collection`/`key` carrying `token`.
 pub async fn session_get(
