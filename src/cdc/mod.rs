@@ -9,9 +9,9 @@
 //! - `live.rs`: reading on a running node (the API and the sinks);
 //! - `encoding.rs`: JSON, Protobuf, Avro;
 //! - `retention.rs`: how long change rows are kept, and slots marked lost past the cap;
-//! - `sink/`: pushing a slot to NATS JetStream.
+//! - `sink/`: pushing a slot to NATS JetStream or an HTTP webhook.
 //!
-//! Not built: DDL events, the transform hook, the webhook sink, filtered replicas.
+//! Not built: DDL events, the transform hook, filtered replicas.
 
 pub mod encoding;
 pub mod event;

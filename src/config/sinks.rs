@@ -1,6 +1,7 @@
-//! `[[sinks]]` in the topology: where a slot's changes are pushed (issue 17). Today NATS
+//! `[[sinks]]` in the topology: where a slot's changes are pushed (issue 17). NATS
 //! JetStream: `slot`, `kind = "nats"`, `url = "nats://host:port"`, `subject`, and optionally
-//! `stream` (created if absent, capturing the subject; default `georep-<slot>`). Validated at
+//! `stream` (created if absent, capturing the subject; default `georep-<slot>`). An HTTP
+//! webhook: `slot`, `kind = "webhook"`, `url = "http(s)://host[:port]/path"`. Validated at
 //! load: every problem names the field, e.g. `sinks[1].subject`.
 
 use serde::Deserialize;
@@ -34,6 +35,14 @@ pub enum SinkKind {
         subject: String,
         stream: String,
     },
+    /// An HTTP POST of each batch to `endpoint` + `path`, retried with backoff until it is
+    /// answered 2xx.
+    Webhook {
+        /// `http(s)://host:port`, the port filled in if the URL had none.
+        endpoint: String,
+        /// Starts with `/`.
+        path: String,
+    },
 }
 
 impl Sink {
@@ -41,6 +50,7 @@ impl Sink {
     pub fn name(&self) -> String {
         match &self.kind {
             SinkKind::Nats { stream, .. } => format!("nats:{stream}"),
+            SinkKind::Webhook { endpoint, path } => format!("webhook:{endpoint}{path}"),
         }
     }
 }
@@ -60,6 +70,35 @@ fn check_subject(s: &str) -> Result<(), String> {
         return Err("a subject's tokens (between dots) cannot be empty".into());
     }
     Ok(())
+}
+
+/// `http(s)://host[:port][/path]` as the endpoint the client dials and the path it posts to.
+fn webhook_url(url: &str) -> Result<(String, String), String> {
+    let (scheme, rest, port) = if let Some(r) = url.strip_prefix("https://") {
+        ("https", r, 443)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        ("http", r, 80)
+    } else {
+        return Err(format!("{url:?} is not http(s)://host[:port]/path"));
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return Err(format!(
+            "{url:?}: no host (credentials in the URL are not accepted)"
+        ));
+    }
+    if path.contains(char::is_whitespace) {
+        return Err(format!("{url:?}: the path has whitespace"));
+    }
+    let authority = match authority.rsplit_once(':') {
+        Some((host, p)) if !host.is_empty() && p.parse::<u16>().is_ok() => authority.to_string(),
+        Some(_) => return Err(format!("{url:?}: the port is not a number")),
+        None => format!("{authority}:{port}"),
+    };
+    Ok((format!("{scheme}://{authority}"), path.to_string()))
 }
 
 /// JetStream stream names: no spaces, dots, wildcards or path separators.
@@ -106,10 +145,13 @@ pub(super) fn validate(specs: Vec<SinkSpec>) -> Result<Vec<Sink>, ConfigError> {
                 }
             }
             "webhook" => {
-                return Err(invalid(
-                    field("kind"),
-                    "\"webhook\" sinks are not built yet; this build pushes to nats",
-                ));
+                for (name, v) in [("subject", &s.subject), ("stream", &s.stream)] {
+                    if v.is_some() {
+                        return Err(invalid(field(name), "only nats sinks have one"));
+                    }
+                }
+                let (endpoint, path) = webhook_url(&s.url).map_err(|r| invalid(field("url"), r))?;
+                SinkKind::Webhook { endpoint, path }
             }
             other => {
                 return Err(invalid(
@@ -119,6 +161,15 @@ pub(super) fn validate(specs: Vec<SinkSpec>) -> Result<Vec<Sink>, ConfigError> {
             }
         };
         let sink = Sink { slot: s.slot, kind };
+        if out.iter().any(|o| o.slot == sink.slot) {
+            return Err(invalid(
+                field("slot"),
+                format!(
+                    "slot {:?} already has a sink: one sink per slot (its position is the sink's)",
+                    sink.slot
+                ),
+            ));
+        }
         // Two sinks into one stream would share its Nats-Msg-Id window: their positions could
         // collide and one sink's events be dropped as the other's duplicates.
         for (j, other) in out.iter().enumerate() {
@@ -133,7 +184,10 @@ pub(super) fn validate(specs: Vec<SinkSpec>) -> Result<Vec<Sink>, ConfigError> {
                     subject: sb,
                     url: ub,
                 },
-            ) = (&other.kind, &sink.kind);
+            ) = (&other.kind, &sink.kind)
+            else {
+                continue;
+            };
             if ua == ub && (a == b || sa == sb) {
                 return Err(invalid(
                     field("stream"),
@@ -178,6 +232,23 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_url_is_split_and_its_port_filled_in() {
+        let s = parse("[[sinks]]\nslot = \"etl\"\nkind = \"webhook\"\nurl = \"https://hooks.example.com/in/etl\"\n")
+            .unwrap();
+        assert_eq!(
+            s[0].kind,
+            SinkKind::Webhook {
+                endpoint: "https://hooks.example.com:443".into(),
+                path: "/in/etl".into()
+            }
+        );
+        assert_eq!(
+            webhook_url("http://127.0.0.1:8080").unwrap(),
+            ("http://127.0.0.1:8080".to_string(), "/".to_string())
+        );
+    }
+
+    #[test]
     fn bad_sinks_are_refused_naming_the_field() {
         let ok = "slot = \"etl\"\nkind = \"nats\"\nurl = \"nats://h:1\"\nsubject = \"a.b\"\n";
         for (body, needle) in [
@@ -190,8 +261,16 @@ mod tests {
                 "sinks[0].kind",
             ),
             (
-                "slot = \"etl\"\nkind = \"webhook\"\nurl = \"http://h\"\n",
-                "not built yet",
+                "slot = \"etl\"\nkind = \"webhook\"\nurl = \"ftp://h\"\n",
+                "sinks[0].url",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"webhook\"\nurl = \"http://h:x/a\"\n",
+                "port",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"webhook\"\nurl = \"http://h/a\"\nsubject = \"a\"\n",
+                "sinks[0].subject",
             ),
             (
                 "slot = \"etl\"\nkind = \"nats\"\nurl = \"http://h:1\"\nsubject = \"a\"\n",
@@ -222,6 +301,12 @@ mod tests {
             assert!(e.contains(needle), "{body}: {e}");
         }
         let e = parse(&format!("[[sinks]]\n{ok}[[sinks]]\n{ok}")).unwrap_err();
+        assert!(
+            e.contains("sinks[1].slot") && e.contains("one sink per slot"),
+            "{e}"
+        );
+        let other = ok.replace("\"etl\"", "\"etl2\"");
+        let e = parse(&format!("[[sinks]]\n{ok}[[sinks]]\n{other}")).unwrap_err();
         assert!(
             e.contains("sinks[1].stream") && e.contains("sinks[0] already"),
             "{e}"

@@ -157,7 +157,7 @@ impl Node {
             let metrics = crate::cdc::sink::SinkMetrics::register(&metrics.registry)?;
             for sink in &topology.sinks {
                 tasks.spawn(
-                    crate::cdc::sink::nats::NatsSink {
+                    crate::cdc::sink::SinkRunner {
                         sink: sink.clone(),
                         slots: crate::cdc::SlotStore::new(slot_group.clone()),
                         groups: groups.clone(),
