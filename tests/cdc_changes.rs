@@ -268,8 +268,8 @@ async fn ten_thousand_changes_reach_filtered_slots_exactly_in_key_order() {
     let start = v["position"].as_str().unwrap().to_string();
     assert_eq!(
         start.split(',').count(),
-        2,
-        "the default group and orders': {v}"
+        3,
+        "the meta group (DDL events), the default group and orders': {v}"
     );
 
     phase("10,000 writes through every region, 16 writers");

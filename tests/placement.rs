@@ -3,7 +3,8 @@
 //! not lead it (the leader removes itself), then back to critical in all three, under a writer that never stops. Every acknowledged write is
 //! readable afterwards in every region; the region removed stops serving its stale copy
 //! (its requests are proxied), empties it, and after rejoining holds the group bit for bit
-//! like the others. Bad placements are refused with 400 naming the field.
+//! like the others. Bad placements are refused with 400 naming the field. A change data
+//! capture slot with `ddl` on delivers each placement change as DDL events.
 
 mod support;
 
@@ -50,6 +51,77 @@ async fn wait_status(c: &Cluster, i: usize, what: &str, ok: impl Fn(&Value) -> b
     }
 }
 
+/// Reads and acknowledges the `ddl` slot through r{via+1} until the DDL event saying the
+/// `changes`th placement change completed (the placement in force, nothing changing);
+/// every event read.
+async fn ddl_events(c: &Cluster, via: usize, changes: u64) -> Vec<Value> {
+    let client = c.client(via);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut out: Vec<Value> = Vec::new();
+    loop {
+        let r = client
+            .request(
+                hyper::Method::GET,
+                "/v1/slots/ddl/changes?max=100&wait_ms=500",
+                &[],
+                Bytes::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let frontier = r.header("georep-slot-position").unwrap().to_string();
+        out.extend(
+            String::from_utf8_lossy(&r.body)
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+        );
+        let (s, v) = support::call(
+            &client,
+            hyper::Method::POST,
+            "/v1/slots/ddl/ack",
+            json!({ "position": frontier }),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        if out
+            .iter()
+            .any(|e| e["after"]["changes"] == changes && e["after"]["changing_to"].is_null())
+        {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no end of change {changes}: {out:?}"
+        );
+    }
+}
+
+/// The DDL events of one placement change to `tier`: the change announced, then in force.
+fn assert_ddl_change(events: &[Value], tier: &str, changes: u64) {
+    assert!(!events.is_empty());
+    for e in events {
+        assert_eq!(
+            (
+                e["op"].as_str(),
+                e["collection"].as_str(),
+                e["key"].as_str()
+            ),
+            (Some("ddl"), Some("orders"), Some("placement")),
+            "only DDL events of orders (the slot's ops are delete only): {e}"
+        );
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e["after"]["changing_to"]["tier"] == tier),
+        "the change to {tier} was announced: {events:?}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["after"]["placement"]["tier"], tier, "{last}");
+    assert_eq!(last["after"]["changes"], changes, "{last}");
+    assert_eq!(last["source"]["group"], 0, "from the meta group: {last}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tier_changes_online_lose_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
@@ -58,6 +130,16 @@ async fn tier_changes_online_lose_no_acknowledged_write() {
     let leader = c.leader("orders", Duration::from_secs(30)).await;
     let (keep, other) = ((leader + 1) % 3, (leader + 2) % 3);
     let name = |i: usize| format!("r{}", i + 1);
+
+    phase("a slot for orders' placement changes (DDL events), no data events");
+    let (s, v) = support::call(
+        &c.client(0),
+        hyper::Method::POST,
+        "/v1/slots",
+        json!({"name": "ddl", "collections": ["orders"], "ops": ["delete"], "ddl": true}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
 
     phase(&format!(
         "a writer through the leader {} that never stops",
@@ -180,6 +262,8 @@ async fn tier_changes_online_lose_no_acknowledged_write() {
     let orders = c.placement(1, "orders").await.unwrap();
     assert_eq!(orders["tier"], "archival", "{orders}");
     assert_eq!(orders["changes"], 1, "{orders}");
+    phase("the slot delivers the change as DDL events");
+    assert_ddl_change(&ddl_events(&c, keep, 1).await, "archival", 1);
     phase("write latency is counted under the tier as placed now, not the topology file's");
     let archival = "georep_write_duration_seconds_count{tier=\"archival\"";
     let before = c.metric(keep, archival).await;
@@ -228,6 +312,7 @@ async fn tier_changes_online_lose_no_acknowledged_write() {
     let v = r.json().unwrap_or_default();
     assert_eq!(r.status, 200, "{v}");
     println!("archival -> critical took {} ms", v["took_ms"]);
+    assert_ddl_change(&ddl_events(&c, keep, 2).await, "critical", 2);
     for i in 0..3 {
         wait_status(&c, i, "three voters", |g| {
             g["member"] == true && g["voters"].as_array().is_some_and(|v| v.len() == 3)

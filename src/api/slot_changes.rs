@@ -21,6 +21,7 @@ use crate::cdc::encoding::Format;
 use crate::cdc::live;
 use crate::cdc::reader::{Batch, ReadError};
 use crate::cdc::{Position, SlotCursor, SlotRecord};
+use crate::ids::GroupId;
 
 type Ctx = State<Arc<ApiContext>>;
 
@@ -315,11 +316,18 @@ pub fn progress(ctx: &ApiContext, record: &SlotRecord, cursor: &SlotCursor) -> s
         let Some(g) = ctx.groups.get(id).filter(|g| g.is_member()) else {
             continue;
         };
-        lag_entries += g.applied_index().saturating_sub(at.index);
-        if let Ok((n, b)) = g.store().changes_backlog(id.0, at, 1_000_000) {
+        let backlog_here = g.store().changes_backlog(id.0, at, 1_000_000);
+        if let Ok((n, b)) = backlog_here {
             backlog += n;
             bytes += b;
         }
+        // the meta group's entries are mostly slot bookkeeping (acks among them): only its
+        // catalog changes are the slot's to deliver
+        lag_entries += if id == GroupId::META {
+            backlog_here.map_or(0, |(n, _)| n)
+        } else {
+            g.applied_index().saturating_sub(at.index)
+        };
         if let Ok(page) = g.store().changes_after(id.0, at, 1, usize::MAX)
             && let Some(row) = page.rows.first()
         {

@@ -102,14 +102,16 @@ pub async fn create(State(ctx): Ctx, body: Bytes) -> Response {
 }
 
 /// Where a new slot starts: in every group that can hold a collection it follows (the
-/// default group, and each collection group whose collection matches), what this region has
-/// applied after catching up with the group's leader, so a write acknowledged before the
-/// slot was created is not delivered and every later one is.
+/// default group, and each collection group whose collection matches) and, for DDL events,
+/// the meta group if this region holds it, what this region has applied after catching up
+/// with the group's leader, so a write acknowledged before the slot was created is not
+/// delivered and every later one is.
 async fn start_here(ctx: &ApiContext, filter: &SlotFilter) -> Result<Position, ApiError> {
     let mut start = Position::new();
     for g in ctx.groups.iter() {
         let id = g.id();
         let follows = id == GroupId::DEFAULT_DATA
+            || (id == GroupId::META && filter.ddl && g.is_member())
             || (id != GroupId::META && filter.patterns.matches(&g.spec().name));
         if !follows {
             continue;

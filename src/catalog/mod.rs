@@ -19,7 +19,7 @@ use crate::group::{BoxFuture, GroupError, GroupId, GroupSpec, LogGroup, SyncReco
 use crate::store::{ApplyOutcome, Command, Precondition, StoreError};
 
 /// The meta group's collection holding the records.
-pub const CATALOG_COLLECTION: &str = "_catalog";
+pub const CATALOG_COLLECTION: &str = crate::store::CAPTURED_CATALOG;
 
 /// How long a catalog read or update keeps trying: long enough for the meta group to elect
 /// a new leader if its leader just died (3.2-6 s with the default timings).

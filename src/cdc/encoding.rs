@@ -204,6 +204,7 @@ pub enum OpProto {
     Update = 2,
     Delete = 3,
     Snapshot = 4,
+    Ddl = 5,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -229,6 +230,7 @@ impl From<&Event> for EventProto {
                 Op::Update => OpProto::Update,
                 Op::Delete => OpProto::Delete,
                 Op::Snapshot => OpProto::Snapshot,
+                Op::Ddl => OpProto::Ddl,
             } as i32,
             collection: e.collection.clone(),
             key: e.key.clone(),
@@ -254,9 +256,10 @@ impl TryFrom<EventProto> for Event {
             Ok(OpProto::Update) => Op::Update,
             Ok(OpProto::Delete) => Op::Delete,
             Ok(OpProto::Snapshot) => Op::Snapshot,
+            Ok(OpProto::Ddl) => Op::Ddl,
             _ => {
                 return Err(format!(
-                    "op {} is not insert, update, delete or snapshot",
+                    "op {} is not insert, update, delete, snapshot or ddl",
                     p.op
                 ));
             }
@@ -385,6 +388,7 @@ mod tests {
                 None,
             ),
             e(4, Op::Snapshot, None, Some(serde_json::json!("s"))),
+            e(5, Op::Ddl, None, Some(serde_json::json!({"changes": 1}))),
         ]
     }
 
@@ -425,6 +429,7 @@ mod tests {
             "OP_UPDATE = 2;",
             "OP_DELETE = 3;",
             "OP_SNAPSHOT = 4;",
+            "OP_DDL = 5;",
             "string region = 1;",
             "uint32 group = 2;",
             "uint64 index = 3;",

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::position::Position;
 use super::slot::{Op, SlotFilter};
 use crate::ids::GroupId;
-use crate::store::{ChangeOp, ChangeRow, Document, ScannedDoc};
+use crate::store::{CAPTURED_CATALOG, ChangeOp, ChangeRow, Document, ScannedDoc};
 
 /// Where the change happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,9 +54,23 @@ fn op_of(op: ChangeOp) -> Op {
     }
 }
 
+/// The key prefix of placement records in the catalog (`placement/records.rs`).
+const PLACEMENT_PREFIX: &str = "placement/";
+
+/// The collection whose placement a catalog row records, if it is a placement record.
+fn placed(row: &ChangeRow) -> Option<&str> {
+    (row.collection == CAPTURED_CATALOG)
+        .then(|| row.key.strip_prefix(PLACEMENT_PREFIX))
+        .flatten()
+}
+
 /// Whether the slot delivers `row`: its collection, its op and its predicate (over the
-/// document as written, or as it was before a delete).
+/// document as written, or as it was before a delete); a catalog row only as the DDL event
+/// of a followed collection's placement, with `ddl` on.
 pub fn selects(filter: &SlotFilter, row: &ChangeRow) -> bool {
+    if row.collection == CAPTURED_CATALOG {
+        return filter.ddl && placed(row).is_some_and(|c| filter.patterns.matches(c));
+    }
     if !filter.patterns.matches(&row.collection) || !filter.ops.contains(&op_of(row.op)) {
         return false;
     }
@@ -102,11 +116,16 @@ impl Event {
     }
 
     pub fn from_row(row: &ChangeRow, group: GroupId, position: Position) -> Event {
+        // a placement record: the DDL event of the collection it places, keyed `placement`
+        let (op, collection, key) = match placed(row) {
+            Some(c) => (Op::Ddl, c.to_string(), "placement".to_string()),
+            None => (op_of(row.op), row.collection.clone(), row.key.clone()),
+        };
         Event {
             position,
-            op: op_of(row.op),
-            collection: row.collection.clone(),
-            key: row.key.clone(),
+            op,
+            collection,
+            key,
             before: row.before.as_ref().map(document_json),
             after: row.after.as_ref().map(document_json),
             source: Source {
@@ -215,5 +234,37 @@ mod tests {
         assert_eq!(v["source"]["index"], 9);
         let back: Event = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn placement_records_are_ddl_events_of_followed_collections_when_asked() {
+        let mut placement = row(
+            ChangeOp::Update,
+            CAPTURED_CATALOG,
+            Some(r#"{"changes":0}"#),
+            Some(r#"{"changes":1}"#),
+        );
+        placement.key = "placement/orders".into();
+        let mut other_placed = placement.clone();
+        other_placed.key = "placement/users".into();
+        let mut session_keys = placement.clone();
+        session_keys.key = "session_keys".into();
+        let ddl = filter(serde_json::json!({"name": "s", "collections": ["orders*"],
+            "ops": ["delete"], "ddl": true}));
+        assert!(selects(&ddl, &placement), "ddl is not an op filter");
+        assert!(!selects(&ddl, &other_placed), "users is not followed");
+        assert!(!selects(&ddl, &session_keys), "not a placement record");
+        let plain = filter(serde_json::json!({"name": "s", "collections": ["*"], "ddl": false}));
+        assert!(!selects(&plain, &placement), "ddl off");
+        assert!(
+            !selects(&plain, &session_keys),
+            "the catalog is no collection"
+        );
+
+        let e = Event::from_row(&placement, GroupId::META, "0:9:0".parse().unwrap());
+        assert_eq!(e.op, Op::Ddl);
+        assert_eq!(e.collection, "orders");
+        assert_eq!(e.key, "placement");
+        assert_eq!(e.after, Some(serde_json::json!({"changes": 1})));
     }
 }

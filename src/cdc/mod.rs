@@ -11,7 +11,7 @@
 //! - `retention.rs`: how long change rows are kept, and slots marked lost past the cap;
 //! - `sink/`: pushing a slot to NATS JetStream or an HTTP webhook.
 //!
-//! Not built: DDL events, the transform hook, filtered replicas.
+//! Not built: the transform hook, filtered replicas.
 
 pub mod encoding;
 pub mod event;

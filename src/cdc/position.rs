@@ -47,9 +47,15 @@ impl Position {
         self.log.iter().map(|(g, c)| (*g, *c))
     }
 
-    /// Starts an initial snapshot of every group the position follows.
+    /// Starts an initial snapshot of every data group the position follows. Not of the meta
+    /// group: its catalog holds no client documents, and its DDL events start at the start.
     pub fn begin_snapshot(&mut self) {
-        self.snapshot = self.log.keys().map(|g| (*g, Vec::new())).collect();
+        self.snapshot = self
+            .log
+            .keys()
+            .filter(|g| **g != GroupId::META)
+            .map(|g| (*g, Vec::new()))
+            .collect();
     }
 
     /// The first group whose snapshot is still being read, and the last key it delivered.
@@ -236,6 +242,19 @@ mod tests {
         assert_eq!(p.to_string(), "1:120:0,7:3:1,s1:,s7:63006b");
         assert_eq!(pos(&p.to_string()), p);
         assert_eq!(p.snapshot_pending(), Some((GroupId(1), &b""[..])));
+    }
+
+    #[test]
+    fn the_meta_group_takes_no_snapshot() {
+        let mut p = Position::new();
+        p.set(GroupId::META, ChangeId::at(4));
+        p.set(GroupId::DEFAULT_DATA, ChangeId::at(8));
+        p.begin_snapshot();
+        assert_eq!(p.snapshots_pending(), 1);
+        assert_eq!(
+            p.snapshot_pending(),
+            Some((GroupId::DEFAULT_DATA, &b""[..]))
+        );
     }
 
     #[test]

@@ -16,7 +16,6 @@ use super::slots::SlotStore;
 use crate::clock::Hlc;
 use crate::config::NodeSettings;
 use crate::group::{Groups, LogGroup};
-use crate::ids::GroupId;
 use crate::store::ChangeId;
 
 /// How often each replica looks at its change rows.
@@ -136,10 +135,8 @@ pub async fn run(
             }
         }
         let cutoff = clock.wall_ms().saturating_sub(settings.cdc_retain_grace_ms);
-        for g in groups
-            .iter()
-            .filter(|g| g.is_member() && g.id() != GroupId::META)
-        {
+        // the meta group too: its catalog rows are the DDL events
+        for g in groups.iter().filter(|g| g.is_member()) {
             let needs: Vec<Need> = live
                 .iter()
                 .filter(|(_, c)| c.lost.is_none())

@@ -16,6 +16,8 @@ pub enum Op {
     /// A document as it stood at the slot's start, from its initial snapshot (not a filter:
     /// `initial_snapshot` asks for these).
     Snapshot,
+    /// A collection's placement changed (not a filter: `ddl` asks for these).
+    Ddl,
 }
 
 /// The body of `POST /v1/slots` (CONTRACT.md, "Change data capture").
@@ -101,6 +103,8 @@ pub struct SlotFilter {
     pub patterns: PatternSet,
     pub ops: Vec<Op>,
     pub predicate: Option<Predicate>,
+    /// Whether placement changes of followed collections are delivered.
+    pub ddl: bool,
 }
 
 impl SlotSpec {
@@ -112,10 +116,11 @@ impl SlotSpec {
         let patterns = PatternSet::compile(&self.collections, &self.exclude)
             .map_err(|e| SlotError::new(&e.field, e.reason))?;
         for (i, op) in self.ops.iter().enumerate() {
-            if *op == Op::Snapshot {
+            if *op == Op::Snapshot || *op == Op::Ddl {
                 return Err(SlotError::new(
                     &format!("ops[{i}]"),
-                    "snapshot events come with \"initial_snapshot\": true, not with ops",
+                    "snapshot and ddl events come with \"initial_snapshot\" and \"ddl\", not \
+                     with ops",
                 ));
             }
             if self.ops[..i].contains(op) {
@@ -148,6 +153,7 @@ impl SlotSpec {
             patterns,
             ops,
             predicate,
+            ddl: self.ddl,
         })
     }
 }

@@ -6,8 +6,9 @@
 //! path one row insert, never a wait on a consumer.
 //!
 //! Per group, table `changes.g{N}`, key = `index u64 BE ++ seq u32 BE` (seq numbers the
-//! writes of a batch entry), so rows are in log order. Client collections only: internal
-//! ones (names starting with `_`) are not captured.
+//! writes of a batch entry), so rows are in log order. Client collections and the meta
+//! group's catalog (for DDL events): other internal collections (names starting with `_`)
+//! are not captured.
 //!
 //! Each replica holds the rows of what it applied, down to its floor (`changes_floor`): rows
 //! at or below the floor are not held here, because they were purged (no slot needs them, or
@@ -195,9 +196,14 @@ impl RawChange<'_> {
     }
 }
 
-/// Whether writes to `collection` are captured: client collections only.
+/// The one internal collection whose changes are captured: the meta group's catalog, whose
+/// placement records become change data capture's DDL events. (Its name is the catalog's,
+/// `catalog::CATALOG_COLLECTION`; the store sits below the catalog and spells it here.)
+pub const CAPTURED_CATALOG: &str = "_catalog";
+
+/// Whether writes to `collection` are captured: client collections, and the catalog.
 pub(super) fn captured(collection: &str) -> bool {
-    !collection.starts_with('_')
+    !collection.starts_with('_') || collection == CAPTURED_CATALOG
 }
 
 /// The change rows table of one apply transaction, numbering the writes of each entry.

@@ -20,7 +20,7 @@ use std::path::Path;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
-pub use changes::{ChangeId, ChangeOp, ChangeRow, ChangesPage};
+pub use changes::{CAPTURED_CATALOG, ChangeId, ChangeOp, ChangeRow, ChangesPage};
 
 pub use command::{Command, CommandKind, EncodedCommand, Precondition, encode_batch, kind_of};
 pub use document::Document;
