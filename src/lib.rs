@@ -15,6 +15,7 @@ pub mod ids;
 pub mod metrics;
 pub mod node;
 pub mod placement;
+pub mod predicate;
 pub mod replay;
 pub mod restore;
 pub mod session;

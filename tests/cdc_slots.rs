@@ -1,7 +1,8 @@
 //! Change-data-capture slots (issue 17, the slice built so far): created in one region,
 //! listed and changed from the others, kept across a restart and the meta group's leader
 //! failing, refused with the field named when malformed, and guarded by the `cdc` role.
-//! (Reading changes: `cdc_changes.rs`.)
+//! A slot's projection (the transform hook) delivers the named fields only. (Reading
+//! changes: `cdc_changes.rs`.)
 
 mod support;
 
@@ -81,6 +82,16 @@ async fn slots_are_kept_by_the_cluster_and_served_by_every_region() {
             "colections",
         ),
         ("not json", "invalid_body", "expected"),
+        (
+            r#"{"name": "s", "project": ["id", "a..b"]}"#,
+            "invalid_slot",
+            "project[1]",
+        ),
+        (
+            r#"{"name": "replica.s"}"#,
+            "invalid_slot",
+            "filtered replicas",
+        ),
     ];
     for (body, code, names) in bad {
         let (status, answer) = call(&c.client(1), Method::POST, "/v1/slots", body).await;
@@ -96,6 +107,52 @@ async fn slots_are_kept_by_the_cluster_and_served_by_every_region() {
         (status, &answer["error"]["code"]),
         (404, &"not_found".into())
     );
+
+    phase("a projected slot delivers the named fields only");
+    let (status, body) = call(
+        &c.client(0),
+        Method::POST,
+        "/v1/slots",
+        r#"{"name": "slim", "collections": ["people"], "project": ["id", "a.b"]}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["project"], serde_json::json!(["id", "a.b"]), "{body}");
+    let r = c
+        .client(1)
+        .put(
+            "people",
+            "p1",
+            Bytes::from_static(br#"{"id": 1, "ssn": "078-05-1120", "a": {"b": 2, "c": 3}}"#),
+            &[("content-type", "application/json")],
+        )
+        .await
+        .unwrap();
+    assert!(r.status.is_success(), "{}", r.status);
+    let r = c
+        .client(2)
+        .request(
+            Method::GET,
+            "/v1/slots/slim/changes?max=10&wait_ms=5000",
+            &[],
+            Bytes::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&r.body)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["op"], "insert");
+    assert_eq!(
+        events[0]["after"],
+        serde_json::json!({"id": 1, "a": {"b": 2}}),
+        "the ssn never leaves the cluster"
+    );
+    let (status, _) = call(&c.client(0), Method::DELETE, "/v1/slots/slim", "").await;
+    assert_eq!(status, 204);
 
     phase("paused in r2, seen paused in r3, resumed in r3");
     let (status, body) = call(&c.client(1), Method::POST, "/v1/slots/etl/pause", "").await;

@@ -78,6 +78,30 @@ fn invalid_configs_exit_2_naming_the_field() {
             "collections[0].min_sync_replicas",
         ),
         ("not toml", "cluster = \n".to_string(), "TOML parse error"),
+        (
+            "a chain of six filtered replicas",
+            format!(
+                "cluster = \"x\"\n{REGIONS}{}",
+                (1..=6)
+                    .map(|i| format!(
+                        "[[replicas]]\nname = \"h{i}\"\nsource = \"{}\"\nregion = \"a\"\n",
+                        if i == 1 {
+                            "o".to_string()
+                        } else {
+                            format!("h{}", i - 1)
+                        }
+                    ))
+                    .collect::<String>()
+            ),
+            "replicas[5].source: a chain of replicas longer than 5 hops",
+        ),
+        (
+            "a replica filter that does not parse",
+            format!(
+                "cluster = \"x\"\n{REGIONS}[[replicas]]\nname = \"r\"\nsource = \"o\"\nregion = \"b\"\nfilter = \"tenant = 'acme'\"\n"
+            ),
+            "replicas[0].filter",
+        ),
     ];
     for (what, text, needle) in cases {
         let path = write(dir.path(), "t.toml", &text);

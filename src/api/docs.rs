@@ -383,6 +383,22 @@ fn refused(
     finish(ctx, err.into_response(), token, None, None)
 }
 
+/// Refuses a client's write to a filtered replica: its slot alone writes it
+/// (`cdc/sink/replica.rs`), and a client's write would be lost at the next change.
+fn writable(ctx: &ApiContext, collection: &str) -> Result<(), ApiError> {
+    match ctx.topology.replica(collection) {
+        Some(r) => Err(ApiError::Conflict {
+            code: ErrorCode::ReadOnlyCollection,
+            message: format!(
+                "collection {collection:?} is a read-only filtered replica of {:?} \
+                 ([[replicas]]): write to {:?}",
+                r.source, r.source
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 pub async fn put_doc(
     State(ctx): Ctx,
     ext: Option<Extension<Scope>>,
@@ -393,6 +409,7 @@ pub async fn put_doc(
     let label = consistency_label(&ext, &headers);
     observed(&ctx, "put", label, async {
         let (collection, key) = doc_path(path)?;
+        writable(&ctx, &collection)?;
         let scope = Scope::of(ext, &ctx, &collection, &headers);
         let opts = options(&ctx, &headers, &scope).await?;
         let precondition = headers::precondition(&headers)?;
@@ -441,6 +458,7 @@ pub async fn delete_doc(
     let label = consistency_label(&ext, &headers);
     observed(&ctx, "delete", label, async {
         let (collection, key) = doc_path(path)?;
+        writable(&ctx, &collection)?;
         let scope = Scope::of(ext, &ctx, &collection, &headers);
         let opts = options(&ctx, &headers, &scope).await?;
         let precondition = headers::precondition(&headers)?;

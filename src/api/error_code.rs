@@ -53,6 +53,7 @@ codes! {
     PlacementConflict => "placement_conflict",
     PreconditionFailed => "precondition_failed",
     ProxyFailed => "proxy_failed",
+    ReadOnlyCollection => "read_only_collection",
     RotationUnsupported => "rotation_unsupported",
     SessionKeyNotYetKnown => "session_key_not_yet_known",
     SessionKeysUnavailable => "session_keys_unavailable",

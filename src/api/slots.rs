@@ -14,12 +14,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::context::ApiContext;
 use super::error::{ApiError, ErrorCode};
-use crate::cdc::{Position, SlotFilter, SlotRecord, SlotSpec, SlotStoreError, reader};
-use crate::ids::GroupId;
+use crate::cdc::start::StartError;
+use crate::cdc::{Position, SlotFilter, SlotRecord, SlotSpec, SlotStoreError};
+use crate::config::REPLICA_SLOT_PREFIX;
 
-/// How long creating a slot waits to catch up with each group's leader, and per attempt.
-const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(8);
-const CATCH_UP_ATTEMPT: std::time::Duration = std::time::Duration::from_secs(1);
 use crate::config::names::check_collection_name;
 
 type Ctx = State<Arc<ApiContext>>;
@@ -75,13 +73,22 @@ pub async fn create(State(ctx): Ctx, body: Bytes) -> Response {
                     format!(
                         "expected {{\"name\", \"collections\": [..], \"exclude\": [..], \"ops\": \
                          [\"insert\"|\"update\"|\"delete\"], \"filter\", \"format\", \
-                         \"initial_snapshot\", \"ddl\"}}: {e}"
+                         \"initial_snapshot\", \"ddl\", \"project\": [..]}}: {e}"
                     ),
                 )
             })?;
             let filter = spec
                 .compile()
                 .map_err(|e| ApiError::bad(ErrorCode::InvalidSlot, e.to_string()))?;
+            if spec.name.starts_with(REPLICA_SLOT_PREFIX) {
+                return Err(ApiError::bad(
+                    ErrorCode::InvalidSlot,
+                    format!(
+                        "name: slots named {REPLICA_SLOT_PREFIX}* are the filtered replicas' \
+                         own ([[replicas]] in the topology)"
+                    ),
+                ));
+            }
             let mut start = start_here(&ctx, &filter).await?;
             if spec.initial_snapshot {
                 start.begin_snapshot();
@@ -101,37 +108,17 @@ pub async fn create(State(ctx): Ctx, body: Bytes) -> Response {
     )
 }
 
-/// Where a new slot starts: in every group that can hold a collection it follows (the
-/// default group, and each collection group whose collection matches) and, for DDL events,
-/// the meta group if this region holds it, what this region has applied after catching up
-/// with the group's leader, so a write acknowledged before the slot was created is not
-/// delivered and every later one is.
+/// Where a new slot starts (`cdc/start.rs`), as an API error if it cannot.
 async fn start_here(ctx: &ApiContext, filter: &SlotFilter) -> Result<Position, ApiError> {
-    let mut start = Position::new();
-    for g in ctx.groups.iter() {
-        let id = g.id();
-        let follows = id == GroupId::DEFAULT_DATA
-            || (id == GroupId::META && filter.ddl && g.is_member())
-            || (id != GroupId::META && filter.patterns.matches(&g.spec().name));
-        if !follows {
-            continue;
-        }
-        if !g.is_member() {
-            return Err(ApiError::Conflict {
+    crate::cdc::start::start_here(&ctx.groups, &ctx.region, filter)
+        .await
+        .map_err(|e| match e {
+            StartError::NotHeld { .. } => ApiError::Conflict {
                 code: ErrorCode::SlotGroupsNotHeld,
-                message: format!(
-                    "collection {:?} (group {id}) is not held in region {}: create the slot in a \
-                     region that holds every collection it follows ({})",
-                    g.spec().name,
-                    ctx.region,
-                    g.spec().voters.join(", ")
-                ),
-            });
-        }
-        g.catch_up(CATCH_UP, CATCH_UP_ATTEMPT).await?;
-        start.set(id, reader::start_at(g.applied_index()));
-    }
-    Ok(start)
+                message: e.to_string(),
+            },
+            StartError::Group(e) => e.into(),
+        })
 }
 
 pub async fn list(State(ctx): Ctx) -> Response {

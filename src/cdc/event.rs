@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::position::Position;
 use super::slot::{Op, SlotFilter};
+use super::transform::Projection;
 use crate::ids::GroupId;
 use crate::store::{CAPTURED_CATALOG, ChangeOp, ChangeRow, Document, ScannedDoc};
 
@@ -84,10 +85,14 @@ pub fn selects(filter: &SlotFilter, row: &ChangeRow) -> bool {
     }
 }
 
-/// A document as JSON: embedded if it is JSON, else its bytes in base64.
-pub fn document_json(d: &Document) -> Value {
+/// A document as an event carries it: its JSON through the slot's projection, if any; bytes
+/// that are not JSON in base64, whole (a projection names JSON fields).
+fn image(d: &Document, projection: Option<&Projection>) -> Value {
     match serde_json::from_slice::<Value>(&d.value) {
-        Ok(v) => v,
+        Ok(v) => match projection {
+            Some(p) => p.apply(v),
+            None => v,
+        },
         Err(_) => serde_json::json!({
             "$binary": base64::engine::general_purpose::STANDARD.encode(&d.value)
         }),
@@ -97,14 +102,19 @@ pub fn document_json(d: &Document) -> Value {
 impl Event {
     /// A snapshot event: the document as it stood at the slot's start. Its `source.region`
     /// is empty (a document does not record where it was written); `index` is its version.
-    pub fn from_doc(d: &ScannedDoc, group: GroupId, position: Position) -> Event {
+    pub fn from_doc(
+        d: &ScannedDoc,
+        group: GroupId,
+        position: Position,
+        projection: Option<&Projection>,
+    ) -> Event {
         Event {
             position,
             op: Op::Snapshot,
             collection: d.collection.clone(),
             key: d.key.clone(),
             before: None,
-            after: Some(document_json(&d.doc)),
+            after: Some(image(&d.doc, projection)),
             source: Source {
                 region: String::new(),
                 group: group.0,
@@ -115,19 +125,31 @@ impl Event {
         }
     }
 
-    pub fn from_row(row: &ChangeRow, group: GroupId, position: Position) -> Event {
+    /// The event of a change row; `projection` is the slot's (not applied to DDL events:
+    /// their documents are placement records).
+    pub fn from_row(
+        row: &ChangeRow,
+        group: GroupId,
+        position: Position,
+        projection: Option<&Projection>,
+    ) -> Event {
         // a placement record: the DDL event of the collection it places, keyed `placement`
-        let (op, collection, key) = match placed(row) {
-            Some(c) => (Op::Ddl, c.to_string(), "placement".to_string()),
-            None => (op_of(row.op), row.collection.clone(), row.key.clone()),
+        let (op, collection, key, projection) = match placed(row) {
+            Some(c) => (Op::Ddl, c.to_string(), "placement".to_string(), None),
+            None => (
+                op_of(row.op),
+                row.collection.clone(),
+                row.key.clone(),
+                projection,
+            ),
         };
         Event {
             position,
             op,
             collection,
             key,
-            before: row.before.as_ref().map(document_json),
-            after: row.after.as_ref().map(document_json),
+            before: row.before.as_ref().map(|d| image(d, projection)),
+            after: row.after.as_ref().map(|d| image(d, projection)),
             source: Source {
                 region: row.origin.clone(),
                 group: group.0,
@@ -223,7 +245,7 @@ mod tests {
             Some("{\"n\":1}"),
             Some("\u{1}raw"),
         );
-        let e = Event::from_row(&r, GroupId(3), "3:9:0".parse().unwrap());
+        let e = Event::from_row(&r, GroupId(3), "3:9:0".parse().unwrap(), None);
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["op"], "update");
         assert_eq!(v["position"], "3:9:0");
@@ -261,10 +283,34 @@ mod tests {
             "the catalog is no collection"
         );
 
-        let e = Event::from_row(&placement, GroupId::META, "0:9:0".parse().unwrap());
+        let e = Event::from_row(
+            &placement,
+            GroupId::META,
+            "0:9:0".parse().unwrap(),
+            ddl.projection.as_ref(),
+        );
         assert_eq!(e.op, Op::Ddl);
         assert_eq!(e.collection, "orders");
         assert_eq!(e.key, "placement");
         assert_eq!(e.after, Some(serde_json::json!({"changes": 1})));
+    }
+
+    #[test]
+    fn the_projection_shapes_json_images_and_leaves_bytes_whole() {
+        let f = filter(serde_json::json!({"name": "s", "project": ["id", "a.b"]}));
+        let r = row(
+            ChangeOp::Update,
+            "orders",
+            Some(r#"{"id":1,"ssn":"x","a":{"b":2,"c":3}}"#),
+            Some("\u{1}raw"),
+        );
+        let e = Event::from_row(
+            &r,
+            GroupId(3),
+            "3:9:0".parse().unwrap(),
+            f.projection.as_ref(),
+        );
+        assert_eq!(e.before, Some(serde_json::json!({"id": 1, "a": {"b": 2}})));
+        assert_eq!(e.after, Some(serde_json::json!({"$binary": "AXJhdw=="})));
     }
 }

@@ -13,7 +13,7 @@ use super::event::{Event, selects, selects_doc};
 use super::position::Position;
 use super::slot::SlotFilter;
 use crate::ids::GroupId;
-use crate::store::{ChangeId, ChangeRow, Store, StoreError};
+use crate::store::{ChangeId, ChangeRow, Document, Store, StoreError};
 
 /// The seq of a slot position that has consumed every change of its entry.
 pub const WHOLE_ENTRY: u32 = u32::MAX;
@@ -42,11 +42,21 @@ impl ReadLimits {
 #[derive(Debug)]
 pub struct Batch {
     pub events: Vec<Event>,
+    /// Each event's documents as the store holds them (bytes and content type, before any
+    /// projection), in the order of `events`: what a filtered replica copies.
+    pub images: Vec<Images>,
     /// Acknowledging it confirms every event of the batch and every change the filter dropped
     /// up to where the read stopped.
     pub frontier: Position,
     /// Whether more changes were left unread (the limits cut the read).
     pub more: bool,
+}
+
+/// The documents before and after one change (a snapshot event has only `after`).
+#[derive(Debug, Clone, Default)]
+pub struct Images {
+    pub before: Option<Document>,
+    pub after: Option<Document>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,7 +149,7 @@ pub fn read(
         let store = stores.get(&group).ok_or(ReadError::NotHeld { group })?;
         scans.push(scan(store, group, at, filter, &limits)?);
     }
-    Ok(merge(scans, from, limits.max_events))
+    Ok(merge(scans, from, filter, limits.max_events))
 }
 
 /// The initial snapshot's next page: documents of the first group whose snapshot is not
@@ -159,6 +169,7 @@ fn snapshot_batch(
     let page = store.docs_page(group.0, after, start.index, limits.max_scan)?;
     let mut position = from.clone();
     let mut events = Vec::new();
+    let mut images = Vec::new();
     let mut cut = false;
     for d in &page.docs {
         if !selects_doc(filter, &d.collection, &d.doc) {
@@ -169,7 +180,16 @@ fn snapshot_batch(
             break;
         }
         position.set_snapshot(group, d.raw_key.clone());
-        events.push(Event::from_doc(d, group, position.clone()));
+        events.push(Event::from_doc(
+            d,
+            group,
+            position.clone(),
+            filter.projection.as_ref(),
+        ));
+        images.push(Images {
+            before: None,
+            after: Some(d.doc.clone()),
+        });
     }
     let mut frontier = position;
     if !cut {
@@ -182,6 +202,7 @@ fn snapshot_batch(
     // more follows: the rest of the snapshot, or the log after it
     Ok(Batch {
         events,
+        images,
         frontier,
         more: true,
     })
@@ -189,7 +210,7 @@ fn snapshot_batch(
 
 /// Orders the selected rows of every group by HLC (ties by group, then log order) and takes
 /// the first `max_events`.
-fn merge(scans: Vec<Scanned>, from: &Position, max_events: usize) -> Batch {
+fn merge(scans: Vec<Scanned>, from: &Position, filter: &SlotFilter, max_events: usize) -> Batch {
     let mut all: Vec<(GroupId, ChangeRow)> = Vec::new();
     let mut more = false;
     for s in &scans {
@@ -207,7 +228,14 @@ fn merge(scans: Vec<Scanned>, from: &Position, max_events: usize) -> Batch {
         .map(|(g, row)| {
             position.set(*g, row.id);
             *taken.entry(*g).or_default() += 1;
-            Event::from_row(row, *g, position.clone())
+            Event::from_row(row, *g, position.clone(), filter.projection.as_ref())
+        })
+        .collect();
+    let images = all
+        .iter()
+        .map(|(_, row)| Images {
+            before: row.before.clone(),
+            after: row.after.clone(),
         })
         .collect();
     // A group whose selected rows were all taken is read up to where its scan stopped; one
@@ -220,6 +248,7 @@ fn merge(scans: Vec<Scanned>, from: &Position, max_events: usize) -> Batch {
     }
     Batch {
         events,
+        images,
         frontier,
         more,
     }

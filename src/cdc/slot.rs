@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::transform::Projection;
 use super::{PatternSet, Predicate};
 use crate::config::names::check_collection_name;
 
@@ -41,6 +42,10 @@ pub struct SlotSpec {
     pub initial_snapshot: bool,
     #[serde(default = "yes")]
     pub ddl: bool,
+    /// The transform hook: the fields of `before` and `after` delivered (`transform.rs`);
+    /// empty: the whole documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub project: Vec<String>,
 }
 
 fn json_format() -> String {
@@ -105,6 +110,7 @@ pub struct SlotFilter {
     pub predicate: Option<Predicate>,
     /// Whether placement changes of followed collections are delivered.
     pub ddl: bool,
+    pub projection: Option<Projection>,
 }
 
 impl SlotSpec {
@@ -149,11 +155,20 @@ impl SlotSpec {
         } else {
             self.ops.clone()
         };
+        let projection = if self.project.is_empty() {
+            None
+        } else {
+            Some(
+                Projection::compile(&self.project)
+                    .map_err(|e| SlotError::new(&format!("project[{}]", e.index), e.reason))?,
+            )
+        };
         Ok(SlotFilter {
             patterns,
             ops,
             predicate,
             ddl: self.ddl,
+            projection,
         })
     }
 }
@@ -211,6 +226,10 @@ mod tests {
             (
                 serde_json::json!({"name": "s", "ops": ["snapshot"]}),
                 "ops[0]",
+            ),
+            (
+                serde_json::json!({"name": "s", "project": ["id", "a..b"]}),
+                "project[1]",
             ),
         ];
         for (json, field) in cases {

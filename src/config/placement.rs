@@ -61,6 +61,21 @@ pub struct Placement {
 }
 
 impl CollectionSpec {
+    /// An archival collection in one region with the tier's defaults.
+    pub(crate) fn archival(name: &str, region: &str) -> CollectionSpec {
+        CollectionSpec {
+            name: name.to_string(),
+            tier: Tier::Archival,
+            regions: vec![region.to_string()],
+            consistency: None,
+            max_staleness_ms: None,
+            ack_mode: None,
+            min_sync_replicas: None,
+            semi_sync_timeout_ms: None,
+            learners: None,
+        }
+    }
+
     /// Checks this spec (found at `field`, e.g. `collections[2]`) against the known regions.
     pub(crate) fn validate(
         &self,

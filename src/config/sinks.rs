@@ -43,6 +43,13 @@ pub enum SinkKind {
         /// Starts with `/`.
         path: String,
     },
+    /// A filtered replica (`[[replicas]]`): the slot's changes applied into `collection`
+    /// of this cluster, those of `filter` (all without one). Made from `Replica`, never
+    /// written in `[[sinks]]`.
+    Replica {
+        collection: String,
+        filter: Option<String>,
+    },
 }
 
 impl Sink {
@@ -51,6 +58,7 @@ impl Sink {
         match &self.kind {
             SinkKind::Nats { stream, .. } => format!("nats:{stream}"),
             SinkKind::Webhook { endpoint, path } => format!("webhook:{endpoint}{path}"),
+            SinkKind::Replica { collection, .. } => format!("replica:{collection}"),
         }
     }
 }
@@ -121,6 +129,15 @@ pub(super) fn validate(specs: Vec<SinkSpec>) -> Result<Vec<Sink>, ConfigError> {
         let field = |f: &str| format!("sinks[{i}].{f}");
         check_collection_name(&s.slot)
             .map_err(|r| invalid(field("slot"), format!("not a slot name: {r}")))?;
+        if s.slot.starts_with(super::replicas::SLOT_PREFIX) {
+            return Err(invalid(
+                field("slot"),
+                format!(
+                    "slots named {}* are the filtered replicas' own",
+                    super::replicas::SLOT_PREFIX
+                ),
+            ));
+        }
         let kind = match s.kind.as_str() {
             "nats" => {
                 let rest = s.url.strip_prefix("nats://").ok_or_else(|| {

@@ -35,6 +35,8 @@ struct TopologyFile {
     api: super::api::ApiSpec,
     #[serde(default)]
     sinks: Vec<super::sinks::SinkSpec>,
+    #[serde(default)]
+    replicas: Vec<super::replicas::ReplicaSpec>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -188,6 +190,8 @@ pub struct Topology {
     pub api_tls: Option<super::api::ApiTls>,
     /// Where slots' changes are pushed (`[[sinks]]`).
     pub sinks: Vec<super::sinks::Sink>,
+    /// Filtered replicas (`[[replicas]]`); each one's collection is also in `collections`.
+    pub replicas: Vec<super::replicas::Replica>,
     /// Allowed but questionable settings, logged at start-up.
     pub warnings: Vec<String>,
 }
@@ -221,6 +225,11 @@ impl Topology {
 
     pub fn collection(&self, name: &str) -> Option<&Placement> {
         self.collections.iter().find(|c| c.name == name)
+    }
+
+    /// The filtered replica that keeps `collection`, if it is one (read-only to clients).
+    pub fn replica(&self, collection: &str) -> Option<&super::replicas::Replica> {
+        self.replicas.iter().find(|r| r.name == collection)
     }
 }
 
@@ -469,6 +478,18 @@ impl TopologyFile {
         let auth = self.auth.validate(base)?;
         let api_tls = self.api.validate(base)?;
         let sinks = super::sinks::validate(self.sinks)?;
+        let replicas = super::replicas::validate(self.replicas, &names, &collections)?;
+        for (i, r) in replicas.iter().enumerate() {
+            // placed like an archival collection listed in the file: one region, async
+            let spec = CollectionSpec::archival(&r.name, &r.region);
+            collections.push(spec.validate(
+                &format!("replicas[{i}]"),
+                &names,
+                self.node.default_consistency,
+                self.node.default_max_staleness_ms,
+                &mut warnings,
+            )?);
+        }
 
         Ok(Topology {
             cluster: self.cluster,
@@ -482,6 +503,7 @@ impl TopologyFile {
             auth,
             api_tls,
             sinks,
+            replicas,
             warnings,
         })
     }

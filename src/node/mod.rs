@@ -153,22 +153,15 @@ impl Node {
             topology.node.clone(),
             crate::cdc::retention::RetentionMetrics::register(&metrics.registry)?,
         ));
-        if !topology.sinks.is_empty() {
-            let metrics = crate::cdc::sink::SinkMetrics::register(&metrics.registry)?;
-            for sink in &topology.sinks {
-                tasks.spawn(
-                    crate::cdc::sink::SinkRunner {
-                        sink: sink.clone(),
-                        slots: crate::cdc::SlotStore::new(slot_group.clone()),
-                        groups: groups.clone(),
-                        lead: slot_group.clone(),
-                        clock: clock.clone(),
-                        metrics: metrics.clone(),
-                    }
-                    .run(),
-                );
-            }
-        }
+        start_sinks(
+            topology,
+            &groups,
+            &slot_group,
+            &clock,
+            &region.name,
+            &metrics,
+            &mut tasks,
+        )?;
         let ctx = Arc::new(ApiContext {
             region: region_name.clone(),
             placements: Resolver::new(topology, region_name.clone(), records),
@@ -551,6 +544,57 @@ fn follow_catalog(
             Arc::downgrade(g),
             failover_metrics.clone(),
         ));
+    }
+    Ok(())
+}
+
+/// The sinks (`[[sinks]]`, run by the slots' group leader) and the filtered replicas
+/// (`[[replicas]]`, each run by its source's group leader, which holds what its slot
+/// follows; it creates its slot the first time).
+fn start_sinks(
+    topology: &Topology,
+    groups: &Arc<Groups>,
+    slot_group: &Arc<LogGroup>,
+    clock: &Arc<Hlc>,
+    region: &str,
+    metrics: &Metrics,
+    tasks: &mut JoinSet<()>,
+) -> Result<(), NodeError> {
+    if topology.sinks.is_empty() && topology.replicas.is_empty() {
+        return Ok(());
+    }
+    let sink_metrics = crate::cdc::sink::SinkMetrics::register(&metrics.registry)?;
+    let runner = |sink, lead: &Arc<LogGroup>, ensure| crate::cdc::sink::SinkRunner {
+        sink,
+        slots: crate::cdc::SlotStore::new(slot_group.clone()),
+        groups: groups.clone(),
+        lead: lead.clone(),
+        ensure,
+        region: region.to_string(),
+        clock: clock.clone(),
+        metrics: sink_metrics.clone(),
+    };
+    for sink in &topology.sinks {
+        tasks.spawn(runner(sink.clone(), slot_group, None).run());
+    }
+    for r in &topology.replicas {
+        let lead = groups
+            .get(crate::placement::group_id_for(&r.source))
+            .or_else(|| groups.get(GroupId::DEFAULT_DATA))
+            .expect("every node opens the default group");
+        let ensure = crate::cdc::SlotSpec {
+            name: r.slot(),
+            collections: vec![r.source.clone()],
+            exclude: Vec::new(),
+            ops: Vec::new(),
+            // the replica applies its filter itself, to both images (`replica.rs`)
+            filter: None,
+            format: "json".into(),
+            initial_snapshot: true,
+            ddl: false,
+            project: Vec::new(),
+        };
+        tasks.spawn(runner(r.sink(), lead, Some(ensure)).run());
     }
     Ok(())
 }

@@ -5,8 +5,13 @@
 //! change the next runner starts from the confirmed position, so what it sends again is
 //! only what was not confirmed: JetStream drops it by `Nats-Msg-Id`, a webhook receiver by
 //! the events' positions (at-least-once).
+//!
+//! A filtered replica (`replica.rs`) is a sink too, into a collection of this cluster. It
+//! is run by the leader of its source's group, which holds what the slot follows, and it
+//! creates its slot (`replica.<name>`, with an initial snapshot) the first time.
 
 pub mod nats;
+pub mod replica;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -16,7 +21,7 @@ use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use super::encoding::Format;
 use super::reader::Batch;
-use super::{SlotStore, SlotStoreError, live};
+use super::{SlotRecord, SlotSpec, SlotStore, SlotStoreError, live};
 use crate::clock::Hlc;
 use crate::config::{Sink, SinkKind};
 use crate::group::{Groups, LogGroup};
@@ -84,16 +89,23 @@ pub enum SinkError {
     Slot(#[from] SlotStoreError),
     #[error("reading the slot: {0}")]
     Read(#[from] super::reader::ReadError),
+    #[error("applying to the replica: {0}")]
+    Replica(#[from] crate::group::GroupError),
+    #[error("creating the slot: {0}")]
+    Start(#[from] super::start::StartError),
+    #[error("the replica's collection {0:?} has no group in this node")]
+    NoReplicaGroup(String),
 }
 
 /// Where a session delivers.
 enum Target {
     Nats(nats::JetStreamTarget),
     Webhook(webhook::WebhookTarget),
+    Replica(replica::ReplicaTarget),
 }
 
 impl Target {
-    async fn connect(kind: &SinkKind) -> Result<Target, SinkError> {
+    async fn connect(kind: &SinkKind, runner: &SinkRunner) -> Result<Target, SinkError> {
         Ok(match kind {
             SinkKind::Nats {
                 url,
@@ -102,6 +114,27 @@ impl Target {
             } => Target::Nats(nats::JetStreamTarget::connect(url, subject, stream).await?),
             SinkKind::Webhook { endpoint, path } => {
                 Target::Webhook(webhook::WebhookTarget::new(endpoint, path)?)
+            }
+            SinkKind::Replica { collection, filter } => {
+                let group = runner
+                    .groups
+                    .get(crate::placement::group_id_for(collection))
+                    .ok_or_else(|| SinkError::NoReplicaGroup(collection.clone()))?;
+                // checked at load (`config/replicas.rs`)
+                let predicate = match filter {
+                    Some(f) => Some(crate::predicate::Predicate::parse(f).map_err(|e| {
+                        SinkError::Slot(SlotStoreError::Corrupt {
+                            name: runner.sink.slot.clone(),
+                            reason: e.to_string(),
+                        })
+                    })?),
+                    None => None,
+                };
+                Target::Replica(replica::ReplicaTarget {
+                    group: group.clone(),
+                    collection: collection.clone(),
+                    predicate,
+                })
             }
         })
     }
@@ -116,6 +149,7 @@ impl Target {
         Ok(match self {
             Target::Nats(t) => t.deliver(batch, format).await?,
             Target::Webhook(t) => t.deliver(slot, batch, format).await?,
+            Target::Replica(t) => t.deliver(batch).await?,
         })
     }
 }
@@ -124,8 +158,11 @@ pub struct SinkRunner {
     pub sink: Sink,
     pub slots: SlotStore,
     pub groups: Arc<Groups>,
-    /// The group that keeps the slots: its leader runs the sink.
+    /// Its leader runs the sink: the group that keeps the slots, or a replica's source's.
     pub lead: Arc<LogGroup>,
+    /// The slot to create if it does not exist (a replica's own); None: wait for it.
+    pub ensure: Option<SlotSpec>,
+    pub region: String,
     pub clock: Arc<Hlc>,
     pub metrics: SinkMetrics,
 }
@@ -156,14 +193,17 @@ impl SinkRunner {
 
     /// One connection: delivers batches until leadership moves or something fails.
     async fn session(&self, name: &str) -> Result<(), SinkError> {
-        let target = Target::connect(&self.sink.kind).await?;
+        let target = Target::connect(&self.sink.kind, self).await?;
         tracing::info!(sink = %name, slot = %self.sink.slot, "sink connected");
         let slot = &self.sink.slot;
         while self.lead.is_leader() {
             let (record, cursor) = match self.slots.get_with_cursor(slot).await {
                 Ok(r) => r,
                 Err(SlotStoreError::NotFound(_)) => {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    match &self.ensure {
+                        Some(spec) => self.create(spec).await?,
+                        None => tokio::time::sleep(Duration::from_secs(1)).await,
+                    }
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -195,6 +235,35 @@ impl SinkRunner {
                 .ack(slot, &batch.frontier, self.clock.wall_ms())
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Creates the sink's own slot, starting here and now with an initial snapshot.
+    async fn create(&self, spec: &SlotSpec) -> Result<(), SinkError> {
+        let corrupt = |reason: String| {
+            SinkError::Slot(SlotStoreError::Corrupt {
+                name: spec.name.clone(),
+                reason,
+            })
+        };
+        let filter = spec.compile().map_err(|e| corrupt(e.to_string()))?;
+        let mut start = super::start::start_here(&self.groups, &self.region, &filter).await?;
+        if spec.initial_snapshot {
+            start.begin_snapshot();
+        }
+        let record = SlotRecord {
+            spec: spec.clone(),
+            paused: false,
+            created_at_ms: self.clock.wall_ms(),
+            created_in: self.region.clone(),
+            start,
+        };
+        match self.slots.create(&record).await {
+            // another runner (a previous leader) made it: use that one
+            Ok(()) | Err(SlotStoreError::Exists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(slot = %spec.name, "slot created for its sink");
         Ok(())
     }
 }
