@@ -12,6 +12,7 @@ pub mod consistency;
 pub mod group;
 pub mod https;
 pub mod ids;
+pub mod merge;
 pub mod metrics;
 pub mod node;
 pub mod placement;

@@ -2,7 +2,8 @@
 //! processes in three regions: two slots pushed by `[[sinks]]` (JSON and Protobuf), writes
 //! before, during a NATS outage, and after the region running the sinks is killed. Every
 //! change reaches its stream once per `Nats-Msg-Id` (the event's position), none is missing,
-//! and the Protobuf messages decode with the published schema's types.
+//! and the Protobuf messages decode with the published schema's types. The server requires
+//! a token, which the sinks present from their `token_file`.
 
 mod support;
 
@@ -45,8 +46,8 @@ async fn write(c: &Cluster, from: usize, to: usize) {
 }
 
 /// Every message in `stream`, as (Nats-Msg-Id, payload).
-async fn messages(url: &str, stream: &str) -> Vec<(String, Bytes)> {
-    let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+async fn messages(nats: &NatsServer, stream: &str) -> Vec<(String, Bytes)> {
+    let js = async_nats::jetstream::new(nats.connect().await.unwrap());
     let mut s = js.get_stream(stream).await.unwrap();
     let last = s.info().await.unwrap().state.last_sequence;
     let mut out = Vec::new();
@@ -62,16 +63,16 @@ async fn messages(url: &str, stream: &str) -> Vec<(String, Bytes)> {
     out
 }
 
-async fn wait_for(url: &str, stream: &str, n: usize) -> Vec<(String, Bytes)> {
+async fn wait_for(nats: &NatsServer, stream: &str, n: usize) -> Vec<(String, Bytes)> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(client) = async_nats::connect(url).await {
+        if let Ok(client) = nats.connect().await {
             let js = async_nats::jetstream::new(client);
             if let Ok(mut s) = js.get_stream(stream).await
                 && let Ok(info) = s.info().await
                 && info.state.messages as usize >= n
             {
-                return messages(url, stream).await;
+                return messages(nats, stream).await;
             }
         }
         assert!(
@@ -97,9 +98,16 @@ async fn runner(c: &Cluster) -> Option<usize> {
 async fn every_change_reaches_jetstream_once_across_outages_and_a_killed_runner() {
     let dir = tempfile::tempdir().unwrap();
     let mut nats = NatsServer::start(dir.path());
+    assert!(
+        async_nats::connect(nats.url()).await.is_err(),
+        "the server refuses a client without its token"
+    );
+    std::fs::write(dir.path().join("nats.token"), format!("{}\n", nats.token)).unwrap();
     let sinks = format!(
         "[[sinks]]\nslot = \"s\"\nkind = \"nats\"\nurl = \"{url}\"\nsubject = \"georep.s\"\n\
-         [[sinks]]\nslot = \"p\"\nkind = \"nats\"\nurl = \"{url}\"\nsubject = \"georep.p\"\n",
+         token_file = \"nats.token\"\n\
+         [[sinks]]\nslot = \"p\"\nkind = \"nats\"\nurl = \"{url}\"\nsubject = \"georep.p\"\n\
+         token_file = \"nats.token\"\n",
         url = nats.url()
     );
     let mut c = Cluster::start(dir.path(), &format!("{FAST}{sinks}")).await;
@@ -123,13 +131,13 @@ async fn every_change_reaches_jetstream_once_across_outages_and_a_killed_runner(
 
     phase("300 writes reach both streams");
     write(&c, 0, 300).await;
-    wait_for(&nats.url(), "georep-s", 300).await;
+    wait_for(&nats, "georep-s", 300).await;
 
     phase("NATS down for 300 writes, then back on the same store");
     nats.stop();
     write(&c, 300, 600).await;
     nats.restart();
-    wait_for(&nats.url(), "georep-s", 600).await;
+    wait_for(&nats, "georep-s", 600).await;
 
     phase("the region running the sinks killed; another takes over from the confirmed position");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -142,7 +150,7 @@ async fn every_change_reaches_jetstream_once_across_outages_and_a_killed_runner(
     };
     c.kill9(first);
     write(&c, 600, 900).await;
-    let got = wait_for(&nats.url(), "georep-s", 900).await;
+    let got = wait_for(&nats, "georep-s", 900).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while runner(&c).await.is_none_or(|i| i == first) {
         assert!(
@@ -173,7 +181,7 @@ async fn every_change_reaches_jetstream_once_across_outages_and_a_killed_runner(
     );
 
     phase("the Protobuf slot's stream: the same inserts, decoded with the published types");
-    let protobuf = wait_for(&nats.url(), "georep-p", 900).await;
+    let protobuf = wait_for(&nats, "georep-p", 900).await;
     let keys: BTreeSet<String> = protobuf
         .iter()
         .map(|(_, p)| Format::Protobuf.decode_one(p).unwrap().key)

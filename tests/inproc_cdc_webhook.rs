@@ -1,7 +1,8 @@
 //! The HTTP webhook sink (issue 17), in one process (`support::inproc`) against a real
 //! HTTP receiver on loopback that refuses the first batches with 503: the sink retries with
-//! backoff and never skips, each batch carries the slot and its position in headers, and
-//! every change arrives (at least once, in order per key).
+//! backoff and never skips, each batch carries the slot and its position in headers and is
+//! signed with the sink's secret (checked here with HMAC-SHA256 computed independently),
+//! and every change arrives (at least once, in order per key).
 
 mod support;
 
@@ -26,6 +27,24 @@ struct Receiver {
     refuse_first: usize,
     /// Accepted batches: (georep-slot, georep-slot-position, body).
     accepted: Vec<(String, String, Bytes)>,
+    /// georep-signature of each accepted batch.
+    signatures: Vec<String>,
+}
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef-webhook";
+
+/// HMAC-SHA256 over "<t>." ++ body, as the receiver computes it, in hex.
+fn expected_mac(secret: &[u8], t: &str, body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    m.update(t.as_bytes());
+    m.update(b".");
+    m.update(body);
+    m.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,8 +68,10 @@ async fn the_webhook_sink_retries_refused_batches_and_delivers_every_change() {
                         return StatusCode::SERVICE_UNAVAILABLE;
                     }
                     let h = |n: &str| headers.get(n).unwrap().to_str().unwrap().to_string();
+                    let signature = h("georep-signature");
                     s.accepted
                         .push((h("georep-slot"), h("georep-slot-position"), body));
+                    s.signatures.push(signature);
                     StatusCode::NO_CONTENT
                 }
             }),
@@ -59,8 +80,12 @@ async fn the_webhook_sink_retries_refused_batches_and_delivers_every_change() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("hook.secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
     let sinks = format!(
-        "[[sinks]]\nslot = \"s\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook/in\"\n"
+        "[[sinks]]\nslot = \"s\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook/in\"\n\
+         secret_file = {:?}\n",
+        secret_file.display().to_string()
     );
     let c = InProcCluster::start(dir.path(), &format!("{FAST}{sinks}")).await;
     c.leader(GroupId::DEFAULT_DATA, Duration::from_secs(20))
@@ -104,6 +129,29 @@ async fn the_webhook_sink_retries_refused_batches_and_delivers_every_change() {
         s.refused, 3,
         "the refused batches were retried, not skipped"
     );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    for ((_, _, body), signature) in s.accepted.iter().zip(&s.signatures) {
+        let (t, mac) = signature
+            .strip_prefix("t=")
+            .and_then(|r| r.split_once(",v1="))
+            .unwrap_or_else(|| panic!("{signature}"));
+        let t_ms: u64 = t.parse().unwrap();
+        assert!(now.abs_diff(t_ms) < 60_000, "signed now: {t_ms} vs {now}");
+        assert_eq!(
+            mac,
+            expected_mac(SECRET.as_bytes(), t, body),
+            "the body's MAC"
+        );
+        assert_ne!(
+            mac,
+            expected_mac(b"another secret, another sender...", t, body)
+        );
+        georep::cdc::sink::signature::verify(SECRET.as_bytes(), signature, body, now, 60_000)
+            .unwrap();
+    }
     for (slot, position, body) in &s.accepted {
         assert_eq!(slot, "s");
         let events = Format::Json.decode(body).unwrap();

@@ -236,7 +236,17 @@ async fn a_seeded_leader_stop_partition_and_heal_lose_no_acknowledged_write() {
         for k in 0..KEYS {
             let key = format!("k{k}");
             let invoked = rec.now();
+            let started = std::time::Instant::now();
             let outcome = strong_read(&clients[i], &key, &mut known).await;
+            // a slow final read is what a stuck run shows first (one hung past nextest's
+            // limit once, under a loaded machine): say which and how slow
+            if started.elapsed() > Duration::from_secs(2) {
+                eprintln!(
+                    "final read of {key} at r{} took {:?}: {outcome:?}",
+                    i + 1,
+                    started.elapsed()
+                );
+            }
             assert!(
                 !matches!(outcome, Outcome::Failed),
                 "final read of {key} at r{}",

@@ -259,7 +259,7 @@ fn add_token(tokens: &mut Vec<StaticToken>, field: &str, t: &TokenSpec) -> Resul
     Ok(())
 }
 
-fn trim_newline(mut v: Vec<u8>) -> Vec<u8> {
+pub(super) fn trim_newline(mut v: Vec<u8>) -> Vec<u8> {
     while matches!(v.last(), Some(b'\n' | b'\r')) {
         v.pop();
     }

@@ -1,11 +1,16 @@
 //! `[[sinks]]` in the topology: where a slot's changes are pushed (issue 17). NATS
 //! JetStream: `slot`, `kind = "nats"`, `url = "nats://host:port"`, `subject`, and optionally
 //! `stream` (created if absent, capturing the subject; default `georep-<slot>`). An HTTP
-//! webhook: `slot`, `kind = "webhook"`, `url = "http(s)://host[:port]/path"`. Validated at
-//! load: every problem names the field, e.g. `sinks[1].subject`.
+//! webhook: `slot`, `kind = "webhook"`, `url = "http(s)://host[:port]/path"`, `secret_file`
+//! (at least 32 bytes: every request is signed with it, `cdc/sink/signature.rs`, so a
+//! receiver can refuse what georep did not send). Validated at load: every problem names the
+//! field, e.g. `sinks[1].subject`.
+
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::auth::{Secret, trim_newline};
 use super::error::{ConfigError, invalid};
 use super::names::check_collection_name;
 
@@ -17,6 +22,55 @@ pub(super) struct SinkSpec {
     url: String,
     subject: Option<String>,
     stream: Option<String>,
+    secret_file: Option<PathBuf>,
+    token_file: Option<PathBuf>,
+}
+
+/// A NATS token: text (it travels in the CONNECT message), without whitespace.
+fn read_token(base: &Path, path: &Path, field: &str) -> Result<Secret, ConfigError> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
+    let bytes =
+        std::fs::read(&path).map_err(|e| invalid(field, format!("{}: {e}", path.display())))?;
+    let token = trim_newline(bytes);
+    match std::str::from_utf8(&token) {
+        Ok(t) if !t.is_empty() && !t.contains(char::is_whitespace) => Ok(Secret(token)),
+        _ => Err(invalid(
+            field,
+            format!(
+                "{}: not a token (one line of text, no spaces)",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// Bytes a webhook's signing secret has at least (HMAC-SHA256's block of security).
+pub const MIN_WEBHOOK_SECRET_BYTES: usize = 32;
+
+fn read_secret(base: &Path, path: &Path, field: &str) -> Result<Secret, ConfigError> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
+    let bytes =
+        std::fs::read(&path).map_err(|e| invalid(field, format!("{}: {e}", path.display())))?;
+    let secret = trim_newline(bytes);
+    if secret.len() < MIN_WEBHOOK_SECRET_BYTES {
+        return Err(invalid(
+            field,
+            format!(
+                "{}: the secret is {} bytes; at least {MIN_WEBHOOK_SECRET_BYTES} (openssl rand -hex 32 > FILE)",
+                path.display(),
+                secret.len()
+            ),
+        ));
+    }
+    Ok(Secret(secret))
 }
 
 /// A validated sink.
@@ -34,6 +88,9 @@ pub enum SinkKind {
         url: String,
         subject: String,
         stream: String,
+        /// The server's token (`token_file`; nats-server `--auth`/`authorization { token }`);
+        /// None: the sink connects without credentials.
+        token: Option<Secret>,
     },
     /// An HTTP POST of each batch to `endpoint` + `path`, retried with backoff until it is
     /// answered 2xx.
@@ -42,6 +99,8 @@ pub enum SinkKind {
         endpoint: String,
         /// Starts with `/`.
         path: String,
+        /// Signs every request (`georep-signature`).
+        secret: Secret,
     },
     /// A filtered replica (`[[replicas]]`): the slot's changes applied into `collection`
     /// of this cluster, those of `filter` (all without one). Made from `Replica`, never
@@ -57,7 +116,7 @@ impl Sink {
     pub fn name(&self) -> String {
         match &self.kind {
             SinkKind::Nats { stream, .. } => format!("nats:{stream}"),
-            SinkKind::Webhook { endpoint, path } => format!("webhook:{endpoint}{path}"),
+            SinkKind::Webhook { endpoint, path, .. } => format!("webhook:{endpoint}{path}"),
             SinkKind::Replica { collection, .. } => format!("replica:{collection}"),
         }
     }
@@ -123,7 +182,7 @@ fn check_stream(s: &str) -> Result<(), String> {
     }
 }
 
-pub(super) fn validate(specs: Vec<SinkSpec>) -> Result<Vec<Sink>, ConfigError> {
+pub(super) fn validate(specs: Vec<SinkSpec>, base: &Path) -> Result<Vec<Sink>, ConfigError> {
     let mut out: Vec<Sink> = Vec::with_capacity(specs.len());
     for (i, s) in specs.into_iter().enumerate() {
         let field = |f: &str| format!("sinks[{i}].{f}");
@@ -140,6 +199,13 @@ pub(super) fn validate(specs: Vec<SinkSpec>) -> Result<Vec<Sink>, ConfigError> {
         }
         let kind = match s.kind.as_str() {
             "nats" => {
+                if s.secret_file.is_some() {
+                    return Err(invalid(field("secret_file"), "only webhook sinks have one"));
+                }
+                let token = match &s.token_file {
+                    None => None,
+                    Some(p) => Some(read_token(base, p, &field("token_file"))?),
+                };
                 let rest = s.url.strip_prefix("nats://").ok_or_else(|| {
                     invalid(field("url"), format!("{:?} is not nats://host:port", s.url))
                 })?;
@@ -159,6 +225,7 @@ pub(super) fn validate(specs: Vec<SinkSpec>) -> Result<Vec<Sink>, ConfigError> {
                     url: s.url,
                     subject,
                     stream,
+                    token,
                 }
             }
             "webhook" => {
@@ -167,8 +234,23 @@ pub(super) fn validate(specs: Vec<SinkSpec>) -> Result<Vec<Sink>, ConfigError> {
                         return Err(invalid(field(name), "only nats sinks have one"));
                     }
                 }
+                if s.token_file.is_some() {
+                    return Err(invalid(field("token_file"), "only nats sinks have one"));
+                }
                 let (endpoint, path) = webhook_url(&s.url).map_err(|r| invalid(field("url"), r))?;
-                SinkKind::Webhook { endpoint, path }
+                let secret_file = s.secret_file.as_ref().ok_or_else(|| {
+                    invalid(
+                        field("secret_file"),
+                        "missing: webhook requests are signed (HMAC-SHA256) so the receiver can \
+                         refuse what georep did not send",
+                    )
+                })?;
+                let secret = read_secret(base, secret_file, &field("secret_file"))?;
+                SinkKind::Webhook {
+                    endpoint,
+                    path,
+                    secret,
+                }
             }
             other => {
                 return Err(invalid(
@@ -195,11 +277,13 @@ pub(super) fn validate(specs: Vec<SinkSpec>) -> Result<Vec<Sink>, ConfigError> {
                     stream: a,
                     subject: sa,
                     url: ua,
+                    ..
                 },
                 SinkKind::Nats {
                     stream: b,
                     subject: sb,
                     url: ub,
+                    ..
                 },
             ) = (&other.kind, &sink.kind)
             else {
@@ -223,13 +307,23 @@ pub(super) fn validate(specs: Vec<SinkSpec>) -> Result<Vec<Sink>, ConfigError> {
 mod tests {
     use super::*;
 
+    /// Parses with the sinks' files relative to a directory holding `hook.secret` (32
+    /// bytes and a newline) and `short.secret` (31 bytes).
     fn parse(toml_text: &str) -> Result<Vec<Sink>, String> {
         #[derive(Deserialize)]
         struct F {
             sinks: Vec<SinkSpec>,
         }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("hook.secret"),
+            format!("{}\n", "s".repeat(32)),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("short.secret"), "s".repeat(31)).unwrap();
+        std::fs::write(dir.path().join("spaced.token"), "a b\n").unwrap();
         let f: F = toml::from_str(toml_text).map_err(|e| e.to_string())?;
-        validate(f.sinks).map_err(|e| e.to_string())
+        validate(f.sinks, dir.path()).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -243,21 +337,27 @@ mod tests {
             SinkKind::Nats {
                 url: "nats://127.0.0.1:4222".into(),
                 subject: "georep.etl".into(),
-                stream: "georep-etl".into()
+                stream: "georep-etl".into(),
+                token: None,
             }
         );
     }
 
     #[test]
     fn a_webhook_url_is_split_and_its_port_filled_in() {
-        let s = parse("[[sinks]]\nslot = \"etl\"\nkind = \"webhook\"\nurl = \"https://hooks.example.com/in/etl\"\n")
+        let s = parse("[[sinks]]\nslot = \"etl\"\nkind = \"webhook\"\nurl = \"https://hooks.example.com/in/etl\"\nsecret_file = \"hook.secret\"\n")
             .unwrap();
         assert_eq!(
             s[0].kind,
             SinkKind::Webhook {
                 endpoint: "https://hooks.example.com:443".into(),
-                path: "/in/etl".into()
+                path: "/in/etl".into(),
+                secret: Secret("s".repeat(32).into_bytes()),
             }
+        );
+        assert!(
+            !format!("{:?}", s[0]).contains("sssss"),
+            "the secret never prints"
         );
         assert_eq!(
             webhook_url("http://127.0.0.1:8080").unwrap(),
@@ -288,6 +388,30 @@ mod tests {
             (
                 "slot = \"etl\"\nkind = \"webhook\"\nurl = \"http://h/a\"\nsubject = \"a\"\n",
                 "sinks[0].subject",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"webhook\"\nurl = \"http://h/a\"\n",
+                "sinks[0].secret_file: missing",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"webhook\"\nurl = \"http://h/a\"\nsecret_file = \"short.secret\"\n",
+                "31 bytes; at least 32",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"webhook\"\nurl = \"http://h/a\"\nsecret_file = \"none.secret\"\n",
+                "sinks[0].secret_file",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"nats\"\nurl = \"nats://h:1\"\nsubject = \"a\"\nsecret_file = \"hook.secret\"\n",
+                "sinks[0].secret_file: only webhook",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"webhook\"\nurl = \"http://h/a\"\nsecret_file = \"hook.secret\"\ntoken_file = \"hook.secret\"\n",
+                "sinks[0].token_file: only nats",
+            ),
+            (
+                "slot = \"etl\"\nkind = \"nats\"\nurl = \"nats://h:1\"\nsubject = \"a\"\ntoken_file = \"spaced.token\"\n",
+                "not a token",
             ),
             (
                 "slot = \"etl\"\nkind = \"nats\"\nurl = \"http://h:1\"\nsubject = \"a\"\n",

@@ -477,7 +477,7 @@ impl TopologyFile {
         }
         let auth = self.auth.validate(base)?;
         let api_tls = self.api.validate(base)?;
-        let sinks = super::sinks::validate(self.sinks)?;
+        let sinks = super::sinks::validate(self.sinks, base)?;
         let replicas = super::replicas::validate(self.replicas, &names, &collections)?;
         for (i, r) in replicas.iter().enumerate() {
             // placed like an archival collection listed in the file: one region, async

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use georep::client::Client;
 
 pub mod cluster;
+pub mod convergence;
 pub mod faults;
 pub mod history;
 pub mod inproc;

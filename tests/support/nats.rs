@@ -1,6 +1,7 @@
 //! A real `nats-server` with JetStream for the sink tests: on a port from the OS, its store
 //! in a directory of the test's, stopped and started again on the same store (a sink
-//! restart), killed when dropped. A missing `nats-server` fails the test, naming the fix.
+//! restart), killed when dropped. It requires a token (`--auth`), as a production server
+//! would some credential. A missing `nats-server` fails the test, naming the fix.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,8 @@ use std::time::{Duration, Instant};
 
 pub struct NatsServer {
     pub port: u16,
+    /// What clients must present.
+    pub token: String,
     store: PathBuf,
     child: Option<Child>,
 }
@@ -17,6 +20,7 @@ impl NatsServer {
     pub fn start(dir: &Path) -> NatsServer {
         let mut s = NatsServer {
             port: super::free_port(),
+            token: format!("nats-token-{}", super::free_port()),
             store: dir.join("nats"),
             child: None,
         };
@@ -28,6 +32,13 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// A client with the server's token.
+    pub async fn connect(&self) -> Result<async_nats::Client, async_nats::ConnectError> {
+        async_nats::ConnectOptions::with_token(self.token.clone())
+            .connect(self.url())
+            .await
+    }
+
     /// Starts the server (again) on its port and store; returns once it accepts connections.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "nats-server is running");
@@ -35,6 +46,7 @@ impl NatsServer {
         let child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
             .arg(&self.store)
+            .args(["--auth", &self.token])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -12,6 +12,7 @@
 
 pub mod nats;
 pub mod replica;
+pub mod signature;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -111,10 +112,15 @@ impl Target {
                 url,
                 subject,
                 stream,
-            } => Target::Nats(nats::JetStreamTarget::connect(url, subject, stream).await?),
-            SinkKind::Webhook { endpoint, path } => {
-                Target::Webhook(webhook::WebhookTarget::new(endpoint, path)?)
-            }
+                token,
+            } => Target::Nats(
+                nats::JetStreamTarget::connect(url, subject, stream, token.as_ref()).await?,
+            ),
+            SinkKind::Webhook {
+                endpoint,
+                path,
+                secret,
+            } => Target::Webhook(webhook::WebhookTarget::new(endpoint, path, secret.clone())?),
             SinkKind::Replica { collection, filter } => {
                 let group = runner
                     .groups

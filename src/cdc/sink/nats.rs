@@ -2,7 +2,7 @@
 //! slot's format, with `Nats-Msg-Id` = the event's position, into a stream the sink creates
 //! if it is missing. A batch counts as delivered once JetStream confirmed every message of
 //! it; a message sent twice (a restart, a new runner) is dropped by the stream's duplicate
-//! window.
+//! window. With a `token_file` the sink authenticates with the server's token.
 
 use std::time::Duration;
 
@@ -34,8 +34,17 @@ impl JetStreamTarget {
         url: &str,
         subject: &str,
         stream: &str,
+        token: Option<&crate::config::Secret>,
     ) -> Result<JetStreamTarget, NatsSinkError> {
-        let client = async_nats::connect(url)
+        let options = match token {
+            // text by construction (`config/sinks.rs`)
+            Some(t) => {
+                async_nats::ConnectOptions::with_token(String::from_utf8_lossy(&t.0).into_owned())
+            }
+            None => async_nats::ConnectOptions::new(),
+        };
+        let client = options
+            .connect(url)
             .await
             .map_err(|e| NatsSinkError::Connect {
                 url: url.to_string(),
