@@ -66,6 +66,37 @@ fn writes_of_unknown_outcome_may_or_may_not_have_happened() {
 }
 
 #[test]
+fn many_unobserved_writes_of_unknown_outcome_leave_the_verdict_as_it_was() {
+    // 60 timeouts on one key that no read saw (a fault window): with each in flight to the
+    // end the search would branch on every one; left out, the check is immediate, and the
+    // reads around them still decide
+    let mut ops = vec![op(1, w("a"), 0, 10, Outcome::Written(1))];
+    for i in 0..60u64 {
+        ops.push(op(
+            100 + i,
+            w(&format!("lost{i}")),
+            11 + i,
+            0,
+            Outcome::Unknown,
+        ));
+    }
+    ops.push(op(2, OpKind::Read, 200, 210, read("a", 1)));
+    check_linearizable(&ops).unwrap();
+    // a stale read among them is still caught
+    ops.push(op(3, w("b"), 220, 230, Outcome::Written(3)));
+    ops.push(op(2, OpKind::Read, 240, 250, read("a", 1)));
+    assert!(check_linearizable(&ops).is_err());
+    // and one the reads saw still constrains them: read after an older value is stale
+    let ops = vec![
+        op(1, w("a"), 0, 10, Outcome::Written(1)),
+        op(2, w("x"), 5, 0, Outcome::Unknown),
+        op(3, OpKind::Read, 20, 30, read("x", 2)),
+        op(3, OpKind::Read, 31, 40, read("a", 1)),
+    ];
+    assert!(check_linearizable(&ops).is_err());
+}
+
+#[test]
 fn a_stale_read_after_a_completed_write_is_rejected() {
     let ops = vec![
         op(1, w("a"), 0, 10, Outcome::Written(1)),
