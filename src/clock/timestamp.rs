@@ -39,6 +39,17 @@ impl Timestamp {
         }
     }
 
+    /// The first reading after this one, for `node` (the logical counter carries into the
+    /// millisecond when full).
+    pub fn next_for(self, node: u32) -> Timestamp {
+        let packed = if self.packed & LOGICAL_MAX == LOGICAL_MAX {
+            ((self.packed >> LOGICAL_BITS) + 1) << LOGICAL_BITS
+        } else {
+            self.packed + 1
+        };
+        Timestamp { packed, node }
+    }
+
     pub fn physical_ms(self) -> u64 {
         self.packed >> LOGICAL_BITS
     }

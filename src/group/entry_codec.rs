@@ -7,7 +7,10 @@
 //! first entry is the initial membership) and the WAL from 1, so WAL index = Raft index + 1;
 //! versions, session tokens and the archive all use WAL indexes. A blank or membership
 //! entry has no client HLC; it takes the previous entry's, so HLCs never decrease along the
-//! log and point-in-time restore can binary-search them.
+//! log and point-in-time restore can binary-search them. A client entry's HLC is above the
+//! previous entry's: a stamp at or below it (a leader whose clock had not caught up with
+//! the log it leads; seen once across a failover to regions whose clocks ran behind) is
+//! raised to the next reading after it, so no two client entries share an HLC.
 
 use openraft::{CommittedLeaderId, EntryPayload};
 
@@ -17,7 +20,8 @@ use crate::store::{Command, CommandKind, kind_of};
 use crate::util::codec::DecodeError;
 use crate::wal::Entry;
 
-/// Converts `e` for the WAL; `floor` is the previous entry's HLC (HLCs never go back).
+/// Converts `e` for the WAL; `floor` is the previous entry's HLC (HLCs never go back, and
+/// a client entry's is above it). Every replica computes the same from the same log.
 pub fn to_wal(e: &RaftEntry, floor: Timestamp) -> Entry {
     let index = e.log_id.index + 1;
     let term = e.log_id.leader_id.term;
@@ -25,7 +29,11 @@ pub fn to_wal(e: &RaftEntry, floor: Timestamp) -> Entry {
         EntryPayload::Normal(r) => Entry {
             index,
             term,
-            hlc: r.hlc.max(floor),
+            hlc: if r.hlc.packed > floor.packed {
+                r.hlc
+            } else {
+                floor.next_for(r.hlc.node)
+            },
             origin: r.origin.clone(),
             payload: r.command.clone(),
         },
@@ -109,9 +117,22 @@ mod tests {
         let w = to_wal(&normal, floor);
         assert_eq!(
             (w.index, w.term, w.hlc),
-            (6, 2, floor),
-            "an older HLC is raised"
+            (6, 2, Timestamp::new(1000, 4, 1)),
+            "an older HLC is raised above the floor"
         );
+        // an equal reading of another node too: client entries never share an HLC
+        let mut same = normal.clone();
+        if let EntryPayload::Normal(r) = &mut same.payload {
+            r.hlc = Timestamp::new(1000, 3, 9);
+        }
+        assert_eq!(to_wal(&same, floor).hlc, Timestamp::new(1000, 4, 9));
+        let full = Timestamp::new(1000, u16::MAX, 7);
+        assert_eq!(to_wal(&same, full).hlc, Timestamp::new(1001, 0, 9));
+        // a later reading stays as it is
+        if let EntryPayload::Normal(r) = &mut same.payload {
+            r.hlc = Timestamp::new(1200, 0, 1);
+        }
+        assert_eq!(to_wal(&same, floor).hlc, Timestamp::new(1200, 0, 1));
         let back = from_wal(&w).unwrap();
         assert_eq!(back.log_id, normal.log_id);
         let blank = RaftEntry {
