@@ -351,7 +351,8 @@ mod tests {
         let file = dir.path().join("tokens.toml");
         std::fs::write(
             &file,
-            entry("ops", "admin", &"cd".repeat(32)) + &entry("app", "writer", &"ef".repeat(32)),
+            entry("ops", "admin", &"cd".repeat(32))
+                + entry("app", "writer", &"ef".repeat(32)).as_str(),
         )
         .unwrap();
         let inline = format!(
@@ -382,13 +383,15 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
-        let e = err(entry("a", "writer", &"cd".repeat(32)) + &entry("b", "root", &"ef".repeat(32)));
+        let e =
+            err(entry("a", "writer", &"cd".repeat(32))
+                + entry("b", "root", &"ef".repeat(32)).as_str());
         assert!(
             e.contains("auth.tokens_file") && e.contains("tokens.toml): auth.tokens[1].role"),
             "{e}"
         );
-        let e =
-            err(entry("a", "writer", &"cd".repeat(32)) + &entry("a", "reader", &"ef".repeat(32)));
+        let e = err(entry("a", "writer", &"cd".repeat(32))
+            + entry("a", "reader", &"ef".repeat(32)).as_str());
         assert!(e.contains("auth.tokens[1].name"), "{e}");
         let e = err("[[tokens]]\nname = \"a\"\n".into());
         assert!(
