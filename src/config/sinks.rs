@@ -26,8 +26,13 @@ pub(super) struct SinkSpec {
     token_file: Option<PathBuf>,
 }
 
-/// A NATS token: text (it travels in the CONNECT message), without whitespace.
-fn read_token(base: &Path, path: &Path, field: &str) -> Result<Secret, ConfigError> {
+/// A credential file's path (relative ones from the topology's directory) and its bytes,
+/// without the trailing newline.
+fn read_credential(
+    base: &Path,
+    path: &Path,
+    field: &str,
+) -> Result<(PathBuf, Vec<u8>), ConfigError> {
     let path = if path.is_absolute() {
         path.to_path_buf()
     } else {
@@ -35,7 +40,12 @@ fn read_token(base: &Path, path: &Path, field: &str) -> Result<Secret, ConfigErr
     };
     let bytes =
         std::fs::read(&path).map_err(|e| invalid(field, format!("{}: {e}", path.display())))?;
-    let token = trim_newline(bytes);
+    Ok((path, trim_newline(bytes)))
+}
+
+/// A NATS token: text (it travels in the CONNECT message), without whitespace.
+fn read_token(base: &Path, path: &Path, field: &str) -> Result<Secret, ConfigError> {
+    let (path, token) = read_credential(base, path, field)?;
     match std::str::from_utf8(&token) {
         Ok(t) if !t.is_empty() && !t.contains(char::is_whitespace) => Ok(Secret(token)),
         _ => Err(invalid(
@@ -52,14 +62,7 @@ fn read_token(base: &Path, path: &Path, field: &str) -> Result<Secret, ConfigErr
 pub const MIN_WEBHOOK_SECRET_BYTES: usize = 32;
 
 fn read_secret(base: &Path, path: &Path, field: &str) -> Result<Secret, ConfigError> {
-    let path = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    };
-    let bytes =
-        std::fs::read(&path).map_err(|e| invalid(field, format!("{}: {e}", path.display())))?;
-    let secret = trim_newline(bytes);
+    let (path, secret) = read_credential(base, path, field)?;
     if secret.len() < MIN_WEBHOOK_SECRET_BYTES {
         return Err(invalid(
             field,
