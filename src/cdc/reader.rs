@@ -231,11 +231,12 @@ fn merge(scans: Vec<Scanned>, from: &Position, filter: &SlotFilter, max_events: 
             Event::from_row(row, *g, position.clone(), filter.projection.as_ref())
         })
         .collect();
+    // the rows are done with: their documents move into the images, uncopied
     let images = all
-        .iter()
+        .into_iter()
         .map(|(_, row)| Images {
-            before: row.before.clone(),
-            after: row.after.clone(),
+            before: row.before,
+            after: row.after,
         })
         .collect();
     // A group whose selected rows were all taken is read up to where its scan stopped; one

@@ -582,19 +582,14 @@ fn start_sinks(
             .get(crate::placement::group_id_for(&r.source))
             .or_else(|| groups.get(GroupId::DEFAULT_DATA))
             .expect("every node opens the default group");
-        let ensure = crate::cdc::SlotSpec {
-            name: r.slot(),
-            collections: vec![r.source.clone()],
-            exclude: Vec::new(),
-            ops: Vec::new(),
-            // the replica applies its filter itself, to both images (`replica.rs`)
-            filter: None,
-            format: "json".into(),
-            initial_snapshot: true,
-            ddl: false,
-            project: Vec::new(),
-        };
-        tasks.spawn(runner(r.sink(), lead, Some(ensure)).run());
+        tasks.spawn(
+            runner(
+                r.sink(),
+                lead,
+                Some(crate::cdc::sink::replica::slot_spec(r)),
+            )
+            .run(),
+        );
     }
     Ok(())
 }

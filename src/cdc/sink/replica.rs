@@ -25,6 +25,22 @@ use crate::group::{GroupError, LogGroup};
 use crate::predicate::Predicate;
 use crate::store::{Command, Document, Precondition};
 
+/// The slot a replica is applied from: every change of its source, from an initial
+/// snapshot on; no predicate, since the replica applies its filter to both images itself.
+pub fn slot_spec(r: &crate::config::Replica) -> crate::cdc::SlotSpec {
+    crate::cdc::SlotSpec {
+        name: r.slot(),
+        collections: vec![r.source.clone()],
+        exclude: Vec::new(),
+        ops: Vec::new(),
+        filter: None,
+        format: "json".into(),
+        initial_snapshot: true,
+        ddl: false,
+        project: Vec::new(),
+    }
+}
+
 /// Writes proposed at once; the batcher gathers them into entries.
 const CONCURRENT: usize = 256;
 
@@ -146,11 +162,11 @@ mod tests {
         }
     }
 
-    /// A batch of (op, key, before, after, origin).
-    fn batch(changes: &[(Op, &str, Option<&str>, Option<&str>, &str)]) -> Batch {
+    /// A batch of (op, key, before, after).
+    fn batch(changes: &[(Op, &str, Option<&str>, Option<&str>)]) -> Batch {
         let mut events = Vec::new();
         let mut images = Vec::new();
-        for (op, key, before, after, origin) in changes {
+        for (op, key, before, after) in changes {
             events.push(Event {
                 position: Position::new(),
                 op: *op,
@@ -159,7 +175,7 @@ mod tests {
                 before: None,
                 after: None,
                 source: Source {
-                    region: origin.to_string(),
+                    region: "r1".into(),
                     group: 1,
                     index: 1,
                     seq: 0,
@@ -204,12 +220,12 @@ mod tests {
     fn the_last_change_of_each_key_decides() {
         let p = Predicate::parse("tenant == 'acme'").unwrap();
         let b = batch(&[
-            (Op::Insert, "a", None, Some(ACME), "r1"),
-            (Op::Insert, "z", None, Some(ZETA), "r1"),
-            (Op::Update, "a", Some(ACME), Some(ACME2), "r2"),
-            (Op::Insert, "b", None, Some(ACME), "r1"),
-            (Op::Delete, "b", Some(ACME), None, "r3"),
-            (Op::Snapshot, "s", None, Some(ACME), ""),
+            (Op::Insert, "a", None, Some(ACME)),
+            (Op::Insert, "z", None, Some(ZETA)),
+            (Op::Update, "a", Some(ACME), Some(ACME2)),
+            (Op::Insert, "b", None, Some(ACME)),
+            (Op::Delete, "b", Some(ACME), None),
+            (Op::Snapshot, "s", None, Some(ACME)),
         ]);
         assert_eq!(
             plan(Some(&p), &b),
@@ -221,25 +237,25 @@ mod tests {
     #[test]
     fn moving_out_of_the_filter_deletes_the_copy() {
         let p = Predicate::parse("tenant == 'acme'").unwrap();
-        let out = batch(&[(Op::Update, "a", Some(ACME), Some(ZETA), "r1")]);
+        let out = batch(&[(Op::Update, "a", Some(ACME), Some(ZETA))]);
         assert_eq!(plan(Some(&p), &out), vec![delete("a")]);
         // out, then changed again while out: still deleted
         let out_twice = batch(&[
-            (Op::Update, "a", Some(ACME), Some(ZETA), "r1"),
-            (Op::Update, "a", Some(ZETA), Some(ZETA), "r2"),
+            (Op::Update, "a", Some(ACME), Some(ZETA)),
+            (Op::Update, "a", Some(ZETA), Some(ZETA)),
         ]);
         assert_eq!(plan(Some(&p), &out_twice), vec![delete("a")]);
         // back in
-        let back = batch(&[(Op::Update, "a", Some(ZETA), Some(ACME), "r1")]);
+        let back = batch(&[(Op::Update, "a", Some(ZETA), Some(ACME))]);
         assert_eq!(plan(Some(&p), &back), vec![put(ACME, "a")]);
     }
 
     #[test]
     fn without_a_filter_everything_is_copied_and_ddl_ignored() {
         let b = batch(&[
-            (Op::Insert, "z", None, Some(ZETA), "r1"),
-            (Op::Ddl, "placement", None, Some("{}"), "r1"),
-            (Op::Delete, "y", Some("\u{1}bytes"), None, "r1"),
+            (Op::Insert, "z", None, Some(ZETA)),
+            (Op::Ddl, "placement", None, Some("{}")),
+            (Op::Delete, "y", Some("\u{1}bytes"), None),
         ]);
         assert_eq!(plan(None, &b), vec![put(ZETA, "z"), delete("y")]);
     }
