@@ -14,6 +14,7 @@ pub mod https;
 pub mod ids;
 pub mod merge;
 pub mod metrics;
+pub mod multimaster;
 pub mod node;
 pub mod placement;
 pub mod predicate;

@@ -40,8 +40,39 @@ pub async fn cluster(State(ctx): State<Arc<ApiContext>>) -> Response {
             .collect::<Vec<_>>(),
         "clock": clock_status(&ctx),
         "groups": groups,
+        "multi_master": multi_master_status(&ctx, now),
     });
     (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// Each multi-master collection's sync status here; the metrics follow it.
+fn multi_master_status(ctx: &ApiContext, now: u64) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for p in &ctx.topology.collections {
+        let r = ctx.resolve(&p.name);
+        let Ok(Some(origins)) = crate::multimaster::Origins::of(&ctx.groups, &r, &ctx.region)
+        else {
+            continue;
+        };
+        let rule = p.conflict.as_str();
+        match crate::multimaster::status::status(&origins, rule, p.max_staleness_ms, now) {
+            Ok(s) => {
+                for o in &s.origins {
+                    ctx.metrics
+                        .origin_staleness_seconds
+                        .with_label_values(&[&p.name, &o.region])
+                        .set(o.staleness_ms as f64 / 1000.0);
+                }
+                ctx.metrics
+                    .conflicts
+                    .with_label_values(&[&p.name, rule])
+                    .set(s.conflicts_recorded as i64);
+                out.push(serde_json::to_value(s).expect("status serializes"));
+            }
+            Err(e) => out.push(serde_json::json!({"collection": p.name, "error": e.to_string()})),
+        }
+    }
+    out
 }
 
 /// This node's HLC and, per peer, its measured wall-clock offset (`clock_offset_ms`, peer
@@ -206,6 +237,7 @@ pub async fn metrics(State(ctx): State<Arc<ApiContext>>) -> Response {
             .with_label_values(&[&id])
             .set(g.staleness_ms(now) as f64 / 1000.0);
     }
+    multi_master_status(&ctx, now);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         ctx.metrics.render(),

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use super::context::ApiContext;
 use super::error::{ApiError, ErrorCode};
 use super::headers::{self, RequestOptions};
+use super::multi_master;
 use super::scope::Scope;
 use crate::config::MAX_KEY_BYTES;
 use crate::config::names::check_collection_name;
@@ -131,14 +132,14 @@ async fn options(
     )
 }
 
-fn set_header(resp: &mut Response, name: header::HeaderName, value: impl ToString) {
+pub(super) fn set_header(resp: &mut Response, name: header::HeaderName, value: impl ToString) {
     if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
         resp.headers_mut().insert(name, v);
     }
 }
 
 /// Adds the headers every document response carries.
-fn finish(
+pub(super) fn finish(
     ctx: &ApiContext,
     mut resp: Response,
     token: SessionToken,
@@ -187,12 +188,12 @@ async fn admit_read(
 
 /// Why [`admit_read`] did not admit: the request itself is wrong here, or the replica
 /// cannot meet its level (which another replica might).
-enum ReadAdmission {
+pub(super) enum ReadAdmission {
     Api(ApiError),
     Refused(ReadRefusal),
 }
 
-fn count_read(ctx: &ApiContext, scope: &Scope, served: &str) {
+pub(super) fn count_read(ctx: &ApiContext, scope: &Scope, served: &str) {
     ctx.metrics
         .reads
         .with_label_values(&[scope.level().as_str(), served])
@@ -202,7 +203,7 @@ fn count_read(ctx: &ApiContext, scope: &Scope, served: &str) {
 /// A read this replica cannot serve at its level goes to another replica of the group that
 /// can (see `proxy::read_elsewhere`) when the refusal says one might; if none can, the
 /// refusal stands, naming this region.
-async fn read_elsewhere_or(
+pub(super) async fn read_elsewhere_or(
     ctx: &ApiContext,
     scope: &Scope,
     uri: &Uri,
@@ -247,6 +248,9 @@ pub async fn get_doc(
         let (collection, key) = doc_path(path)?;
         let scope = Scope::of(ext, &ctx, &collection, &headers);
         let opts = options(&ctx, &headers, &scope).await?;
+        if let Some(origins) = multi_master::origins(&ctx, &scope)? {
+            return multi_master::get(&ctx, &scope, origins, opts, &key, &uri, &headers).await;
+        }
         let staleness = match admit_read(&ctx, &opts, &scope).await {
             Ok(s) => s,
             Err(e) => {
@@ -350,7 +354,7 @@ fn check_body(
     Ok((body, content_type))
 }
 
-fn write_response(
+pub(super) fn write_response(
     ctx: &ApiContext,
     group: &LogGroup,
     c: &Committed,
@@ -412,6 +416,10 @@ pub async fn put_doc(
         writable(&ctx, &collection)?;
         let scope = Scope::of(ext, &ctx, &collection, &headers);
         let opts = options(&ctx, &headers, &scope).await?;
+        if let Some(origins) = multi_master::origins(&ctx, &scope)? {
+            let body = check_body(&ctx, body, &headers)?;
+            return multi_master::put(&ctx, &scope, origins, opts, &headers, &key, body).await;
+        }
         let precondition = headers::precondition(&headers)?;
         let (value, content_type) = check_body(&ctx, body, &headers)?;
         let size = value.len() as u64;
@@ -461,6 +469,9 @@ pub async fn delete_doc(
         writable(&ctx, &collection)?;
         let scope = Scope::of(ext, &ctx, &collection, &headers);
         let opts = options(&ctx, &headers, &scope).await?;
+        if let Some(origins) = multi_master::origins(&ctx, &scope)? {
+            return multi_master::delete(&ctx, &scope, origins, opts, &headers, &key).await;
+        }
         let precondition = headers::precondition(&headers)?;
         let token = opts.token.unwrap_or_default();
         let group = ctx.group_for(&scope.resolved)?;
@@ -501,11 +512,12 @@ pub async fn delete_doc(
 
 /// Records an acknowledged write's latency under its collection's tier as placed now (a
 /// tier changed online counts under the new tier from the change on).
-fn observe_write(ctx: &ApiContext, scope: &Scope, started: Instant) {
+pub(super) fn observe_write(ctx: &ApiContext, scope: &Scope, started: Instant) {
     let tier = match scope.resolved.tier() {
         Some(crate::config::Tier::Critical) => "critical",
         Some(crate::config::Tier::Standard) => "standard",
         Some(crate::config::Tier::Archival) => "archival",
+        Some(crate::config::Tier::MultiMaster) => "multi_master",
         None => "default",
     };
     ctx.metrics
@@ -514,7 +526,7 @@ fn observe_write(ctx: &ApiContext, scope: &Scope, started: Instant) {
         .observe(started.elapsed().as_secs_f64());
 }
 
-fn unexpected(outcome: ApplyOutcome) -> ApiError {
+pub(super) fn unexpected(outcome: ApplyOutcome) -> ApiError {
     ApiError::Internal {
         message: format!("unexpected apply outcome {outcome:?}"),
     }
@@ -550,6 +562,15 @@ pub async fn list_docs(
         }
         let scope = Scope::of(ext, &ctx, &collection, &headers);
         let opts = options(&ctx, &headers, &scope).await?;
+        let prefix = q.prefix.unwrap_or_default();
+        if let Some(origins) = multi_master::origins(&ctx, &scope)? {
+            let args = multi_master::ListArgs {
+                prefix: &prefix,
+                start_after: q.start_after.as_deref(),
+                limit,
+            };
+            return multi_master::list(&ctx, &scope, origins, opts, args, &uri, &headers).await;
+        }
         let staleness = match admit_read(&ctx, &opts, &scope).await {
             Ok(s) => s,
             Err(e) => {
@@ -560,7 +581,6 @@ pub async fn list_docs(
         let seen = group.applied_index();
         let mut token = opts.token.unwrap_or_default();
         token.observe(position(group, seen));
-        let prefix = q.prefix.unwrap_or_default();
         // one extra row tells whether another page follows
         let rows = group.list(&collection, &prefix, q.start_after.as_deref(), limit + 1)?;
         let body = listing_page(&collection, rows, limit);

@@ -59,6 +59,8 @@ codes! {
     SessionKeysUnavailable => "session_keys_unavailable",
     SessionNotCaughtUp => "session_not_caught_up",
     SlotConflict => "slot_conflict",
+    StrongUnsupported => "strong_unsupported",
+    PreconditionUnsupported => "precondition_unsupported",
     SlotExists => "slot_exists",
     InvalidSlot => "invalid_slot",
     InvalidPosition => "invalid_position",

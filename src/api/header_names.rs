@@ -11,3 +11,9 @@ pub const REGION: HeaderName = HeaderName::from_static("x-georep-region");
 pub const LEADER: HeaderName = HeaderName::from_static("x-georep-leader");
 pub const VERSION: HeaderName = HeaderName::from_static("x-georep-version");
 pub const STALENESS: HeaderName = HeaderName::from_static("x-georep-staleness-ms");
+/// On multi-master reads: the region whose version the answer is.
+pub const ORIGIN: HeaderName = HeaderName::from_static("x-georep-origin");
+/// On multi-master reads: how many concurrent versions the answer beat (in the feed).
+pub const CONFLICTS: HeaderName = HeaderName::from_static("x-georep-conflicts");
+/// On multi-master writes: the version vector the write was given (`region=n,...`).
+pub const VERSION_VECTOR: HeaderName = HeaderName::from_static("x-georep-version-vector");

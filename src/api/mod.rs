@@ -6,12 +6,14 @@
 mod admin;
 mod authn;
 pub mod cluster;
+mod conflicts;
 mod context;
 pub mod docs;
 mod error;
 mod error_code;
 mod header_names;
 pub mod headers;
+mod multi_master;
 mod placement;
 pub mod proxy;
 mod scope;
@@ -38,6 +40,10 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
                 .delete(docs::delete_doc),
         )
         .route("/v1/collections/{collection}/docs", get(docs::list_docs))
+        .route(
+            "/v1/collections/{collection}/conflicts",
+            get(conflicts::list),
+        )
         .route("/v1/cluster", get(cluster::cluster))
         .route("/v1/admin/digest", get(cluster::digest))
         .route("/v1/admin/collections", get(admin::list_collections))

@@ -73,6 +73,15 @@ async fn put_inner(
         .placements
         .in_force(&collection)
         .expect("validated: placed");
+    if current.tier == Tier::MultiMaster || target.tier == Tier::MultiMaster {
+        return Err(ApiError::bad(
+            ErrorCode::PlacementChangeUnsupported,
+            "moving a collection into or out of the multi_master tier is refused: a \
+             multi-master collection lives in one origin log per region, a single-leader one \
+             in one log, and merging the origins into one log (or splitting one) online is not \
+             built. Create a new collection and copy the documents",
+        ));
+    }
     if current.tier == Tier::Standard || target.tier == Tier::Standard {
         return Err(ApiError::bad(
             ErrorCode::PlacementChangeUnsupported,
@@ -140,6 +149,9 @@ fn validate(ctx: &ApiContext, collection: &str, body: &[u8]) -> Result<Placement
         min_sync_replicas: b.min_sync_replicas,
         semi_sync_timeout_ms: b.semi_sync_timeout_ms,
         learners: b.learners,
+        conflict: None,
+        crdt: None,
+        resolver: None,
     };
     let node = ctx.settings();
     let mut warnings = Vec::new();

@@ -14,6 +14,33 @@ pub enum Tier {
     Standard,
     /// 1 voter, asynchronous; the archive is the copy beyond the region.
     Archival,
+    /// Every listed region accepts writes, acknowledged after its own fsync; each region's
+    /// writes are its own origin log, replicated to the others asynchronously; concurrent
+    /// versions are resolved by the collection's [`ConflictRule`].
+    MultiMaster,
+}
+
+/// How a multi-master collection resolves concurrent versions of a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictRule {
+    /// The highest HLC wins, ties by region name; the losers go to the conflict feed.
+    #[default]
+    Lww,
+    /// Typed CRDTs (`crdt = ...`): merged, never lost.
+    Crdt,
+    /// A sandboxed resolver script (`resolver = ...`).
+    Custom,
+}
+
+impl ConflictRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictRule::Lww => "lww",
+            ConflictRule::Crdt => "crdt",
+            ConflictRule::Custom => "custom",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +68,12 @@ pub struct CollectionSpec {
     pub semi_sync_timeout_ms: Option<u64>,
     /// Extra regions that receive the log as learners and serve local reads.
     pub learners: Option<Vec<String>>,
+    /// Multi-master only: how concurrent versions are resolved (default `lww`).
+    pub conflict: Option<ConflictRule>,
+    /// Multi-master with `conflict = "crdt"`: the data type.
+    pub crdt: Option<String>,
+    /// Multi-master with `conflict = "custom"`: the resolver script.
+    pub resolver: Option<String>,
 }
 
 /// A validated placement with the tier's defaults filled in.
@@ -58,6 +91,10 @@ pub struct Placement {
     /// Read replicas beyond the tier's regions.
     #[serde(default)]
     pub learners: Vec<String>,
+    /// Multi-master: how concurrent versions are resolved (`lww` for the other tiers, where
+    /// no two versions are ever concurrent).
+    #[serde(default)]
+    pub conflict: ConflictRule,
 }
 
 impl CollectionSpec {
@@ -73,6 +110,9 @@ impl CollectionSpec {
             min_sync_replicas: None,
             semi_sync_timeout_ms: None,
             learners: None,
+            conflict: None,
+            crdt: None,
+            resolver: None,
         }
     }
 
@@ -124,22 +164,25 @@ impl CollectionSpec {
             Tier::Critical => n >= 3 && n % 2 == 1,
             Tier::Standard => n == 2,
             Tier::Archival => n == 1,
+            Tier::MultiMaster => n >= 2,
         };
         if !tier_ok {
             let need = match self.tier {
                 Tier::Critical => "an odd number of regions, at least 3",
                 Tier::Standard => "exactly 2 regions (voter, then learner)",
                 Tier::Archival => "exactly 1 region",
+                Tier::MultiMaster => "at least 2 regions (each accepts writes)",
             };
             return Err(invalid(
                 format!("{field}.regions"),
                 format!("tier {:?} needs {need}; {n} given", self.tier),
             ));
         }
+        let conflict = self.check_multi_master(field, &learners)?;
         let (ack_default, min_default) = match self.tier {
             Tier::Critical => (AckMode::Sync, (n - 1) as u32),
             Tier::Standard => (AckMode::SemiSync, 1),
-            Tier::Archival => (AckMode::Async, 0),
+            Tier::Archival | Tier::MultiMaster => (AckMode::Async, 0),
         };
         let ack_mode = self.ack_mode.unwrap_or(ack_default);
         let min_sync_replicas = self.min_sync_replicas.unwrap_or(match ack_mode {
@@ -171,16 +214,111 @@ impl CollectionSpec {
             )),
             _ => {}
         }
+        let consistency = match (self.tier, self.consistency) {
+            (Tier::MultiMaster, None) if default_consistency == Consistency::Strong => {
+                warnings.push(format!(
+                    "{field}: multi-master collections have no STRONG reads; requests that \
+                     name no level get session, not the node's default strong"
+                ));
+                Consistency::Session
+            }
+            (_, c) => c.unwrap_or(default_consistency),
+        };
         Ok(Placement {
             name: self.name.clone(),
             tier: self.tier,
             regions: self.regions.clone(),
-            consistency: self.consistency.unwrap_or(default_consistency),
+            consistency,
             max_staleness_ms: self.max_staleness_ms.unwrap_or(default_staleness_ms),
             ack_mode,
             min_sync_replicas,
             semi_sync_timeout_ms: self.semi_sync_timeout_ms.unwrap_or(2000),
             learners,
+            conflict,
         })
+    }
+
+    /// The multi-master settings: refused on the other tiers, and on multi-master whatever
+    /// would break its promise (a local ack, every region a writer).
+    fn check_multi_master(
+        &self,
+        field: &str,
+        learners: &[String],
+    ) -> Result<ConflictRule, ConfigError> {
+        if self.tier != Tier::MultiMaster {
+            for (name, set) in [
+                ("conflict", self.conflict.is_some()),
+                ("crdt", self.crdt.is_some()),
+                ("resolver", self.resolver.is_some()),
+            ] {
+                if set {
+                    return Err(invalid(
+                        format!("{field}.{name}"),
+                        "only a tier = \"multi_master\" collection resolves conflicts",
+                    ));
+                }
+            }
+            return Ok(ConflictRule::Lww);
+        }
+        if !learners.is_empty() {
+            return Err(invalid(
+                format!("{field}.learners"),
+                "a multi-master collection has no learners: every listed region writes, \
+                 list the region in `regions`",
+            ));
+        }
+        if self.consistency == Some(Consistency::Strong) {
+            return Err(invalid(
+                format!("{field}.consistency"),
+                "a multi-master collection has no STRONG reads (writes are acknowledged by \
+                 one region); use session, bounded_staleness, consistent_prefix or eventual",
+            ));
+        }
+        for (name, set) in [
+            (
+                "ack_mode",
+                self.ack_mode.is_some_and(|m| m != AckMode::Async),
+            ),
+            (
+                "min_sync_replicas",
+                self.min_sync_replicas.is_some_and(|m| m > 0),
+            ),
+        ] {
+            if set {
+                return Err(invalid(
+                    format!("{field}.{name}"),
+                    "a multi-master write is acknowledged after its region's own fsync \
+                     (async); replication to the other regions is asynchronous",
+                ));
+            }
+        }
+        let rule = self.conflict.unwrap_or_default();
+        match rule {
+            ConflictRule::Lww => {
+                for (name, set) in [
+                    ("crdt", self.crdt.is_some()),
+                    ("resolver", self.resolver.is_some()),
+                ] {
+                    if set {
+                        return Err(invalid(
+                            format!("{field}.{name}"),
+                            format!("{name} needs conflict = \"{name}\" (this collection is lww)")
+                                .replace("conflict = \"resolver\"", "conflict = \"custom\""),
+                        ));
+                    }
+                }
+                Ok(rule)
+            }
+            // The merge algebra and the resolver exist (`merge/`); their write paths do not
+            // yet: refused rather than accepted and silently resolved by LWW.
+            ConflictRule::Crdt | ConflictRule::Custom => Err(invalid(
+                format!("{field}.conflict"),
+                format!(
+                    "conflict = \"{}\" is not available in this build yet (README, Known \
+                     limits); use \"lww\"",
+                    rule.as_str()
+                ),
+            )),
+        }
     }
 }

@@ -36,6 +36,22 @@ impl VersionVector {
         *n
     }
 
+    /// Records that writes of `region` up to `n` are seen (never lowers).
+    pub fn raise(&mut self, region: &str, n: u64) {
+        if n > 0 {
+            let e = self.0.entry(region.to_string()).or_insert(0);
+            *e = (*e).max(n);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether write `n` of `region` is seen.
     pub fn covers(&self, region: &str, n: u64) -> bool {
         self.get(region) >= n

@@ -32,6 +32,10 @@ pub struct Metrics {
     /// Peer messages refused because a claim in them (vote candidate, leader, write origin)
     /// did not name the region of the sender's certificate; by peer and kind.
     pub peer_claim_mismatches: IntCounterVec,
+    /// Multi-master: how far behind each origin's log this region is, per collection.
+    pub origin_staleness_seconds: GaugeVec,
+    /// Multi-master: conflicts this region has recorded, per collection and rule.
+    pub conflicts: IntGaugeVec,
 }
 
 impl Metrics {
@@ -103,7 +107,25 @@ impl Metrics {
         registry.register(Box::new(reads.clone()))?;
         registry.register(Box::new(write_latency.clone()))?;
         let wal = WalMetrics::register(&registry)?;
+        let origin_staleness_seconds = GaugeVec::new(
+            Opts::new(
+                "georep_origin_staleness_seconds",
+                "Multi-master collections: staleness of this region behind each origin's log",
+            ),
+            &["collection", "origin"],
+        )?;
+        let conflicts = IntGaugeVec::new(
+            Opts::new(
+                "georep_conflicts",
+                "Multi-master collections: conflicts recorded in this region's feed",
+            ),
+            &["collection", "rule"],
+        )?;
+        registry.register(Box::new(origin_staleness_seconds.clone()))?;
+        registry.register(Box::new(conflicts.clone()))?;
         Ok(Self {
+            origin_staleness_seconds,
+            conflicts,
             registry,
             requests,
             latency,

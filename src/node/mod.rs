@@ -108,6 +108,7 @@ impl Node {
             Store::open(&cfg.data_dir.join("store.redb"))
                 .map_err(crate::group::GroupError::from)?,
         );
+        register_origins(&topology, &store);
         let serving = Serving::default();
         let transport = bind_transport(&cfg, &region, &metrics, &clock, &serving)?;
         let caller = peer_caller(&cfg, transport.clone());
@@ -436,6 +437,17 @@ struct Opened {
 /// add the region online. A placement changed at run time (its catalog record) is in force
 /// instead of the topology's, and such a group is never bootstrapped again (its leader adds
 /// replicas).
+/// Tells the store which origin logs make up each multi-master collection, before any of
+/// them replays, so every version applied is compared with the other origins' heads.
+fn register_origins(topology: &crate::config::Topology, store: &Store) {
+    for (collection, origins) in placement::origin_groups(topology) {
+        store.register_origins(crate::store::OriginSet {
+            collection,
+            origins: origins.into_iter().map(|(r, g)| (r, g.0)).collect(),
+        });
+    }
+}
+
 async fn open_groups(
     cfg: &NodeConfig,
     region: &Arc<str>,

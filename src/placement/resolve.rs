@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::plan::{collection_groups, placement_spec, plan};
+use super::plan::{collection_groups, origin_groups, placement_spec, plan};
 use super::records::PlacementRecords;
 use crate::config::{Placement, Tier, Topology};
 use crate::consistency::Consistency;
@@ -27,11 +27,18 @@ pub struct Resolved {
     pub default_bound_ms: u64,
     /// Whether this region serves the collection itself.
     pub here: bool,
+    /// A multi-master collection's origin logs, `(region, group)`; empty for the other
+    /// tiers. `group` is then this region's own origin log (when it holds one).
+    pub origins: Vec<(String, GroupId)>,
 }
 
 impl Resolved {
     pub fn tier(&self) -> Option<Tier> {
         self.placement.as_ref().map(|p| p.tier)
+    }
+
+    pub fn multi_master(&self) -> bool {
+        !self.origins.is_empty()
     }
 }
 
@@ -40,6 +47,7 @@ pub struct Resolver {
     region: Arc<str>,
     configured: HashMap<String, Placement>,
     placed: HashMap<String, GroupId>,
+    origins: HashMap<String, Vec<(String, GroupId)>>,
     records: Option<Arc<PlacementRecords>>,
     default_level: Consistency,
     default_bound_ms: u64,
@@ -67,6 +75,7 @@ impl Resolver {
                 .map(|p| (p.name.clone(), p.clone()))
                 .collect(),
             placed: collection_groups(&plan(topology)),
+            origins: origin_groups(topology),
             records,
             default_level: topology.node.default_consistency,
             default_bound_ms: topology.node.default_max_staleness_ms,
@@ -76,7 +85,12 @@ impl Resolver {
     }
 
     pub fn resolve(&self, collection: &str) -> Resolved {
-        let group = self.group_of(collection);
+        let origins = self.origins.get(collection).cloned().unwrap_or_default();
+        let group = origins
+            .iter()
+            .find(|(r, _)| **r == *self.region)
+            .or(origins.first())
+            .map_or_else(|| self.group_of(collection), |(_, g)| *g);
         let placement = self.in_force(collection);
         let replicas = placement.as_ref().map(placement_spec);
         let (default_level, default_bound_ms) = match &placement {
@@ -91,6 +105,7 @@ impl Resolver {
             replicas,
             default_level,
             default_bound_ms,
+            origins,
         }
     }
 
@@ -104,7 +119,7 @@ impl Resolver {
 
     /// Whether the topology file places `collection` (only those can be moved at run time).
     pub fn is_placed(&self, collection: &str) -> bool {
-        self.placed.contains_key(collection)
+        self.placed.contains_key(collection) || self.origins.contains_key(collection)
     }
 
     /// The placement in force: the catalog's, once changed at run time, else the topology's.

@@ -2,6 +2,8 @@
 
 use bytes::Bytes;
 
+use crate::merge::VersionVector;
+use crate::merge::envelope::{decode_vv, encode_vv};
 use crate::util::codec::{DecodeError, Reader, put_short_bytes};
 
 /// A condition checked when the command is applied, so compare-and-set is decided in log
@@ -38,6 +40,17 @@ pub enum Command {
     /// each with the region its client called. No two touch the same document, so every
     /// write still gets the entry's index as its version.
     Batch(Vec<(String, Command)>),
+    /// A write to a multi-master collection in its origin log: a version of the document
+    /// (None: a delete) and what the writing region had seen of the other origins. The
+    /// store adds the origin's own position at apply, so the vector is the same on every
+    /// replica (see `store/merge_apply.rs`).
+    Merge {
+        collection: String,
+        key: String,
+        value: Option<Bytes>,
+        content_type: Option<String>,
+        seen: VersionVector,
+    },
 }
 
 const PUT: u8 = 1;
@@ -45,6 +58,7 @@ const DELETE: u8 = 2;
 const NOOP: u8 = 3;
 const MEMBERSHIP: u8 = 4;
 const BATCH: u8 = 5;
+const MERGE: u8 = 6;
 
 impl Command {
     /// The encoded command with its document reference located (without a second pass).
@@ -54,6 +68,9 @@ impl Command {
                 collection, key, ..
             }
             | Command::Delete {
+                collection, key, ..
+            }
+            | Command::Merge {
                 collection, key, ..
             } => 1 + 1 + collection.len() + 2 + key.len(),
             _ => 0,
@@ -87,6 +104,26 @@ impl Command {
             } => {
                 out.push(DELETE);
                 put_doc_ref(&mut out, collection, key, *precondition);
+            }
+            Command::Merge {
+                collection,
+                key,
+                value,
+                content_type,
+                seen,
+            } => {
+                out.reserve(value.as_ref().map_or(0, Bytes::len) + key.len() + 64);
+                out.push(MERGE);
+                put_doc_ref(&mut out, collection, key, Precondition::None);
+                put_short_bytes(&mut out, content_type.as_deref().unwrap_or("").as_bytes());
+                encode_vv(&mut out, seen);
+                match value {
+                    None => out.push(0),
+                    Some(v) => {
+                        out.push(1);
+                        out.extend_from_slice(v);
+                    }
+                }
             }
             Command::Noop => out.push(NOOP),
             Command::Membership(m) => {
@@ -129,6 +166,32 @@ impl Command {
                     collection,
                     key,
                     precondition,
+                })
+            }
+            MERGE => {
+                let (collection, key, _) = doc_ref(&mut r)?;
+                let ct = r.short_str()?;
+                let content_type = (!ct.is_empty()).then(|| ct.to_string());
+                let seen = decode_vv(&mut r)?;
+                let value = match r.u8()? {
+                    0 => {
+                        r.expect_end("trailing bytes after a merge delete")?;
+                        None
+                    }
+                    1 => Some(Bytes::copy_from_slice(r.rest())),
+                    _ => {
+                        return Err(DecodeError::Invalid {
+                            offset: r.position() - 1,
+                            what: "merge value kind",
+                        });
+                    }
+                };
+                Ok(Command::Merge {
+                    collection,
+                    key,
+                    value,
+                    content_type,
+                    seen,
                 })
             }
             NOOP => Ok(Command::Noop),
@@ -185,7 +248,7 @@ pub enum CommandKind<'a> {
 
 pub fn kind_of(encoded: &[u8]) -> Result<CommandKind<'_>, DecodeError> {
     match encoded.first() {
-        Some(&PUT) | Some(&DELETE) | Some(&BATCH) => Ok(CommandKind::Write),
+        Some(&PUT) | Some(&DELETE) | Some(&BATCH) | Some(&MERGE) => Ok(CommandKind::Write),
         Some(&NOOP) => Ok(CommandKind::Noop),
         Some(&MEMBERSHIP) => Ok(CommandKind::Membership(&encoded[1..])),
         _ => Err(DecodeError::Invalid {
@@ -242,7 +305,7 @@ impl EncodedCommand {
 
 /// The bytes naming the document an encoded put or delete writes (collection and key).
 fn doc_ref_bytes(encoded: &[u8]) -> Option<&[u8]> {
-    if !matches!(encoded.first(), Some(&PUT) | Some(&DELETE)) {
+    if !matches!(encoded.first(), Some(&PUT) | Some(&DELETE) | Some(&MERGE)) {
         return None;
     }
     let clen = *encoded.get(1)? as usize;
@@ -314,6 +377,24 @@ mod tests {
                 collection: "c".into(),
                 key: "k".into(),
                 precondition: Precondition::None,
+            },
+            Command::Merge {
+                collection: "carts".into(),
+                key: "k".into(),
+                value: Some(Bytes::from_static(b"{\"n\":1}")),
+                content_type: Some("application/json".into()),
+                seen: {
+                    let mut v = VersionVector::new();
+                    v.raise("us", 41);
+                    v
+                },
+            },
+            Command::Merge {
+                collection: "carts".into(),
+                key: "k".into(),
+                value: None,
+                content_type: None,
+                seen: VersionVector::new(),
             },
             Command::Noop,
             Command::Membership(Bytes::from_static(b"{\"voters\":[1]}")),

@@ -11,20 +11,26 @@
 
 mod changes;
 mod command;
+mod conflicts;
 mod document;
 mod error;
+mod merge_apply;
 mod scan;
 mod snapshot;
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 pub use changes::{CAPTURED_CATALOG, ChangeId, ChangeOp, ChangeRow, ChangesPage};
 
 pub use command::{Command, CommandKind, EncodedCommand, Precondition, encode_batch, kind_of};
+pub use conflicts::{ConflictRecord, ConflictSide};
 pub use document::Document;
 pub use error::StoreError;
+pub use merge_apply::{MergeHead, MergeValue, OriginSet};
 pub use scan::{DocsPage, ScannedDoc};
 pub use snapshot::{SnapshotError, SnapshotHead};
 
@@ -77,10 +83,19 @@ pub enum ApplyOutcome {
     AlreadyApplied,
     /// A batch entry: one outcome per write, in order.
     Batch(Vec<ApplyOutcome>),
+    /// A multi-master version (`Command::Merge`): its version in the origin log, whether
+    /// it is a delete, and the vector it was given (what its writer had seen).
+    Merged {
+        version: u64,
+        deleted: bool,
+        vv: crate::merge::VersionVector,
+    },
 }
 
 pub struct Store {
     db: Database,
+    /// Multi-master origin logs by group: which others to compare a version with.
+    origins: RwLock<HashMap<u32, Arc<OriginSet>>>,
 }
 
 fn docs_table(group: u32) -> String {
@@ -98,7 +113,45 @@ fn doc_key(collection: &str, key: &str) -> Vec<u8> {
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let db = Database::create(path).map_err(db("open"))?;
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            origins: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Makes every group of `set` compare the versions it applies with the others' (the
+    /// conflict feed). Without it a version is still applied, only not compared.
+    pub fn register_origins(&self, set: OriginSet) {
+        let set = Arc::new(set);
+        let mut map = self.origins.write().unwrap_or_else(|e| e.into_inner());
+        for (_, g) in &set.origins {
+            map.insert(*g, set.clone());
+        }
+    }
+
+    /// Every origin's head of `collection/key`, read in one transaction (one state).
+    pub fn merge_heads(
+        &self,
+        groups: &[u32],
+        collection: &str,
+        key: &str,
+    ) -> Result<Vec<MergeHead>, StoreError> {
+        let tx = self.db.begin_read().map_err(db("begin read"))?;
+        let k = doc_key(collection, key);
+        let what = format!("document {collection}/{key}");
+        let mut out = Vec::with_capacity(groups.len());
+        for g in groups {
+            let name = docs_table(*g);
+            let table = match tx.open_table(TableDefinition::<&[u8], &[u8]>::new(&name)) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => continue,
+                Err(e) => return Err(db("open docs table")(e)),
+            };
+            if let Some(v) = table.get(k.as_slice()).map_err(db("read document"))? {
+                out.push(merge_apply::head_of(v.value(), &what)?);
+            }
+        }
+        Ok(out)
     }
 
     /// The applied state of `group` as of the latest commit (durable or not).
@@ -143,6 +196,17 @@ impl Store {
                 .map_err(db("open docs table"))?;
             let mut membership = tx.open_table(MEMBERSHIP).map_err(db("open membership"))?;
             let mut changes = changes::Recorder::open(&tx, group)?;
+            let origins = self
+                .origins
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&group)
+                .cloned();
+            let mut ctx = ApplyCtx {
+                tx: &tx,
+                group,
+                origins: origins.as_deref(),
+            };
             for entry in entries {
                 if entry.index <= applied.index {
                     outcomes.push(ApplyOutcome::AlreadyApplied);
@@ -163,6 +227,7 @@ impl Store {
                 }
                 changes.entry();
                 outcomes.push(apply_one(
+                    &mut ctx,
                     &mut docs,
                     &mut changes,
                     entry,
@@ -301,7 +366,15 @@ impl Store {
     }
 }
 
+/// What applying a multi-master version needs beyond its own group's table.
+struct ApplyCtx<'a> {
+    tx: &'a redb::WriteTransaction,
+    group: u32,
+    origins: Option<&'a OriginSet>,
+}
+
 fn apply_one(
+    ctx: &mut ApplyCtx<'_>,
     docs: &mut redb::Table<'_, &[u8], &[u8]>,
     changes: &mut changes::Recorder<'_>,
     entry: &Entry,
@@ -392,11 +465,32 @@ fn apply_one(
                 version: entry.index,
             }
         }
+        Command::Merge {
+            collection,
+            key,
+            value,
+            content_type,
+            seen,
+        } => merge_apply::apply(
+            ctx.tx,
+            docs,
+            ctx.group,
+            entry,
+            origin,
+            ctx.origins,
+            merge_apply::MergeWrite {
+                collection,
+                key,
+                value,
+                content_type,
+                seen,
+            },
+        )?,
         Command::Noop | Command::Membership(_) => ApplyOutcome::Noop,
         Command::Batch(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (origin, c) in items {
-                out.push(apply_one(docs, changes, entry, &origin, c)?);
+                out.push(apply_one(ctx, docs, changes, entry, &origin, c)?);
             }
             ApplyOutcome::Batch(out)
         }

@@ -329,3 +329,121 @@ fn a_snapshot_install_holds_no_changes_below_its_index() {
     b.clear_group(1).unwrap();
     assert_eq!(b.changes_floor(1).unwrap(), 0);
 }
+
+fn merge_entry(
+    index: u64,
+    ms: u64,
+    origin: &str,
+    value: Option<&str>,
+    seen: &[(&str, u64)],
+) -> Entry {
+    let mut vv = crate::merge::VersionVector::new();
+    for (r, n) in seen {
+        vv.raise(r, *n);
+    }
+    Entry {
+        index,
+        term: 1,
+        hlc: Timestamp::new(ms, 0, 1),
+        origin: Arc::from(origin),
+        payload: Command::Merge {
+            collection: "carts".into(),
+            key: "k".into(),
+            value: value.map(|v| Bytes::from(v.to_string())),
+            content_type: None,
+            seen: vv,
+        }
+        .encode(),
+    }
+}
+
+/// Origin logs 10 (eu) and 20 (us) of `carts`.
+fn merge_store(dir: &std::path::Path) -> Store {
+    let store = Store::open(&dir.join("s.redb")).unwrap();
+    store.register_origins(OriginSet {
+        collection: "carts".into(),
+        origins: vec![("eu".into(), 10), ("us".into(), 20)],
+    });
+    store
+}
+
+fn winner(store: &Store) -> (String, Option<Bytes>) {
+    let heads = store.merge_heads(&[10, 20], "carts", "k").unwrap();
+    let p = crate::merge::pick(&heads).unwrap();
+    (p.winner.stamp.region.clone(), p.winner.value.value.clone())
+}
+
+#[test]
+fn an_origins_later_write_supersedes_its_earlier_one_whatever_it_carried() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = merge_store(dir.path());
+    // the second write was proposed seeing less of us than the first: still its successor
+    store
+        .apply_batch(
+            10,
+            &[&merge_entry(1, 100, "eu", Some("a"), &[("us", 5)])],
+            false,
+        )
+        .unwrap();
+    store
+        .apply_batch(10, &[&merge_entry(2, 90, "eu", Some("b"), &[])], false)
+        .unwrap();
+    let heads = store.merge_heads(&[10, 20], "carts", "k").unwrap();
+    assert_eq!(heads.len(), 1);
+    assert_eq!(heads[0].vv.get("eu"), 2);
+    assert_eq!(
+        heads[0].vv.get("us"),
+        5,
+        "the earlier write's vector is kept"
+    );
+    assert_eq!(winner(&store).1.as_deref(), Some(&b"b"[..]));
+    assert!(store.conflicts("carts", 0, 10).unwrap().is_empty());
+}
+
+#[test]
+fn concurrent_versions_are_recorded_once_with_both_sides_and_a_seen_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = merge_store(dir.path());
+    let eu = merge_entry(1, 100, "eu", Some("from-eu"), &[]);
+    let us = merge_entry(1, 200, "us", Some("from-us"), &[]);
+    store.apply_batch(10, &[&eu], false).unwrap();
+    store.apply_batch(20, &[&us], false).unwrap();
+    assert_eq!(winner(&store), ("us".into(), Some(Bytes::from("from-us"))));
+    let feed = store.conflicts("carts", 0, 10).unwrap();
+    assert_eq!(feed.len(), 1, "{feed:?}");
+    assert_eq!(feed[0].seq, 1);
+    assert_eq!(feed[0].winner.region, "us");
+    assert_eq!(feed[0].losers.len(), 1);
+    assert_eq!(feed[0].losers[0].region, "eu");
+    assert_eq!(feed[0].losers[0].value.as_deref(), Some(&b"from-eu"[..]));
+
+    // another region, where the versions arrive the other way round, names the same one
+    let again = merge_entry(1, 200, "us", Some("from-us"), &[]);
+    let fresh = tempfile::tempdir().unwrap();
+    let other = merge_store(fresh.path());
+    other.apply_batch(20, &[&again], false).unwrap();
+    other.apply_batch(10, &[&eu], false).unwrap();
+    let theirs = other.conflicts("carts", 0, 10).unwrap();
+    assert_eq!(
+        theirs.len(),
+        1,
+        "the other arrival order finds the same conflict"
+    );
+    assert_eq!(theirs[0].winner, feed[0].winner);
+
+    // eu writes again having seen us's version: it stands, though its clock is behind
+    store
+        .apply_batch(10, &[&merge_entry(2, 150, "eu", None, &[("us", 1)])], false)
+        .unwrap();
+    assert_eq!(
+        winner(&store),
+        ("eu".into(), None),
+        "a delete that saw the write wins"
+    );
+    assert_eq!(store.conflicts("carts", 0, 10).unwrap().len(), 1);
+    assert_eq!(
+        store.conflicts("carts", 1, 10).unwrap().len(),
+        0,
+        "start_after"
+    );
+}

@@ -1,0 +1,266 @@
+//! Document requests on a multi-master collection (`multimaster/`): writes go to this
+//! region's own origin log and are acknowledged after its fsync; reads merge every origin's
+//! head after admitting the read on each origin log (SESSION waits for each origin the
+//! token names, BOUNDED_STALENESS bounds the lag behind every origin); STRONG is refused.
+//! `docs.rs` hands a request here once its path, options and body are checked.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use super::context::ApiContext;
+use super::docs::{
+    ReadAdmission, count_read, finish, observe_write, read_elsewhere_or, set_header, unexpected,
+    write_response,
+};
+use super::error::{ApiError, ErrorCode};
+use super::headers::{self, RequestOptions};
+use super::scope::Scope;
+use crate::consistency::{self, Consistency, ReadRequest, Waits};
+use crate::multimaster::{Origin, Origins, read, write};
+use crate::store::{ApplyOutcome, Precondition};
+
+/// The collection's origin logs if it is multi-master, None otherwise.
+pub(super) fn origins(ctx: &ApiContext, scope: &Scope) -> Result<Option<Origins>, ApiError> {
+    Origins::of(&ctx.groups, &scope.resolved, &ctx.region).map_err(|e| ApiError::Internal {
+        message: e.to_string(),
+    })
+}
+
+fn own<'a>(ctx: &ApiContext, origins: &'a Origins) -> Result<&'a Origin, ApiError> {
+    origins
+        .own(&ctx.region)
+        .ok_or_else(|| ApiError::Misdirected {
+            message: format!(
+                "region {} writes no origin log of multi-master collection {:?}",
+                ctx.region, origins.collection
+            ),
+        })
+}
+
+fn strong_refused(collection: &str) -> ApiError {
+    ApiError::bad(
+        ErrorCode::StrongUnsupported,
+        format!(
+            "collection {collection:?} is multi-master: every region acknowledges its own \
+             writes, so no read can be linearizable; ask for session (read-your-writes), \
+             bounded_staleness, consistent_prefix or eventual"
+        ),
+    )
+}
+
+/// Admits the read on every origin log; the staleness served is the largest.
+async fn admit(
+    ctx: &ApiContext,
+    opts: &RequestOptions,
+    scope: &Scope,
+    origins: &Origins,
+) -> Result<u64, ReadAdmission> {
+    let r = &scope.resolved;
+    let level = opts.consistency.unwrap_or(r.default_level);
+    if level == Consistency::Strong {
+        return Err(ReadAdmission::Api(strong_refused(&r.collection)));
+    }
+    let waits = Waits {
+        barrier: Duration::from_millis(ctx.settings().session_wait_ms.max(1000)),
+        session: Duration::from_millis(ctx.settings().session_wait_ms),
+    };
+    let mut staleness = 0;
+    let mut served = "local";
+    for o in &origins.all {
+        let req = ReadRequest {
+            level,
+            bound_ms: opts.max_staleness_ms.unwrap_or(r.default_bound_ms),
+            session: opts.token.as_ref().and_then(|t| t.position(o.group.id())),
+        };
+        let admitted = consistency::admit(req, o.group.as_ref(), || ctx.now_ms(), waits)
+            .await
+            .map_err(ReadAdmission::Refused)?;
+        staleness = staleness.max(admitted.staleness_ms);
+        if admitted.served.as_str() != "local" {
+            served = admitted.served.as_str();
+        }
+    }
+    count_read(ctx, scope, served);
+    Ok(staleness)
+}
+
+fn no_preconditions(headers: &HeaderMap, collection: &str) -> Result<(), ApiError> {
+    if headers::precondition(headers)? != Precondition::None {
+        return Err(ApiError::bad(
+            ErrorCode::PreconditionUnsupported,
+            format!(
+                "collection {collection:?} is multi-master: If-Match / If-None-Match cannot \
+                 hold across regions that accept writes independently"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) async fn get(
+    ctx: &ApiContext,
+    scope: &Scope,
+    origins: Origins,
+    opts: RequestOptions,
+    key: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let staleness = match admit(ctx, &opts, scope, &origins).await {
+        Ok(s) => s,
+        Err(e) => return read_elsewhere_or(ctx, scope, uri, headers, e).await,
+    };
+    let mut token = opts.token.unwrap_or_default();
+    origins.observe(&mut token);
+    let store = origins.all[0].group.store();
+    let merged = read::get(store, &origins.group_ids(), &origins.collection, key)?;
+    let Some(m) = merged.filter(|m| m.exists()) else {
+        let err = ApiError::NotFound {
+            message: format!("no document {key:?} in collection {:?}", origins.collection),
+        };
+        return Ok(finish(
+            ctx,
+            err.into_response(),
+            token,
+            None,
+            Some(staleness),
+        ));
+    };
+    let w = m.winner.value;
+    let mut resp = (StatusCode::OK, w.value.unwrap_or_default()).into_response();
+    let ct = w
+        .content_type
+        .as_deref()
+        .unwrap_or("application/octet-stream");
+    set_header(&mut resp, header::CONTENT_TYPE, ct);
+    set_header(&mut resp, header::ETAG, format!("\"{}\"", w.version));
+    set_header(&mut resp, headers::ORIGIN, &m.winner.stamp.region);
+    set_header(&mut resp, headers::CONFLICTS, m.losers);
+    Ok(finish(ctx, resp, token, Some(w.version), Some(staleness)))
+}
+
+pub(super) async fn put(
+    ctx: &ApiContext,
+    scope: &Scope,
+    origins: Origins,
+    opts: RequestOptions,
+    headers: &HeaderMap,
+    key: &str,
+    body: (Bytes, Option<String>),
+) -> Result<Response, ApiError> {
+    no_preconditions(headers, &origins.collection)?;
+    let own = own(ctx, &origins)?;
+    let (value, content_type) = body;
+    let size = value.len() as u64;
+    let cmd = write::command(&origins, &ctx.region, key, Some(value), content_type);
+    let started = Instant::now();
+    let c = own.group.propose(cmd).await?;
+    observe_write(ctx, scope, started);
+    let token = opts.token.unwrap_or_default();
+    match &c.outcome {
+        ApplyOutcome::Merged {
+            version,
+            deleted: false,
+            vv,
+        } => {
+            ctx.metrics
+                .write_bytes
+                .with_label_values(&[&origins.collection])
+                .inc_by(size);
+            let resp = write_response(ctx, &own.group, &c, token, *version, StatusCode::OK);
+            Ok(with_vector(resp, vv))
+        }
+        other => Err(unexpected(other.clone())),
+    }
+}
+
+pub(super) async fn delete(
+    ctx: &ApiContext,
+    scope: &Scope,
+    origins: Origins,
+    opts: RequestOptions,
+    headers: &HeaderMap,
+    key: &str,
+) -> Result<Response, ApiError> {
+    no_preconditions(headers, &origins.collection)?;
+    let own = own(ctx, &origins)?;
+    let store = own.group.store();
+    // A delete removes what this region sees; one of a document it never saw is a 404, not
+    // a tombstone that would beat a concurrent write it knows nothing of.
+    let live = read::get(store, &origins.group_ids(), &origins.collection, key)?
+        .is_some_and(|m| m.exists());
+    let token = opts.token.unwrap_or_default();
+    if !live {
+        let err = ApiError::NotFound {
+            message: format!("no document {key:?} in collection {:?}", origins.collection),
+        };
+        return Ok(finish(ctx, err.into_response(), token, None, None));
+    }
+    let cmd = write::command(&origins, &ctx.region, key, None, None);
+    let started = Instant::now();
+    let c = own.group.propose(cmd).await?;
+    observe_write(ctx, scope, started);
+    match &c.outcome {
+        ApplyOutcome::Merged {
+            version,
+            deleted: true,
+            vv,
+        } => {
+            let resp = write_response(ctx, &own.group, &c, token, *version, StatusCode::OK);
+            Ok(with_vector(resp, vv))
+        }
+        other => Err(unexpected(other.clone())),
+    }
+}
+
+/// The version vector the write was given, in the `x-georep-version-vector` header
+/// (`region=n,...`): what a client (or a checker) needs to tell whether two of its writes
+/// were concurrent.
+fn with_vector(mut resp: Response, vv: &crate::merge::VersionVector) -> Response {
+    let text: Vec<String> = vv.iter().map(|(r, n)| format!("{r}={n}")).collect();
+    set_header(&mut resp, headers::VERSION_VECTOR, text.join(","));
+    resp
+}
+
+pub(super) struct ListArgs<'a> {
+    pub prefix: &'a str,
+    pub start_after: Option<&'a str>,
+    pub limit: usize,
+}
+
+pub(super) async fn list(
+    ctx: &ApiContext,
+    scope: &Scope,
+    origins: Origins,
+    opts: RequestOptions,
+    args: ListArgs<'_>,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let staleness = match admit(ctx, &opts, scope, &origins).await {
+        Ok(s) => s,
+        Err(e) => return read_elsewhere_or(ctx, scope, uri, headers, e).await,
+    };
+    let mut token = opts.token.unwrap_or_default();
+    origins.observe(&mut token);
+    let store = origins.all[0].group.store();
+    let rows = read::list(
+        store,
+        &origins.group_ids(),
+        &origins.collection,
+        args.prefix,
+        args.start_after,
+        args.limit + 1,
+    )?;
+    let body = super::docs::listing_page(&origins.collection, rows, args.limit);
+    Ok(finish(
+        ctx,
+        (StatusCode::OK, axum::Json(body)).into_response(),
+        token,
+        None,
+        Some(staleness),
+    ))
+}

@@ -1,0 +1,196 @@
+//! Applying a multi-master version (`Command::Merge`) from an origin log.
+//!
+//! The version's vector is made here, not by the writer: what the writer had seen of the
+//! other origins (carried in the command), joined with the origin's previous head of the
+//! document (every earlier write of the same origin is applied before it, in log order),
+//! and the origin's own position set to this entry's index. Every replica applying the same
+//! log computes the same vector, and a later write of an origin always supersedes its
+//! earlier ones, however close together they were proposed.
+//!
+//! Then, when this region knows the collection's other origin logs ([`OriginSet`]), the new
+//! head is compared with theirs; a conflict among the live heads that this version is part
+//! of is recorded in the feed (`conflicts.rs`), in this same transaction.
+
+use bytes::Bytes;
+use redb::{ReadableTable, TableDefinition};
+
+use super::conflicts::{self, ConflictRecord, ConflictSide};
+use super::document::Document;
+use super::error::{StoreError, db};
+use super::{ApplyOutcome, doc_key, docs_table};
+use crate::merge::{Envelope, Stamp, VersionVector, Versioned, pick};
+use crate::wal::Entry;
+
+/// A multi-master collection's origin logs, `(region, group)`: registered by the node for
+/// each of them, so applying one can compare with the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginSet {
+    pub collection: String,
+    pub origins: Vec<(String, u32)>,
+}
+
+impl OriginSet {
+    fn region_of(&self, group: u32) -> Option<&str> {
+        self.origins
+            .iter()
+            .find(|(_, g)| *g == group)
+            .map(|(r, _)| r.as_str())
+    }
+}
+
+/// What an origin's head of a document holds besides its stamp and vector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeValue {
+    /// The entry index in its origin log.
+    pub version: u64,
+    pub content_type: Option<String>,
+    /// None: a delete.
+    pub value: Option<Bytes>,
+}
+
+/// One origin's latest version of a document.
+pub type MergeHead = Versioned<MergeValue>;
+type Head = MergeHead;
+
+pub(super) struct MergeWrite {
+    pub collection: String,
+    pub key: String,
+    pub value: Option<Bytes>,
+    pub content_type: Option<String>,
+    pub seen: VersionVector,
+}
+
+fn corrupt(what: String) -> impl Fn(crate::util::codec::DecodeError) -> StoreError {
+    move |e| StoreError::Corrupt {
+        what: what.clone(),
+        reason: e.to_string(),
+    }
+}
+
+/// Decodes a stored multi-master document into its head.
+pub(super) fn head_of(raw: &[u8], what: &str) -> Result<Head, StoreError> {
+    let doc = Document::decode(raw).map_err(corrupt(what.to_string()))?;
+    let env = Envelope::decode(&doc.value).map_err(corrupt(what.to_string()))?;
+    Ok(Versioned {
+        stamp: Stamp {
+            hlc: doc.hlc,
+            region: env.region,
+        },
+        vv: env.vv,
+        value: MergeValue {
+            version: doc.version,
+            content_type: doc.content_type,
+            value: env.value,
+        },
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn apply(
+    tx: &redb::WriteTransaction,
+    docs: &mut redb::Table<'_, &[u8], &[u8]>,
+    group: u32,
+    entry: &Entry,
+    origin: &str,
+    origins: Option<&OriginSet>,
+    w: MergeWrite,
+) -> Result<ApplyOutcome, StoreError> {
+    let region = origins
+        .and_then(|o| o.region_of(group))
+        .unwrap_or(origin)
+        .to_string();
+    let k = doc_key(&w.collection, &w.key);
+    let what = format!("document {}/{}", w.collection, w.key);
+    let mut vv = w.seen;
+    if let Some(prev) = docs.get(k.as_slice()).map_err(db("read document"))? {
+        vv.merge(&head_of(prev.value(), &what)?.vv);
+    }
+    vv.raise(&region, entry.index);
+    let deleted = w.value.is_none();
+    let env = Envelope {
+        region: region.clone(),
+        vv: vv.clone(),
+        value: w.value.clone(),
+    };
+    let doc = Document {
+        version: entry.index,
+        hlc: entry.hlc,
+        content_type: w.content_type.clone(),
+        value: Bytes::from(env.encode()),
+    }
+    .encode();
+    docs.insert(k.as_slice(), doc.as_slice())
+        .map_err(db("write document"))?;
+    let stamped_vv = vv.clone();
+    if let Some(set) = origins {
+        let mine = Head {
+            stamp: Stamp {
+                hlc: entry.hlc,
+                region,
+            },
+            vv,
+            value: MergeValue {
+                version: entry.index,
+                content_type: w.content_type,
+                value: w.value,
+            },
+        };
+        detect(tx, group, set, &w.collection, &w.key, &k, mine, entry)?;
+    }
+    Ok(ApplyOutcome::Merged {
+        version: entry.index,
+        deleted,
+        vv: stamped_vv,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn detect(
+    tx: &redb::WriteTransaction,
+    group: u32,
+    set: &OriginSet,
+    collection: &str,
+    key: &str,
+    k: &[u8],
+    mine: Head,
+    entry: &Entry,
+) -> Result<(), StoreError> {
+    let what = format!("document {collection}/{key}");
+    let mut heads = vec![mine];
+    for (_, g) in set.origins.iter().filter(|(_, g)| *g != group) {
+        let name = docs_table(*g);
+        let table = tx
+            .open_table(TableDefinition::<&[u8], &[u8]>::new(&name))
+            .map_err(db("open docs table"))?;
+        if let Some(raw) = table.get(k).map_err(db("read document"))? {
+            heads.push(head_of(raw.value(), &what)?);
+        }
+    }
+    let Some(p) = pick(&heads) else {
+        return Ok(());
+    };
+    // Only a conflict this version takes part in is new: one among older heads alone was
+    // recorded when the last of them arrived.
+    if !p.conflict() || !p.live(&heads[0].stamp) {
+        return Ok(());
+    }
+    let side = |h: &Head| ConflictSide {
+        region: h.stamp.region.clone(),
+        hlc: h.stamp.hlc,
+        content_type: h.value.content_type.clone(),
+        value: h.value.value.clone(),
+    };
+    let id = p.id(collection, key);
+    let rec = ConflictRecord {
+        seq: 0,
+        key: key.to_string(),
+        rule: "lww".into(),
+        winner: side(p.winner),
+        losers: p.losers.iter().map(|l| side(l)).collect(),
+        detected: entry.hlc,
+    };
+    if conflicts::record(tx, collection, &id, rec)? {
+        tracing::debug!(%collection, %key, "conflict recorded");
+    }
+    Ok(())
+}
