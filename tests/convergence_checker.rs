@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 use georep::clock::Timestamp;
 use georep::merge::{Stamp, VersionVector, Versioned};
-use support::convergence::{AckedWrite, FeedEntry, States, Violation, check_counters, check_lww};
+use support::convergence::{
+    AckedWrite, FeedEntry, SetOp, States, Violation, check_counters, check_lww, check_sets,
+};
 
 fn stamp(ms: u64, region: &str) -> Stamp {
     Stamp {
@@ -190,6 +192,52 @@ fn counters_must_add_up_exactly_in_every_region() {
             key: "c".into(),
             want: 13,
             have: 12,
+        }]
+    );
+}
+
+#[test]
+fn sets_must_hold_exactly_the_elements_last_added() {
+    let op = |element: &str, add: bool| SetOp {
+        key: "tags".into(),
+        element: element.into(),
+        add,
+    };
+    // a added, b added then removed, c removed then added again
+    let ops = [
+        op("a", true),
+        op("b", true),
+        op("c", true),
+        op("b", false),
+        op("c", false),
+        op("c", true),
+    ];
+    let held = |elements: &[&str]| {
+        let set = elements.iter().map(|e| e.to_string()).collect();
+        BTreeMap::from([(
+            "r1".to_string(),
+            BTreeMap::from([("tags".to_string(), set)]),
+        )])
+    };
+    assert_eq!(check_sets(&ops, &held(&["a", "c"])), vec![]);
+    // a removed element that came back (a remove lost) is named
+    assert_eq!(
+        check_sets(&ops, &held(&["a", "b", "c"])),
+        vec![Violation::SetOff {
+            region: "r1".into(),
+            key: "tags".into(),
+            missing: vec![],
+            extra: vec!["b".into()],
+        }]
+    );
+    // an add lost is named
+    assert_eq!(
+        check_sets(&ops, &held(&["a"])),
+        vec![Violation::SetOff {
+            region: "r1".into(),
+            key: "tags".into(),
+            missing: vec!["c".into()],
+            extra: vec![],
         }]
     );
 }

@@ -24,15 +24,21 @@ use georep::client::Client;
 use georep::clock::Timestamp;
 use georep::merge::{Stamp, VersionVector, Versioned};
 use support::cluster::{Cluster, FAST, REGIONS};
-use support::convergence::{AckedWrite, FeedEntry, States, check_lww};
+use support::convergence::{
+    AckedWrite, FeedEntry, SetOp, States, check_counters, check_lww, check_sets,
+};
 use support::phase;
 
 const KEYS: usize = 6;
 
 fn topology() -> String {
     let mut s = format!(
-        "{FAST}[[collections]]\nname = \"carts\"\ntier = \"multi_master\"\n\
+        "{FAST}wal_segment_bytes = 4194304\nmax_value_bytes = 65536\n[[collections]]\nname = \"carts\"\ntier = \"multi_master\"\n\
          regions = [\"r1\", \"r2\", \"r3\"]\n\
+         [[collections]]\nname = \"views\"\ntier = \"multi_master\"\n\
+         regions = [\"r1\", \"r2\", \"r3\"]\nconflict = \"crdt\"\ncrdt = \"pn_counter\"\n\
+         [[collections]]\nname = \"tags\"\ntier = \"multi_master\"\n\
+         regions = [\"r1\", \"r2\", \"r3\"]\nconflict = \"crdt\"\ncrdt = \"or_set\"\n\
          [[collections]]\nname = \"orders\"\ntier = \"critical\"\nregions = [\"r1\", \"r2\", \"r3\"]\n"
     );
     for (a, b, rtt) in [("r1", "r2", 60), ("r1", "r3", 90), ("r2", "r3", 120)] {
@@ -52,7 +58,7 @@ fn parse_vv(text: &str) -> VersionVector {
 }
 
 /// The version an acknowledged write made, from its answer.
-fn acked(key: &str, value: Option<String>, r: &georep::client::Response) -> AckedWrite {
+fn acked_write(key: &str, value: Option<String>, r: &georep::client::Response) -> AckedWrite {
     let body = r.json().expect("a JSON answer");
     let hlc: Timestamp = body["hlc"].as_str().unwrap().parse().unwrap();
     AckedWrite {
@@ -188,6 +194,85 @@ async fn writes_are_local_strong_is_refused_and_sessions_follow_their_writes() {
     assert_eq!(bad.status, 400);
     assert!(String::from_utf8_lossy(&bad.body).contains("start_after"));
 
+    phase("CRDT documents change through ops, checked against their kind");
+    let inc = op(
+        &r1,
+        "views",
+        "v-1",
+        serde_json::json!({"op": "increment", "by": 5}),
+    )
+    .await;
+    assert_eq!(inc.status, 200, "{}", String::from_utf8_lossy(&inc.body));
+    assert_eq!(
+        inc.json().unwrap()["result"],
+        serde_json::json!({"value": 5})
+    );
+    let tok = inc.header("x-georep-session-token").unwrap().to_string();
+    let dec = op(
+        &r3,
+        "views",
+        "v-1",
+        serde_json::json!({"op": "decrement", "by": 2}),
+    )
+    .await;
+    assert_eq!(dec.status, 200);
+    let read = r3
+        .get(
+            "views",
+            "v-1",
+            &[
+                ("x-georep-consistency", "session"),
+                ("x-georep-session-token", &tok),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        read.json().unwrap(),
+        serde_json::json!({"value": 3}),
+        "r1's +5 and r3's -2"
+    );
+    let wrong = op(
+        &r1,
+        "views",
+        "v-1",
+        serde_json::json!({"op": "add", "elements": [1]}),
+    )
+    .await;
+    assert_eq!(wrong.status, 400);
+    assert_eq!(wrong.error_code().as_deref(), Some("invalid_op"));
+    assert!(String::from_utf8_lossy(&wrong.body).contains("pn_counter"));
+    let bad_by = op(
+        &r1,
+        "views",
+        "v-1",
+        serde_json::json!({"op": "increment", "by": -1}),
+    )
+    .await;
+    assert!(
+        String::from_utf8_lossy(&bad_by.body).contains("by"),
+        "the field is named"
+    );
+    let put = r1
+        .put("views", "v-1", Bytes::from_static(b"7"), &[])
+        .await
+        .unwrap();
+    assert_eq!(put.error_code().as_deref(), Some("crdt_ops_only"));
+    let not_crdt = op(&r1, "carts", "c-1", serde_json::json!({"op": "increment"})).await;
+    assert_eq!(not_crdt.error_code().as_deref(), Some("not_crdt"));
+    let add = op(
+        &r2_client(&c),
+        "tags",
+        "t",
+        serde_json::json!({"op": "add", "elements": ["a", {"b": 1}]}),
+    )
+    .await;
+    assert_eq!(add.status, 200);
+    assert_eq!(
+        add.json().unwrap()["result"],
+        serde_json::json!({"elements": ["a", {"b": 1}]})
+    );
+
     phase("sync status in /v1/cluster");
     let cluster = get_json(&r3, "/v1/cluster").await;
     let mm = &cluster["multi_master"][0];
@@ -195,6 +280,10 @@ async fn writes_are_local_strong_is_refused_and_sessions_follow_their_writes() {
     assert_eq!(mm["rule"], "lww");
     assert_eq!(mm["origins"].as_array().unwrap().len(), 3);
     assert_eq!(mm["origins"][0]["region"], "r3", "its own origin first");
+}
+
+fn r2_client(c: &Cluster) -> Client {
+    c.client(1)
 }
 
 async fn get_json(client: &Client, path: &str) -> serde_json::Value {
@@ -211,20 +300,57 @@ async fn get_json(client: &Client, path: &str) -> serde_json::Value {
     r.json().unwrap()
 }
 
-/// One region's writer: puts (and some deletes) on the shared keys until `stop`, pausing
-/// while `paused` (the region about to be killed: a write in flight to a killed process has
-/// no known outcome, and the checker needs every version that exists).
+/// What the writers had acknowledged.
+#[derive(Default)]
+struct Acked {
+    lww: Vec<AckedWrite>,
+    counters: Vec<(String, i64)>,
+    sets: Vec<SetOp>,
+}
+
+async fn op(
+    client: &Client,
+    collection: &str,
+    key: &str,
+    body: serde_json::Value,
+) -> georep::client::Response {
+    client
+        .request(
+            hyper::Method::POST,
+            &format!("/v1/collections/{collection}/docs/{key}/ops"),
+            &[("content-type", "application/json")],
+            Bytes::from(body.to_string()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{collection}/{key}: {e}"))
+}
+
+/// One region's writer until `stop`: puts and deletes on the LWW collection's shared keys,
+/// increments and decrements of shared counters, adds and removes on shared sets (of its
+/// own elements, so each element's last operation is defined). It pauses while `paused`
+/// (the region about to be killed: a write in flight to a killed process has no known
+/// outcome, and the checker needs every version that exists). Every write is answered 200
+/// (or 404 for a delete of nothing): a local write needs no other region, so anything else
+/// fails the test.
 async fn writer(
     region: usize,
     client: Client,
-    writes: Arc<Mutex<Vec<AckedWrite>>>,
+    acked: Arc<Mutex<Acked>>,
     stop: Arc<AtomicBool>,
     paused: Arc<AtomicBool>,
 ) -> usize {
-    // every write is answered 200 (or 404 for a delete of nothing): a local write needs no
-    // other region, so anything else fails the test
+    let name = REGIONS[region];
     let mut n = 0u64;
     let mut x: u64 = 0x9e37_79b9 + region as u64;
+    let mut mine: Vec<(String, String)> = Vec::new();
+    let ok = |r: &georep::client::Response, what: &str| {
+        assert_eq!(
+            r.status,
+            200,
+            "{name} {what}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    };
     while !stop.load(Ordering::Relaxed) {
         if paused.load(Ordering::Relaxed) {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -233,28 +359,66 @@ async fn writer(
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let key = format!("k{}", x % KEYS as u64);
         n += 1;
-        let (r, value) = if x.is_multiple_of(8) {
-            (client.delete("carts", &key, &[]).await, None)
-        } else {
-            let value = format!("{}-{n}", REGIONS[region]);
-            (
-                client
-                    .put("carts", &key, Bytes::from(value.clone()), &[])
-                    .await,
-                Some(value),
-            )
-        };
-        match r {
-            Ok(r) if r.status == 200 => writes.lock().unwrap().push(acked(&key, value, &r)),
-            Ok(r) if r.status == 404 && value.is_none() => {}
-            other => {
-                panic!(
-                    "{}: a local write failed: {:?}",
-                    REGIONS[region],
-                    other.map(|r| (r.status, String::from_utf8_lossy(&r.body).to_string()))
-                );
+        match n % 3 {
+            0 => {
+                let key = format!("k{}", x % KEYS as u64);
+                let (r, value) = if x.is_multiple_of(8) {
+                    (client.delete("carts", &key, &[]).await, None)
+                } else {
+                    let value = format!("{name}-{n}");
+                    let r = client
+                        .put("carts", &key, Bytes::from(value.clone()), &[])
+                        .await;
+                    (r, Some(value))
+                };
+                let r = r.unwrap_or_else(|e| panic!("{name} {key}: {e}"));
+                if r.status == 404 && value.is_none() {
+                    continue;
+                }
+                ok(&r, &key);
+                acked.lock().unwrap().lww.push(acked_write(&key, value, &r));
+            }
+            1 => {
+                let key = format!("c{}", x % 3);
+                let by = (x % 5 + 1) as i64;
+                let (name_op, signed) = if x & 8 == 0 {
+                    ("increment", by)
+                } else {
+                    ("decrement", -by)
+                };
+                let r = op(
+                    &client,
+                    "views",
+                    &key,
+                    serde_json::json!({"op": name_op, "by": by}),
+                )
+                .await;
+                ok(&r, &key);
+                acked.lock().unwrap().counters.push((key, signed));
+            }
+            _ => {
+                let key = format!("s{}", x % 2);
+                let remove = x % 3 == 0 && mine.iter().any(|(k, _)| *k == key);
+                let (element, add) = if remove {
+                    let at = mine.iter().position(|(k, _)| *k == key).unwrap();
+                    (mine.remove(at).1, false)
+                } else {
+                    (format!("{name}-{n}"), true)
+                };
+                let (verb, elements) = (if add { "add" } else { "remove" }, [&element]);
+                let r = op(
+                    &client,
+                    "tags",
+                    &key,
+                    serde_json::json!({"op": verb, "elements": elements}),
+                )
+                .await;
+                ok(&r, &key);
+                if add {
+                    mine.push((key.clone(), element.clone()));
+                }
+                acked.lock().unwrap().sets.push(SetOp { key, element, add });
             }
         }
         tokio::time::sleep(Duration::from_millis(15)).await;
@@ -266,7 +430,7 @@ async fn writer(
 async fn caught_up(c: &Cluster, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
-        let mut applied: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut applied: BTreeMap<(String, String, String), u64> = BTreeMap::new();
         for i in 0..REGIONS.len() {
             if let Ok(r) = c
                 .client(i)
@@ -274,27 +438,27 @@ async fn caught_up(c: &Cluster, within: Duration) {
                 .await
                 && let Some(v) = r.json()
             {
-                for o in v["multi_master"][0]["origins"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
-                    applied.insert(
-                        (
-                            REGIONS[i].to_string(),
-                            o["region"].as_str().unwrap().to_string(),
-                        ),
-                        o["applied_index"].as_u64().unwrap(),
-                    );
+                for mm in v["multi_master"].as_array().into_iter().flatten() {
+                    let collection = mm["collection"].as_str().unwrap().to_string();
+                    for o in mm["origins"].as_array().into_iter().flatten() {
+                        applied.insert(
+                            (
+                                collection.clone(),
+                                REGIONS[i].to_string(),
+                                o["region"].as_str().unwrap().to_string(),
+                            ),
+                            o["applied_index"].as_u64().unwrap(),
+                        );
+                    }
                 }
             }
         }
-        let done = REGIONS.iter().all(|origin| {
-            let own = applied.get(&(origin.to_string(), origin.to_string()));
-            own.is_some()
-                && REGIONS
-                    .iter()
-                    .all(|at| applied.get(&(at.to_string(), origin.to_string())) == own)
+        let done = ["carts", "views", "tags"].iter().all(|c| {
+            REGIONS.iter().all(|origin| {
+                let at = |r: &str| applied.get(&(c.to_string(), r.to_string(), origin.to_string()));
+                let own = at(origin);
+                own.is_some() && REGIONS.iter().all(|r| at(r) == own)
+            })
         });
         if done {
             return;
@@ -331,6 +495,22 @@ async fn states(c: &Cluster) -> States {
     out
 }
 
+/// A CRDT document's value (`{}` when no region has written it).
+async fn crdt_value(client: &Client, collection: &str, key: &str) -> serde_json::Value {
+    let r = client
+        .get(collection, key, &[("x-georep-consistency", "eventual")])
+        .await
+        .unwrap();
+    match r.status.as_u16() {
+        200 => r.json().unwrap(),
+        404 => serde_json::json!({}),
+        s => panic!(
+            "{collection}/{key}: {s} {}",
+            String::from_utf8_lossy(&r.body)
+        ),
+    }
+}
+
 fn stamp(v: &serde_json::Value) -> Stamp {
     Stamp {
         hlc: v["hlc"].as_str().unwrap().parse().unwrap(),
@@ -364,16 +544,16 @@ async fn feed(c: &Cluster, i: usize) -> Vec<FeedEntry> {
 async fn every_region_converges_on_the_merge_through_a_partition_and_a_kill() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = Cluster::start(dir.path(), &topology()).await;
-    let writes = Arc::new(Mutex::new(Vec::new()));
+    let acked = Arc::new(Mutex::new(Acked::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let pauses: Vec<Arc<AtomicBool>> = (0..3).map(|_| Arc::new(AtomicBool::new(false))).collect();
-    phase("a writer in every region on 6 shared keys");
+    phase("a writer in every region: 6 shared LWW keys, 3 PN-counters, 2 OR-sets");
     let tasks: Vec<_> = (0..REGIONS.len())
         .map(|i| {
             tokio::spawn(writer(
                 i,
                 c.client(i),
-                writes.clone(),
+                acked.clone(),
                 stop.clone(),
                 pauses[i].clone(),
             ))
@@ -382,23 +562,20 @@ async fn every_region_converges_on_the_merge_through_a_partition_and_a_kill() {
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     phase("r3 cut off from both others for 10 s (it keeps accepting writes)");
-    let before = writes
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|w| w.version.stamp.region == "r3")
-        .count();
+    let from_r3 = || {
+        let a = acked.lock().unwrap();
+        a.lww
+            .iter()
+            .filter(|w| w.version.stamp.region == "r3")
+            .count()
+    };
+    let before = from_r3();
     c.mesh.isolate("r3", true);
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let during = writes
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|w| w.version.stamp.region == "r3")
-        .count();
+    let during = from_r3();
     c.mesh.isolate("r3", false);
     assert!(
-        during > before + 50,
+        during > before + 20,
         "r3 acknowledged writes while cut off: {before} -> {during}"
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -419,7 +596,8 @@ async fn every_region_converges_on_the_merge_through_a_partition_and_a_kill() {
 
     phase("every region applies every origin log");
     caught_up(&c, Duration::from_secs(60)).await;
-    let writes = writes.lock().unwrap().clone();
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    let writes = acked.lww;
     let states = states(&c).await;
     let mut total_conflicts = 0;
     for i in 0..REGIONS.len() {
@@ -441,6 +619,49 @@ async fn every_region_converges_on_the_merge_through_a_partition_and_a_kill() {
     assert!(
         total_conflicts > 0,
         "concurrent writers on 6 keys through a partition conflict"
+    );
+
+    phase("counters exact and sets as last written in every region");
+    let mut counters = BTreeMap::new();
+    let mut sets = BTreeMap::new();
+    for (i, region) in REGIONS.iter().enumerate() {
+        let mut values = BTreeMap::new();
+        for k in 0..3 {
+            let key = format!("c{k}");
+            let v = crdt_value(&c.client(i), "views", &key).await;
+            values.insert(key, i128::from(v["value"].as_i64().unwrap_or(0)));
+        }
+        counters.insert(region.to_string(), values);
+        let mut held = BTreeMap::new();
+        for k in 0..2 {
+            let key = format!("s{k}");
+            let v = crdt_value(&c.client(i), "tags", &key).await;
+            let elements = v["elements"]
+                .as_array()
+                .map(|a| a.iter().map(|e| e.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default();
+            held.insert(key, elements);
+        }
+        sets.insert(region.to_string(), held);
+    }
+    let off = check_counters(&acked.counters, &counters);
+    assert!(
+        off.is_empty(),
+        "{} counter ops: {off:#?}",
+        acked.counters.len()
+    );
+    let off = check_sets(&acked.sets, &sets);
+    assert!(off.is_empty(), "{} set ops: {off:#?}", acked.sets.len());
+    eprintln!(
+        "{} counter ops, {} set ops; counters {counters:?}",
+        acked.counters.len(),
+        acked.sets.len()
+    );
+    let crdt_feed = get_json(&c.client(0), "/v1/collections/views/conflicts").await;
+    assert_eq!(
+        crdt_feed["conflicts"],
+        serde_json::json!([]),
+        "a CRDT merge loses nothing"
     );
 
     phase("sync status: synchronized, conflicts counted");

@@ -35,6 +35,8 @@ pub struct ApiContext {
     pub slots: crate::cdc::SlotStore,
     /// The peer transport, None with a single region: its measured peer clocks.
     pub transport: Option<Arc<crate::transport::Transport>>,
+    /// One CRDT operation at a time per document (`multimaster/key_locks.rs`).
+    pub key_locks: crate::multimaster::KeyLocks,
 }
 
 impl ApiContext {

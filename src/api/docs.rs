@@ -457,6 +457,25 @@ pub async fn put_doc(
     .await
 }
 
+/// `POST /v1/collections/{c}/docs/{key}/ops`: an operation on a CRDT document.
+pub async fn post_op(
+    State(ctx): Ctx,
+    ext: Option<Extension<Scope>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let label = consistency_label(&ext, &headers);
+    observed(&ctx, "op", label, async {
+        let (collection, key) = doc_path(path)?;
+        let scope = Scope::of(ext, &ctx, &collection, &headers);
+        let opts = options(&ctx, &headers, &scope).await?;
+        let (body, _) = check_body(&ctx, body, &headers)?;
+        multi_master::op(&ctx, &scope, opts, &key, &body).await
+    })
+    .await
+}
+
 pub async fn delete_doc(
     State(ctx): Ctx,
     ext: Option<Extension<Scope>>,

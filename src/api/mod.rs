@@ -41,6 +41,10 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
         )
         .route("/v1/collections/{collection}/docs", get(docs::list_docs))
         .route(
+            "/v1/collections/{collection}/docs/{key}/ops",
+            axum::routing::post(docs::post_op),
+        )
+        .route(
             "/v1/collections/{collection}/conflicts",
             get(conflicts::list),
         )

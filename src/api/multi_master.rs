@@ -18,9 +18,33 @@ use super::docs::{
 use super::error::{ApiError, ErrorCode};
 use super::headers::{self, RequestOptions};
 use super::scope::Scope;
+use crate::config::CrdtKind;
 use crate::consistency::{self, Consistency, ReadRequest, Waits};
+use crate::merge::Stamp;
+use crate::multimaster::crdt::{self, State};
 use crate::multimaster::{Origin, Origins, read, write};
 use crate::store::{ApplyOutcome, Precondition};
+
+/// The CRDT kind of the collection, when it is a `conflict = "crdt"` one.
+fn crdt_kind(scope: &Scope) -> Option<CrdtKind> {
+    scope.resolved.placement.as_ref().and_then(|p| p.crdt)
+}
+
+fn ops_only(collection: &str, kind: CrdtKind) -> ApiError {
+    ApiError::bad(
+        ErrorCode::CrdtOpsOnly,
+        format!(
+            "collection {collection:?} holds {} CRDTs: change a document with POST \
+             /v1/collections/{collection}/docs/{{key}}/ops (e.g. {})",
+            kind.as_str(),
+            match kind {
+                CrdtKind::GCounter | CrdtKind::PnCounter => r#"{"op":"increment","by":1}"#,
+                CrdtKind::OrSet => r#"{"op":"add","elements":["x"]}"#,
+                CrdtKind::LwwRegister | CrdtKind::MvRegister => r#"{"op":"set","value":1}"#,
+            }
+        ),
+    )
+}
 
 /// The collection's origin logs if it is multi-master, None otherwise.
 pub(super) fn origins(ctx: &ApiContext, scope: &Scope) -> Result<Option<Origins>, ApiError> {
@@ -116,6 +140,23 @@ pub(super) async fn get(
     let mut token = opts.token.unwrap_or_default();
     origins.observe(&mut token);
     let store = origins.all[0].group.store();
+    if let Some(kind) = crdt_kind(scope) {
+        let state = merged_state(&origins, kind, key)?;
+        let Some(state) = state else {
+            let err = ApiError::NotFound {
+                message: format!("no document {key:?} in collection {:?}", origins.collection),
+            };
+            return Ok(finish(
+                ctx,
+                err.into_response(),
+                token,
+                None,
+                Some(staleness),
+            ));
+        };
+        let resp = (StatusCode::OK, axum::Json(state.to_json())).into_response();
+        return Ok(finish(ctx, resp, token, None, Some(staleness)));
+    }
     let merged = read::get(store, &origins.group_ids(), &origins.collection, key)?;
     let Some(m) = merged.filter(|m| m.exists()) else {
         let err = ApiError::NotFound {
@@ -152,6 +193,9 @@ pub(super) async fn put(
     body: (Bytes, Option<String>),
 ) -> Result<Response, ApiError> {
     no_preconditions(headers, &origins.collection)?;
+    if let Some(kind) = crdt_kind(scope) {
+        return Err(ops_only(&origins.collection, kind));
+    }
     let own = own(ctx, &origins)?;
     let (value, content_type) = body;
     let size = value.len() as u64;
@@ -186,6 +230,9 @@ pub(super) async fn delete(
     key: &str,
 ) -> Result<Response, ApiError> {
     no_preconditions(headers, &origins.collection)?;
+    if let Some(kind) = crdt_kind(scope) {
+        return Err(ops_only(&origins.collection, kind));
+    }
     let own = own(ctx, &origins)?;
     let store = own.group.store();
     // A delete removes what this region sees; one of a document it never saw is a 404, not
@@ -210,6 +257,84 @@ pub(super) async fn delete(
             vv,
         } => {
             let resp = write_response(ctx, &own.group, &c, token, *version, StatusCode::OK);
+            Ok(with_vector(resp, vv))
+        }
+        other => Err(unexpected(other.clone())),
+    }
+}
+
+/// The merge of every origin's state of `key` as this region holds them; None if no origin
+/// has written it.
+fn merged_state(origins: &Origins, kind: CrdtKind, key: &str) -> Result<Option<State>, ApiError> {
+    let store = origins.all[0].group.store();
+    let heads = store.merge_heads(&origins.group_ids(), &origins.collection, key)?;
+    let mut out: Option<State> = None;
+    for h in heads {
+        let Some(bytes) = &h.value.value else {
+            continue;
+        };
+        let s = State::decode(kind, bytes).map_err(|e| ApiError::Internal {
+            message: format!("{}/{key} from {}: {e}", origins.collection, h.stamp.region),
+        })?;
+        match &mut out {
+            None => out = Some(s),
+            Some(m) => m.merge(&s),
+        }
+    }
+    Ok(out)
+}
+
+/// `POST /v1/collections/{c}/docs/{key}/ops` on a CRDT collection: the operation is applied
+/// as this region to its merged view and the result proposed as this origin's new head,
+/// one at a time per document (`multimaster/key_locks.rs`).
+pub(super) async fn op(
+    ctx: &ApiContext,
+    scope: &Scope,
+    opts: RequestOptions,
+    key: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let origins = origins(ctx, scope)?;
+    let (Some(origins), Some(kind)) = (origins, crdt_kind(scope)) else {
+        return Err(ApiError::bad(
+            ErrorCode::NotCrdt,
+            format!(
+                "collection {:?} is not a CRDT collection (tier = \"multi_master\", conflict = \
+                 \"crdt\"); write its documents with PUT",
+                scope.resolved.collection
+            ),
+        ));
+    };
+    let op = crdt::parse_op(kind, body)
+        .map_err(|e| ApiError::bad(ErrorCode::InvalidOp, e.to_string()))?;
+    let own = own(ctx, &origins)?;
+    let _one_at_a_time = ctx.key_locks.lock(&origins.collection, key).await;
+    let mut state = merged_state(&origins, kind, key)?.unwrap_or_else(|| State::empty(kind));
+    let stamp = Stamp {
+        hlc: ctx.clock.now(),
+        region: ctx.region.to_string(),
+    };
+    state
+        .apply(&op, stamp)
+        .map_err(|e| ApiError::bad(ErrorCode::InvalidOp, e.to_string()))?;
+    let encoded = state.encode().map_err(|e| ApiError::Internal {
+        message: e.to_string(),
+    })?;
+    let value = Some(Bytes::from(encoded));
+    let cmd = write::command(&origins, &ctx.region, key, value, None);
+    let started = Instant::now();
+    let c = own.group.propose(cmd).await?;
+    observe_write(ctx, scope, started);
+    let token = opts.token.unwrap_or_default();
+    match &c.outcome {
+        ApplyOutcome::Merged { version, vv, .. } => {
+            let mut resp = write_response(ctx, &own.group, &c, token, *version, StatusCode::OK);
+            let body = serde_json::json!({
+                "version": version,
+                "hlc": c.hlc.to_string(),
+                "result": state.to_json(),
+            });
+            *resp.body_mut() = axum::body::Body::from(body.to_string());
             Ok(with_vector(resp, vv))
         }
         other => Err(unexpected(other.clone())),

@@ -13,7 +13,7 @@ mod topology;
 pub use api::ApiTls;
 pub use auth::{AuthConfig, AuthMode, MIN_JWT_KEY_BYTES, Role, Secret, StaticToken, parse_sha256};
 pub use error::ConfigError;
-pub use placement::{AckMode, CollectionSpec, ConflictRule, Placement, Tier};
+pub use placement::{AckMode, CollectionSpec, ConflictRule, CrdtKind, Placement, Tier};
 pub use replicas::{MAX_HOPS, Replica, SLOT_PREFIX as REPLICA_SLOT_PREFIX};
 pub use settings::{DEFAULT_MAX_VALUE_BYTES, MAX_KEY_BYTES, NodeSettings};
 pub use sinks::{Sink, SinkKind};

@@ -33,6 +33,29 @@ pub enum ConflictRule {
     Custom,
 }
 
+/// The data type of a `conflict = "crdt"` collection: every document of it is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrdtKind {
+    GCounter,
+    PnCounter,
+    LwwRegister,
+    OrSet,
+    MvRegister,
+}
+
+impl CrdtKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrdtKind::GCounter => "g_counter",
+            CrdtKind::PnCounter => "pn_counter",
+            CrdtKind::LwwRegister => "lww_register",
+            CrdtKind::OrSet => "or_set",
+            CrdtKind::MvRegister => "mv_register",
+        }
+    }
+}
+
 impl ConflictRule {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,7 +94,7 @@ pub struct CollectionSpec {
     /// Multi-master only: how concurrent versions are resolved (default `lww`).
     pub conflict: Option<ConflictRule>,
     /// Multi-master with `conflict = "crdt"`: the data type.
-    pub crdt: Option<String>,
+    pub crdt: Option<CrdtKind>,
     /// Multi-master with `conflict = "custom"`: the resolver script.
     pub resolver: Option<String>,
 }
@@ -95,6 +118,9 @@ pub struct Placement {
     /// no two versions are ever concurrent).
     #[serde(default)]
     pub conflict: ConflictRule,
+    /// With `conflict = "crdt"`: the data type of every document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crdt: Option<CrdtKind>,
 }
 
 impl CollectionSpec {
@@ -178,7 +204,7 @@ impl CollectionSpec {
                 format!("tier {:?} needs {need}; {n} given", self.tier),
             ));
         }
-        let conflict = self.check_multi_master(field, &learners)?;
+        let (conflict, crdt) = self.check_multi_master(field, &learners)?;
         let (ack_default, min_default) = match self.tier {
             Tier::Critical => (AckMode::Sync, (n - 1) as u32),
             Tier::Standard => (AckMode::SemiSync, 1),
@@ -235,6 +261,7 @@ impl CollectionSpec {
             semi_sync_timeout_ms: self.semi_sync_timeout_ms.unwrap_or(2000),
             learners,
             conflict,
+            crdt,
         })
     }
 
@@ -244,7 +271,7 @@ impl CollectionSpec {
         &self,
         field: &str,
         learners: &[String],
-    ) -> Result<ConflictRule, ConfigError> {
+    ) -> Result<(ConflictRule, Option<CrdtKind>), ConfigError> {
         if self.tier != Tier::MultiMaster {
             for (name, set) in [
                 ("conflict", self.conflict.is_some()),
@@ -258,7 +285,7 @@ impl CollectionSpec {
                     ));
                 }
             }
-            return Ok(ConflictRule::Lww);
+            return Ok((ConflictRule::Lww, None));
         }
         if !learners.is_empty() {
             return Err(invalid(
@@ -307,11 +334,27 @@ impl CollectionSpec {
                         ));
                     }
                 }
-                Ok(rule)
+                Ok((rule, None))
             }
-            // The merge algebra and the resolver exist (`merge/`); their write paths do not
-            // yet: refused rather than accepted and silently resolved by LWW.
-            ConflictRule::Crdt | ConflictRule::Custom => Err(invalid(
+            ConflictRule::Crdt => {
+                if self.resolver.is_some() {
+                    return Err(invalid(
+                        format!("{field}.resolver"),
+                        "resolver needs conflict = \"custom\" (this collection is crdt)",
+                    ));
+                }
+                let kind = self.crdt.ok_or_else(|| {
+                    invalid(
+                        format!("{field}.crdt"),
+                        "conflict = \"crdt\" needs the data type: g_counter, pn_counter, \
+                         lww_register, or_set or mv_register",
+                    )
+                })?;
+                Ok((rule, Some(kind)))
+            }
+            // The resolver exists (`merge/resolver.rs`); its write path does not yet:
+            // refused rather than accepted and silently resolved by LWW.
+            ConflictRule::Custom => Err(invalid(
                 format!("{field}.conflict"),
                 format!(
                     "conflict = \"{}\" is not available in this build yet (README, Known \

@@ -25,6 +25,9 @@ pub struct Dot {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DotKernel<T> {
+    /// Serialized as a list of pairs: JSON map keys must be strings, and a dot is not.
+    #[serde(with = "pairs")]
+    #[serde(bound(serialize = "T: Serialize", deserialize = "T: Deserialize<'de>"))]
     pub entries: BTreeMap<Dot, T>,
     pub context: VersionVector,
 }
@@ -74,5 +77,28 @@ impl<T: Clone + PartialEq> DotKernel<T> {
 
     pub fn values(&self) -> impl Iterator<Item = &T> {
         self.entries.values()
+    }
+}
+
+/// A map with non-string keys as a list of `[key, value]` pairs.
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
     }
 }

@@ -8,14 +8,19 @@
 //! - `origins.rs`: a collection's origin logs as this region holds them;
 //! - `write.rs`: the command a write proposes (what this region had seen of each origin);
 //! - `read.rs`: a document and a listing merged from the heads;
+//! - `crdt.rs`: a `conflict = "crdt"` collection's documents (typed states) and their ops;
 //! - `feed.rs`: the conflict feed's JSON;
+//! - `key_locks.rs`: one CRDT operation at a time per document in a region;
 //! - `status.rs`: sync status per collection (lag and staleness per origin, conflicts in
 //!   the last hour) for `/v1/cluster` and the metrics.
 
+pub mod crdt;
 pub mod feed;
+pub mod key_locks;
 pub mod origins;
 pub mod read;
 pub mod status;
 pub mod write;
 
+pub use key_locks::KeyLocks;
 pub use origins::{Origin, Origins, OriginsError};

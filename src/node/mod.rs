@@ -176,6 +176,7 @@ impl Node {
             auth,
             slots: crate::cdc::SlotStore::new(slot_group),
             transport: transport.clone(),
+            key_locks: Default::default(),
         });
         tasks.spawn(api::cluster::report_readiness(ctx.clone()));
         let app = api::router(ctx);
@@ -440,10 +441,18 @@ struct Opened {
 /// Tells the store which origin logs make up each multi-master collection, before any of
 /// them replays, so every version applied is compared with the other origins' heads.
 fn register_origins(topology: &crate::config::Topology, store: &Store) {
-    for (collection, origins) in placement::origin_groups(topology) {
+    for p in &topology.collections {
+        if p.tier != crate::config::Tier::MultiMaster {
+            continue;
+        }
         store.register_origins(crate::store::OriginSet {
-            collection,
-            origins: origins.into_iter().map(|(r, g)| (r, g.0)).collect(),
+            collection: p.name.clone(),
+            origins: p
+                .regions
+                .iter()
+                .map(|r| (r.clone(), placement::origin_group_id(&p.name, r).0))
+                .collect(),
+            detect: p.conflict == crate::config::ConflictRule::Lww,
         });
     }
 }

@@ -27,6 +27,9 @@ use crate::wal::Entry;
 pub struct OriginSet {
     pub collection: String,
     pub origins: Vec<(String, u32)>,
+    /// Whether concurrent heads are conflicts to record (`lww`); a CRDT collection's heads
+    /// are states that merge, so nothing of them is ever lost.
+    pub detect: bool,
 }
 
 impl OriginSet {
@@ -122,7 +125,7 @@ pub(super) fn apply(
     docs.insert(k.as_slice(), doc.as_slice())
         .map_err(db("write document"))?;
     let stamped_vv = vv.clone();
-    if let Some(set) = origins {
+    if let Some(set) = origins.filter(|o| o.detect) {
         let mine = Head {
             stamp: Stamp {
                 hlc: entry.hlc,

@@ -363,6 +363,7 @@ fn merge_store(dir: &std::path::Path) -> Store {
     store.register_origins(OriginSet {
         collection: "carts".into(),
         origins: vec![("eu".into(), 10), ("us".into(), 20)],
+        detect: true,
     });
     store
 }

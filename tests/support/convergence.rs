@@ -5,7 +5,10 @@
 //!   name; `georep::merge::lww`), a delete leaving no document;
 //! - every version that lost to a concurrent one appears in the conflict feed as a loser of
 //!   its key: nothing overwritten silently;
-//! - a counter's value in every region is the exact sum of the acknowledged operations.
+//! - a counter's value in every region is the exact sum of the acknowledged operations;
+//! - an observed-remove set holds, in every region, exactly the elements whose last
+//!   acknowledged operation was an add (for histories where each element's adds and removes
+//!   come from one region in order, so that "last" is defined).
 //!
 //! Its own tests (`tests/convergence_checker.rs`) feed it known-bad histories.
 
@@ -47,6 +50,13 @@ pub enum Violation {
     },
     /// A version lost to a concurrent one and the feed does not say so.
     LostSilently { key: String, loser: Stamp },
+    /// A set holds an element it should not, or lacks one it should.
+    SetOff {
+        region: String,
+        key: String,
+        missing: Vec<String>,
+        extra: Vec<String>,
+    },
     /// A counter does not add up.
     CounterOff {
         region: String,
@@ -146,6 +156,63 @@ pub fn check_counters(
                     key: key.to_string(),
                     want: *want,
                     have: got,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// One acknowledged set operation: `add` true for an add, false for a remove.
+#[derive(Debug, Clone)]
+pub struct SetOp {
+    pub key: String,
+    pub element: String,
+    pub add: bool,
+}
+
+/// Checks observed-remove sets: `ops` in acknowledgement order per element (each element
+/// written from one region); `values` region -> key -> elements held.
+pub fn check_sets(
+    ops: &[SetOp],
+    values: &BTreeMap<String, BTreeMap<String, std::collections::BTreeSet<String>>>,
+) -> Vec<Violation> {
+    let mut want: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for op in ops {
+        let set = want.entry(&op.key).or_default();
+        if op.add {
+            set.insert(&op.element);
+        } else {
+            set.remove(op.element.as_str());
+        }
+    }
+    let mut out = Vec::new();
+    for (region, have) in values {
+        let mut keys: Vec<&str> = want.keys().copied().collect();
+        keys.extend(have.keys().map(String::as_str));
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            let empty_want = std::collections::BTreeSet::new();
+            let empty_have = std::collections::BTreeSet::new();
+            let w = want.get(key).unwrap_or(&empty_want);
+            let h = have.get(key).unwrap_or(&empty_have);
+            let missing: Vec<String> = w
+                .iter()
+                .filter(|e| !h.contains(**e))
+                .map(|e| e.to_string())
+                .collect();
+            let extra: Vec<String> = h
+                .iter()
+                .filter(|e| !w.contains(e.as_str()))
+                .cloned()
+                .collect();
+            if !missing.is_empty() || !extra.is_empty() {
+                out.push(Violation::SetOff {
+                    region: region.clone(),
+                    key: key.to_string(),
+                    missing,
+                    extra,
                 });
             }
         }
