@@ -675,3 +675,161 @@ async fn every_region_converges_on_the_merge_through_a_partition_and_a_kill() {
         "{metrics:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quorum_read_merges_regions_and_repairs_the_stale_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Cluster::start(dir.path(), &topology()).await;
+    let (r1, r2, r3) = (c.client(0), c.client(1), c.client(2));
+    let cut = |on: bool| {
+        for (a, b) in [("r1", "r3"), ("r3", "r1")] {
+            c.mesh.relay(a, b).unwrap().partition(on);
+        }
+    };
+
+    phase("r1 and r3 cannot reach each other; r2 reaches both");
+    cut(true);
+    let w = r1
+        .put("carts", "q-1", Bytes::from_static(b"fresh"), &[])
+        .await
+        .unwrap();
+    assert_eq!(w.status, 200);
+    let token = w.header("x-georep-session-token").unwrap().to_string();
+    // r2 has it once its session read returns; r3 cannot have it
+    let seen = r2
+        .get(
+            "carts",
+            "q-1",
+            &[
+                ("x-georep-consistency", "session"),
+                ("x-georep-session-token", &token),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(seen.status, 200, "{}", String::from_utf8_lossy(&seen.body));
+    let stale = r3
+        .get("carts", "q-1", &[("x-georep-consistency", "eventual")])
+        .await
+        .unwrap();
+    assert_eq!(stale.status, 404, "r3 is cut off from r1's log");
+
+    phase("a quorum read at r3 of all three regions answers the merge and repairs r3");
+    let q = r3
+        .request(
+            hyper::Method::GET,
+            "/v1/collections/carts/docs/q-1?quorum=2",
+            &[],
+            Bytes::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(q.status, 200, "{}", String::from_utf8_lossy(&q.body));
+    assert_eq!(&q.body[..], b"fresh");
+    assert_eq!(q.header("x-georep-origin"), Some("r1"));
+    assert_eq!(
+        q.header("x-georep-divergent"),
+        Some("r3"),
+        "r3 was behind r2"
+    );
+    let local = r3
+        .get("carts", "q-1", &[("x-georep-consistency", "eventual")])
+        .await
+        .unwrap();
+    assert_eq!(
+        local.status, 200,
+        "repaired: r3 serves it locally though still cut off"
+    );
+    assert_eq!(&local.body[..], b"fresh");
+    let again = r3
+        .request(
+            hyper::Method::GET,
+            "/v1/collections/carts/docs/q-1?quorum=2",
+            &[],
+            Bytes::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again.header("x-georep-divergent"),
+        Some(""),
+        "nothing left to repair"
+    );
+    let metric = support::metric_lines(&r3, "georep_quorum_repairs_total").await;
+    assert!(
+        metric
+            .iter()
+            .any(|l| l.contains("carts") && l.ends_with(" 1")),
+        "{metric:?}"
+    );
+
+    phase("a client cannot send a repair: only peers, over the peer transport");
+    let forged = r3
+        .request(
+            hyper::Method::POST,
+            "/v1/collections/carts/docs/q-1/heads",
+            &[("content-type", "application/json")],
+            Bytes::from_static(br#"{"region":"r1","heads":[]}"#),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status,
+        403,
+        "{}",
+        String::from_utf8_lossy(&forged.body)
+    );
+    let heads = get_json(&r3, "/v1/collections/carts/docs/q-1/heads").await;
+    assert_eq!(heads["region"], "r3");
+    assert_eq!(heads["heads"].as_array().unwrap().len(), 1, "{heads}");
+
+    phase("bad quorums are refused naming the parameter");
+    for (path, why) in [
+        ("/v1/collections/carts/docs/q-1?quorum=0", "quorum"),
+        ("/v1/collections/carts/docs/q-1?quorum=4", "quorum"),
+        ("/v1/collections/carts/docs/q-1?quorum=x", "quorum"),
+        ("/v1/collections/orders/docs/q-1?quorum=2", "multi-master"),
+    ] {
+        let r = r3
+            .request(hyper::Method::GET, path, &[], Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(r.status, 400, "{path}");
+        assert!(
+            String::from_utf8_lossy(&r.body).contains(why),
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+
+    phase("healed: r3 applies r1's log over the repaired version and ends where r1 is");
+    cut(false);
+    let w2 = r1
+        .put("carts", "q-1", Bytes::from_static(b"later"), &[])
+        .await
+        .unwrap();
+    let token = w2.header("x-georep-session-token").unwrap().to_string();
+    let r = r3
+        .get(
+            "carts",
+            "q-1",
+            &[
+                ("x-georep-consistency", "session"),
+                ("x-georep-session-token", &token),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        &r.body[..],
+        b"later",
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let feed = get_json(&r3, "/v1/collections/carts/conflicts").await;
+    assert_eq!(
+        feed["conflicts"],
+        serde_json::json!([]),
+        "one writer: no conflict"
+    );
+}

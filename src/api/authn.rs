@@ -17,6 +17,16 @@ use super::error::ApiError;
 use crate::auth::AuthError;
 
 pub async fn check(State(ctx): State<Arc<ApiContext>>, req: Request, next: Next) -> Response {
+    // A read repair is sent by a region, not a client: its peer certificate is the
+    // credential (mutual TLS), and the endpoint refuses anything else (`api/quorum.rs`).
+    if req
+        .extensions()
+        .get::<super::proxy::PeerRequest>()
+        .is_some()
+        && super::quorum::is_repair(req.method(), req.uri().path())
+    {
+        return next.run(req).await;
+    }
     let client = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -251,6 +251,15 @@ pub async fn get_doc(
         if let Some(origins) = multi_master::origins(&ctx, &scope)? {
             return multi_master::get(&ctx, &scope, origins, opts, &key, &uri, &headers).await;
         }
+        if super::quorum::quorum_param(&uri)?.is_some() {
+            return Err(ApiError::bad(
+                ErrorCode::InvalidQuery,
+                format!(
+                    "quorum reads are for multi-master collections; {collection:?} has one \
+                     leader: read it at consistency strong for the latest value"
+                ),
+            ));
+        }
         let staleness = match admit_read(&ctx, &opts, &scope).await {
             Ok(s) => s,
             Err(e) => {

@@ -17,3 +17,7 @@ pub const ORIGIN: HeaderName = HeaderName::from_static("x-georep-origin");
 pub const CONFLICTS: HeaderName = HeaderName::from_static("x-georep-conflicts");
 /// On multi-master writes: the version vector the write was given (`region=n,...`).
 pub const VERSION_VECTOR: HeaderName = HeaderName::from_static("x-georep-version-vector");
+/// On quorum reads: the regions read.
+pub const QUORUM: HeaderName = HeaderName::from_static("x-georep-quorum");
+/// On quorum reads: the regions found behind (and sent a read repair).
+pub const DIVERGENT: HeaderName = HeaderName::from_static("x-georep-divergent");

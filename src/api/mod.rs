@@ -16,6 +16,7 @@ pub mod headers;
 mod multi_master;
 mod placement;
 pub mod proxy;
+mod quorum;
 mod scope;
 mod slot_changes;
 mod slots;
@@ -40,6 +41,10 @@ pub fn router(ctx: Arc<ApiContext>) -> Router {
                 .delete(docs::delete_doc),
         )
         .route("/v1/collections/{collection}/docs", get(docs::list_docs))
+        .route(
+            "/v1/collections/{collection}/docs/{key}/heads",
+            get(quorum::get_heads).post(quorum::repair),
+        )
         .route(
             "/v1/collections/{collection}/docs/{key}/ops",
             axum::routing::post(docs::post_op),

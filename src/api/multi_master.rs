@@ -133,6 +133,25 @@ pub(super) async fn get(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    if let Some(q) = super::quorum::quorum_param(uri)? {
+        if opts.consistency == Some(Consistency::Strong) {
+            return Err(strong_refused(&origins.collection));
+        }
+        if let Some(kind) = crdt_kind(scope) {
+            return Err(ApiError::bad(
+                ErrorCode::InvalidQuery,
+                format!(
+                    "quorum reads are for last-writer-wins collections; {:?} holds {} CRDTs, \
+                     whose every region's value converges without repair",
+                    origins.collection,
+                    kind.as_str()
+                ),
+            ));
+        }
+        let mut token = opts.token.unwrap_or_default();
+        origins.observe(&mut token);
+        return super::quorum::read(ctx, scope, origins, token, key, &q, headers).await;
+    }
     let staleness = match admit(ctx, &opts, scope, &origins).await {
         Ok(s) => s,
         Err(e) => return read_elsewhere_or(ctx, scope, uri, headers, e).await,

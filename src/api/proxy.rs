@@ -37,6 +37,14 @@ pub const PROXIED_BY: HeaderName = HeaderName::from_static("x-georep-proxied-by"
 /// Set by the serving region on a request that came through a proxy: it is not sent on.
 pub const PROXIED_FROM: HeaderName = HeaderName::from_static("x-georep-proxied-from");
 
+/// Marks a request that arrived over the peer transport from `region` (mutual TLS: the
+/// region is its certificate's). A request extension, which no HTTP client can set, unlike
+/// a header: the peer-only endpoints (a read repair) check it.
+#[derive(Debug, Clone)]
+pub struct PeerRequest {
+    pub region: String,
+}
+
 /// Long enough for a write that waits for a quorum across the WAN and an ack policy.
 const PROXY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -76,7 +84,29 @@ pub async fn send(
     body: &[u8],
     timeout: Duration,
 ) -> Result<Response, CallError> {
-    let request = encode_request(&parts.method, &parts.uri, &parts.headers, body);
+    call(
+        ctx,
+        region,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        body,
+        timeout,
+    )
+    .await
+}
+
+/// As [`send`], for a request this region makes itself (a quorum read's, a repair).
+pub async fn call(
+    ctx: &ApiContext,
+    region: &str,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Response, CallError> {
+    let request = encode_request(method, uri, headers, body);
     let answer = ctx.caller.call_raw(region, &request, timeout).await?;
     decode_answer(&ctx.region, &answer).map_err(|reason| CallError::BadAnswer {
         region: region.to_string(),
@@ -303,6 +333,9 @@ async fn serve(router: &OnceLock<Router>, peer: &str, request: &[u8]) -> Result<
     }
     let req = req
         .header(PROXIED_FROM, peer)
+        .extension(PeerRequest {
+            region: peer.to_string(),
+        })
         .body(Body::from(Bytes::copy_from_slice(body)))
         .map_err(|e| RpcError::malformed("proxied request", e))?;
     let failed = |what: &str, e: &dyn std::fmt::Display| RpcError::Failed {

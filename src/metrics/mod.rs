@@ -36,6 +36,8 @@ pub struct Metrics {
     pub origin_staleness_seconds: GaugeVec,
     /// Multi-master: conflicts this region has recorded, per collection and rule.
     pub conflicts: IntGaugeVec,
+    /// Multi-master: regions a quorum read found behind and repaired, per collection.
+    pub quorum_repairs: IntCounterVec,
 }
 
 impl Metrics {
@@ -123,7 +125,16 @@ impl Metrics {
         )?;
         registry.register(Box::new(origin_staleness_seconds.clone()))?;
         registry.register(Box::new(conflicts.clone()))?;
+        let quorum_repairs = IntCounterVec::new(
+            Opts::new(
+                "georep_quorum_repairs_total",
+                "Multi-master quorum reads: regions found behind and sent a read repair",
+            ),
+            &["collection"],
+        )?;
+        registry.register(Box::new(quorum_repairs.clone()))?;
         Ok(Self {
+            quorum_repairs,
             origin_staleness_seconds,
             conflicts,
             registry,

@@ -11,6 +11,7 @@
 //! - `crdt.rs`: a `conflict = "crdt"` collection's documents (typed states) and their ops;
 //! - `feed.rs`: the conflict feed's JSON;
 //! - `key_locks.rs`: one CRDT operation at a time per document in a region;
+//! - `quorum.rs`: a quorum read's newest heads and the repairs it sends;
 //! - `status.rs`: sync status per collection (lag and staleness per origin, conflicts in
 //!   the last hour) for `/v1/cluster` and the metrics.
 
@@ -18,6 +19,7 @@ pub mod crdt;
 pub mod feed;
 pub mod key_locks;
 pub mod origins;
+pub mod quorum;
 pub mod read;
 pub mod status;
 pub mod write;

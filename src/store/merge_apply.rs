@@ -70,6 +70,11 @@ fn corrupt(what: String) -> impl Fn(crate::util::codec::DecodeError) -> StoreErr
     }
 }
 
+/// Decodes a stored multi-master document (as `Store::merge_heads_raw` gives it).
+pub fn decode_head(raw: &[u8]) -> Result<MergeHead, StoreError> {
+    head_of(raw, "a multi-master version")
+}
+
 /// Decodes a stored multi-master document into its head.
 pub(super) fn head_of(raw: &[u8], what: &str) -> Result<Head, StoreError> {
     let doc = Document::decode(raw).map_err(corrupt(what.to_string()))?;
@@ -106,7 +111,17 @@ pub(super) fn apply(
     let what = format!("document {}/{}", w.collection, w.key);
     let mut vv = w.seen;
     if let Some(prev) = docs.get(k.as_slice()).map_err(db("read document"))? {
-        vv.merge(&head_of(prev.value(), &what)?.vv);
+        let prev = head_of(prev.value(), &what)?;
+        if prev.value.version >= entry.index {
+            // A read repair installed this origin's later version already (`repair`): the
+            // one this entry makes is older, and the later one was made from it.
+            return Ok(ApplyOutcome::Merged {
+                version: entry.index,
+                deleted: w.value.is_none(),
+                vv: prev.vv,
+            });
+        }
+        vv.merge(&prev.vv);
     }
     vv.raise(&region, entry.index);
     let deleted = w.value.is_none();
@@ -196,4 +211,58 @@ fn detect(
         tracing::debug!(%collection, %key, "conflict recorded");
     }
     Ok(())
+}
+
+/// Installs `raw` (an origin's head of `collection/key` as another region applied it) when
+/// this region's head of that origin is older: a read repair. The bytes are what this
+/// region will make itself when it applies that entry (versions are made the same on every
+/// replica), so installing them early changes what reads see, never what the log makes; the
+/// older entries, applied later, leave it in place. Compared with the other origins like an
+/// applied version. Whether it was installed.
+pub(super) fn repair(
+    tx: &redb::WriteTransaction,
+    group: u32,
+    origins: Option<&OriginSet>,
+    collection: &str,
+    key: &str,
+    raw: &[u8],
+) -> Result<bool, StoreError> {
+    let what = format!("repair of {collection}/{key}");
+    let new = head_of(raw, &what)?;
+    if let Some(region) = origins.and_then(|o| o.region_of(group))
+        && new.stamp.region != region
+    {
+        return Err(StoreError::Corrupt {
+            what,
+            reason: format!(
+                "a version of {} offered as origin {region}'s",
+                new.stamp.region
+            ),
+        });
+    }
+    let k = doc_key(collection, key);
+    {
+        let name = docs_table(group);
+        let mut docs = tx
+            .open_table(TableDefinition::<&[u8], &[u8]>::new(&name))
+            .map_err(db("open docs table"))?;
+        if let Some(prev) = docs.get(k.as_slice()).map_err(db("read document"))?
+            && head_of(prev.value(), &what)?.value.version >= new.value.version
+        {
+            return Ok(false);
+        }
+        docs.insert(k.as_slice(), raw)
+            .map_err(db("write document"))?;
+    }
+    if let Some(set) = origins.filter(|o| o.detect) {
+        let at = Entry {
+            index: new.value.version,
+            term: 0,
+            hlc: new.stamp.hlc,
+            origin: std::sync::Arc::from(new.stamp.region.as_str()),
+            payload: Bytes::new(),
+        };
+        detect(tx, group, set, collection, key, &k, new, &at)?;
+    }
+    Ok(true)
 }

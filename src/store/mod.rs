@@ -30,7 +30,7 @@ pub use command::{Command, CommandKind, EncodedCommand, Precondition, encode_bat
 pub use conflicts::{ConflictRecord, ConflictSide};
 pub use document::Document;
 pub use error::StoreError;
-pub use merge_apply::{MergeHead, MergeValue, OriginSet};
+pub use merge_apply::{MergeHead, MergeValue, OriginSet, decode_head};
 pub use scan::{DocsPage, ScannedDoc};
 pub use snapshot::{SnapshotError, SnapshotHead};
 
@@ -127,6 +127,53 @@ impl Store {
         for (_, g) in &set.origins {
             map.insert(*g, set.clone());
         }
+    }
+
+    /// Read repair: installs another region's later head of `group`'s document (see
+    /// `merge_apply::repair`); whether it was newer than this region's.
+    pub fn repair_head(
+        &self,
+        group: u32,
+        collection: &str,
+        key: &str,
+        raw: &[u8],
+    ) -> Result<bool, StoreError> {
+        let origins = self
+            .origins
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&group)
+            .cloned();
+        let mut tx = self.db.begin_write().map_err(db("begin write"))?;
+        tx.set_durability(Durability::None)
+            .map_err(db("set durability"))?;
+        let installed = merge_apply::repair(&tx, group, origins.as_deref(), collection, key, raw)?;
+        tx.commit().map_err(db("commit"))?;
+        Ok(installed)
+    }
+
+    /// Every origin's raw head of `collection/key` (as stored, for a read repair elsewhere).
+    pub fn merge_heads_raw(
+        &self,
+        groups: &[u32],
+        collection: &str,
+        key: &str,
+    ) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
+        let tx = self.db.begin_read().map_err(db("begin read"))?;
+        let k = doc_key(collection, key);
+        let mut out = Vec::with_capacity(groups.len());
+        for g in groups {
+            let name = docs_table(*g);
+            let table = match tx.open_table(TableDefinition::<&[u8], &[u8]>::new(&name)) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => continue,
+                Err(e) => return Err(db("open docs table")(e)),
+            };
+            if let Some(v) = table.get(k.as_slice()).map_err(db("read document"))? {
+                out.push((*g, v.value().to_vec()));
+            }
+        }
+        Ok(out)
     }
 
     /// Every origin's head of `collection/key`, read in one transaction (one state).
