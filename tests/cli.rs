@@ -79,6 +79,20 @@ fn invalid_configs_exit_2_naming_the_field() {
         ),
         ("not toml", "cluster = \n".to_string(), "TOML parse error"),
         (
+            "a multi-master CRDT collection without its kind",
+            format!(
+                "cluster = \"x\"\n{REGIONS}[[collections]]\nname = \"v\"\ntier = \"multi_master\"\nregions = [\"a\",\"b\"]\nconflict = \"crdt\"\n"
+            ),
+            "collections[0].crdt",
+        ),
+        (
+            "a multi-master collection read at strong",
+            format!(
+                "cluster = \"x\"\n{REGIONS}[[collections]]\nname = \"v\"\ntier = \"multi_master\"\nregions = [\"a\",\"b\"]\nconsistency = \"strong\"\n"
+            ),
+            "collections[0].consistency",
+        ),
+        (
             "a chain of six filtered replicas",
             format!(
                 "cluster = \"x\"\n{REGIONS}{}",

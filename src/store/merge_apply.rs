@@ -266,3 +266,47 @@ pub(super) fn repair(
     }
     Ok(true)
 }
+
+/// After a snapshot of an origin log is installed (a region far behind): compares every
+/// document it brought with the other origins' heads, as applying its entries one by one
+/// would have, so conflicts among the versions it holds are recorded here too.
+pub(super) fn sweep(
+    tx: &redb::WriteTransaction,
+    group: u32,
+    origins: Option<&OriginSet>,
+) -> Result<(), StoreError> {
+    let Some(set) = origins.filter(|o| o.detect) else {
+        return Ok(());
+    };
+    let prefix = doc_key(&set.collection, "");
+    let mut heads = Vec::new();
+    {
+        let name = docs_table(group);
+        let docs = tx
+            .open_table(TableDefinition::<&[u8], &[u8]>::new(&name))
+            .map_err(db("open docs table"))?;
+        for item in docs
+            .range::<&[u8]>(prefix.as_slice()..)
+            .map_err(db("range"))?
+        {
+            let (k, v) = item.map_err(db("range"))?;
+            if !k.value().starts_with(&prefix) {
+                break;
+            }
+            let key = String::from_utf8_lossy(&k.value()[prefix.len()..]).into_owned();
+            let head = head_of(v.value(), &format!("document {}/{key}", set.collection))?;
+            heads.push((k.value().to_vec(), key, head));
+        }
+    }
+    for (k, key, head) in heads {
+        let at = Entry {
+            index: head.value.version,
+            term: 0,
+            hlc: head.stamp.hlc,
+            origin: std::sync::Arc::from(head.stamp.region.as_str()),
+            payload: Bytes::new(),
+        };
+        detect(tx, group, set, &set.collection, &key, &k, head, &at)?;
+    }
+    Ok(())
+}

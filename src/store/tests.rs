@@ -448,3 +448,32 @@ fn concurrent_versions_are_recorded_once_with_both_sides_and_a_seen_one_is_not()
         "start_after"
     );
 }
+
+#[test]
+fn a_snapshot_of_an_origin_is_compared_with_the_others_on_install() {
+    // us's log applied elsewhere and exported as a snapshot
+    let src_dir = tempfile::tempdir().unwrap();
+    let src = merge_store(src_dir.path());
+    src.apply_batch(
+        20,
+        &[&merge_entry(1, 200, "us", Some("from-us"), &[])],
+        false,
+    )
+    .unwrap();
+    let (_, snapshot) = src.export_snapshot(20).unwrap();
+    // here eu wrote concurrently; us's version arrives as that snapshot, not as entries
+    let dir = tempfile::tempdir().unwrap();
+    let store = merge_store(dir.path());
+    store
+        .apply_batch(
+            10,
+            &[&merge_entry(1, 100, "eu", Some("from-eu"), &[])],
+            false,
+        )
+        .unwrap();
+    store.install_snapshot(20, &snapshot).unwrap();
+    let feed = store.conflicts("carts", 0, 10).unwrap();
+    assert_eq!(feed.len(), 1, "{feed:?}");
+    assert_eq!(feed[0].winner.region, "us");
+    assert_eq!(feed[0].losers[0].region, "eu");
+}

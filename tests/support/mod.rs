@@ -123,21 +123,31 @@ pub fn topology(dir: &Path, regions: &[&str], extra: &str) -> (PathBuf, Vec<Sock
     let mut apis = Vec::new();
     // Hold every probe socket until all ports are chosen, so no two regions get the same one.
     let mut held = Vec::new();
+    let mut held_udp = Vec::new();
     let mut port = || {
         let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let p = l.local_addr().expect("bound").port();
         held.push(l);
         p
     };
+    // The peer port is QUIC, over UDP: a port free for TCP may be a UDP one in use (another
+    // test's relays hold many), so it is chosen among free UDP ports.
+    let mut udp_port = || {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
+        let p = s.local_addr().expect("bound").port();
+        held_udp.push(s);
+        p
+    };
     for r in regions {
         let api: SocketAddr = format!("127.0.0.1:{}", port()).parse().unwrap();
         text += &format!(
             "[[regions]]\nname = \"{r}\"\napi = \"{api}\"\npeer = \"127.0.0.1:{}\"\n",
-            port()
+            udp_port()
         );
         apis.push(api);
     }
     drop(held);
+    drop(held_udp);
     text += extra;
     let path = dir.join("topology.toml");
     std::fs::write(&path, text).unwrap();

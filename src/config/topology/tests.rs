@@ -132,6 +132,70 @@ fn placement_errors_name_the_field() {
 }
 
 #[test]
+fn multi_master_settings_are_checked_naming_the_field() {
+    let with = |c: &str| parse(&format!("{BASE}\n[[collections]]\nname = \"m\"\n{c}"));
+    let mm = "tier = \"multi_master\"\nregions = [\"a\",\"b\"]\n";
+    let t = with(mm).unwrap();
+    let p = t.collection("m").unwrap();
+    assert_eq!(p.tier, Tier::MultiMaster);
+    assert_eq!(p.conflict, crate::config::ConflictRule::Lww);
+    let t = with(&format!("{mm}conflict = \"crdt\"\ncrdt = \"or_set\"")).unwrap();
+    assert_eq!(
+        t.collection("m").unwrap().crdt,
+        Some(crate::config::CrdtKind::OrSet)
+    );
+    for (extra, field) in [
+        (
+            "tier = \"multi_master\"\nregions = [\"a\"]",
+            "collections[0].regions",
+        ),
+        (
+            &format!("{mm}learners = [\"c\"]") as &str,
+            "collections[0].learners",
+        ),
+        (
+            &format!("{mm}consistency = \"strong\""),
+            "collections[0].consistency",
+        ),
+        (
+            &format!("{mm}ack_mode = \"sync\""),
+            "collections[0].ack_mode",
+        ),
+        (&format!("{mm}conflict = \"crdt\""), "collections[0].crdt"),
+        (&format!("{mm}crdt = \"g_counter\""), "collections[0].crdt"),
+        (
+            &format!("{mm}conflict = \"custom\""),
+            "collections[0].conflict",
+        ),
+        (
+            "tier = \"critical\"\nregions = [\"a\",\"b\",\"c\"]\nconflict = \"lww\"",
+            "collections[0].conflict",
+        ),
+    ] {
+        let err = with(extra).unwrap_err();
+        assert_eq!(field_of(err), field, "{extra}");
+    }
+    assert!(
+        with(&format!("{mm}crdt = \"bogus\"")).is_err(),
+        "unknown CRDT kind"
+    );
+    // a node default of strong is not a multi-master default: session, with a warning
+    let t = parse(&format!(
+        "{BASE}\n[node]\ndefault_consistency = \"strong\"\n[[collections]]\nname = \"m\"\n{mm}"
+    ))
+    .unwrap();
+    assert_eq!(
+        t.collection("m").unwrap().consistency,
+        crate::consistency::Consistency::Session
+    );
+    assert!(
+        t.warnings.iter().any(|w| w.contains("STRONG")),
+        "{:?}",
+        t.warnings
+    );
+}
+
+#[test]
 fn links_archive_and_node_settings_are_checked() {
     let link = |l: &str| parse(&format!("{BASE}\n[[links]]\n{l}"));
     assert!(link("between = [\"a\",\"b\"]\nrtt_ms = 50").is_ok());
