@@ -77,6 +77,7 @@ fn store(dir: &std::path::Path, detect: bool) -> Store {
             collection: "carts".into(),
             origins: vec![("r1".into(), 10), ("r2".into(), 20), ("r3".into(), 30)],
             detect: true,
+            resolver: None,
         });
     }
     for (g, origin) in [(20, "r2"), (30, "r3")] {

@@ -833,3 +833,118 @@ async fn a_quorum_read_merges_regions_and_repairs_the_stale_one() {
         "one writer: no conflict"
     );
 }
+
+const UNION: &str = r#"
+// two carts merge into one holding the items of both
+fn resolve(a, b) {
+    let items = a.value.items;
+    for i in b.value.items {
+        if !(i in items) { items.push(i); }
+    }
+    #{ items: items }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_resolver_settles_concurrent_versions_alike_in_every_region() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("union.rhai"), UNION).unwrap();
+    std::fs::write(
+        dir.path().join("stuck.rhai"),
+        "fn resolve(a, b) { throw \"cannot merge these\"; }",
+    )
+    .unwrap();
+    let mut extra = String::from(FAST);
+    for (name, script) in [("bags", "union.rhai"), ("stuck", "stuck.rhai")] {
+        extra += &format!(
+            "[[collections]]\nname = \"{name}\"\ntier = \"multi_master\"\n\
+             regions = [\"r1\", \"r2\", \"r3\"]\nconflict = \"custom\"\nresolver = \"{script}\"\n"
+        );
+    }
+    let c = Cluster::start(dir.path(), &extra).await;
+    let (r1, r2) = (c.client(0), c.client(1));
+    let json = [("content-type", "application/json")];
+
+    phase("r1 cut off: r1 and r2 write the same documents concurrently");
+    c.mesh.isolate("r1", true);
+    for (client, items, n) in [(&r1, r#"["apple"]"#, 1), (&r2, r#"["bread","apple"]"#, 2)] {
+        let body = format!("{{\"items\":{items}}}");
+        let w = client
+            .put("bags", "b-1", Bytes::from(body), &json)
+            .await
+            .unwrap();
+        assert_eq!(w.status, 200, "{}", String::from_utf8_lossy(&w.body));
+        let w = client
+            .put("stuck", "s-1", Bytes::from(format!("{{\"n\":{n}}}")), &json)
+            .await
+            .unwrap();
+        assert_eq!(w.status, 200);
+    }
+    c.mesh.isolate("r1", false);
+
+    phase("every region reads the resolver's merge, and its feed says so");
+    let want = serde_json::json!({"items": ["apple", "bread"]});
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for i in 0..REGIONS.len() {
+        loop {
+            let r = c
+                .client(i)
+                .get("bags", "b-1", &[("x-georep-consistency", "eventual")])
+                .await
+                .unwrap();
+            if r.status == 200 && r.json() == Some(want.clone()) {
+                assert_eq!(r.header("x-georep-origin"), Some("resolver"));
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}: {:?}", REGIONS[i], r.json());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let feed = get_json(&c.client(i), "/v1/collections/bags/conflicts").await;
+        let entries = feed["conflicts"].as_array().unwrap();
+        assert!(
+            entries.iter().any(|e| e["rule"] == "custom"
+                && e["winner"]["region"] == "resolver"
+                && e["winner"]["value"] == want
+                && e["losers"].as_array().unwrap().len() == 2),
+            "{}: {feed}",
+            REGIONS[i]
+        );
+    }
+
+    phase("a failing resolver: the last writer stands, the reason is given, both sides kept");
+    for i in 0..REGIONS.len() {
+        let r = loop {
+            let r = c
+                .client(i)
+                .get("stuck", "s-1", &[("x-georep-consistency", "eventual")])
+                .await
+                .unwrap();
+            if r.header("x-georep-unresolved").is_some() {
+                break r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: never unresolved",
+                REGIONS[i]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(r.json(), Some(serde_json::json!({"n": 2})), "r2 wrote last");
+        assert!(
+            r.header("x-georep-unresolved")
+                .unwrap()
+                .contains("cannot merge these")
+        );
+        let feed = get_json(&c.client(i), "/v1/collections/stuck/conflicts").await;
+        let e = &feed["conflicts"][0];
+        assert_eq!(e["rule"], "custom");
+        assert!(
+            e["unresolved"]
+                .as_str()
+                .unwrap()
+                .contains("cannot merge these"),
+            "{feed}"
+        );
+        assert_eq!(e["losers"][0]["value"], serde_json::json!({"n": 1}));
+    }
+}

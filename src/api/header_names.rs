@@ -21,3 +21,6 @@ pub const VERSION_VECTOR: HeaderName = HeaderName::from_static("x-georep-version
 pub const QUORUM: HeaderName = HeaderName::from_static("x-georep-quorum");
 /// On quorum reads: the regions found behind (and sent a read repair).
 pub const DIVERGENT: HeaderName = HeaderName::from_static("x-georep-divergent");
+/// On `custom` multi-master reads whose resolver gave no answer: why (the last writer's
+/// version is served).
+pub const UNRESOLVED: HeaderName = HeaderName::from_static("x-georep-unresolved");

@@ -20,7 +20,7 @@ use super::headers::{self, RequestOptions};
 use super::scope::Scope;
 use crate::config::CrdtKind;
 use crate::consistency::{self, Consistency, ReadRequest, Waits};
-use crate::merge::Stamp;
+use crate::merge::{Resolution, Stamp};
 use crate::multimaster::crdt::{self, State};
 use crate::multimaster::{Origin, Origins, read, write};
 use crate::store::{ApplyOutcome, Precondition};
@@ -177,6 +177,31 @@ pub(super) async fn get(
         return Ok(finish(ctx, resp, token, None, Some(staleness)));
     }
     let merged = read::get(store, &origins.group_ids(), &origins.collection, key)?;
+    if let Some(m) = merged.as_ref().filter(|m| m.losers > 0)
+        && let Some(resolver) = ctx.topology.resolvers.get(&origins.collection)
+    {
+        let live: Vec<&crate::store::MergeHead> = m.live.iter().collect();
+        match crate::store::resolve_custom(&resolver, &live) {
+            Resolution::Resolved(v) => {
+                let mut resp = (StatusCode::OK, axum::Json(v)).into_response();
+                set_header(&mut resp, headers::ORIGIN, "resolver");
+                set_header(&mut resp, headers::CONFLICTS, m.losers);
+                return Ok(finish(ctx, resp, token, None, Some(staleness)));
+            }
+            Resolution::Unresolved { reason } => {
+                // the last writer's version stands; both sides are in the feed
+                let mut resp = lww_response(m.clone());
+                let reason: String = reason
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect();
+                set_header(&mut resp, headers::UNRESOLVED, reason);
+                let version = m.winner.value.version;
+                return Ok(finish(ctx, resp, token, Some(version), Some(staleness)));
+            }
+        }
+    }
     let Some(m) = merged.filter(|m| m.exists()) else {
         let err = ApiError::NotFound {
             message: format!("no document {key:?} in collection {:?}", origins.collection),
@@ -189,17 +214,32 @@ pub(super) async fn get(
             Some(staleness),
         ));
     };
+    let version = m.winner.value.version;
+    let resp = lww_response(m);
+    Ok(finish(ctx, resp, token, Some(version), Some(staleness)))
+}
+
+/// The answer of a read whose last writer's version stands (a delete: 404).
+fn lww_response(m: read::Merged) -> Response {
+    let losers = m.losers;
+    let region = m.winner.stamp.region.clone();
     let w = m.winner.value;
-    let mut resp = (StatusCode::OK, w.value.unwrap_or_default()).into_response();
+    let Some(value) = w.value else {
+        return ApiError::NotFound {
+            message: "the document's standing version is a delete".into(),
+        }
+        .into_response();
+    };
+    let mut resp = (StatusCode::OK, value).into_response();
     let ct = w
         .content_type
         .as_deref()
         .unwrap_or("application/octet-stream");
     set_header(&mut resp, header::CONTENT_TYPE, ct);
     set_header(&mut resp, header::ETAG, format!("\"{}\"", w.version));
-    set_header(&mut resp, headers::ORIGIN, &m.winner.stamp.region);
-    set_header(&mut resp, headers::CONFLICTS, m.losers);
-    Ok(finish(ctx, resp, token, Some(w.version), Some(staleness)))
+    set_header(&mut resp, headers::ORIGIN, &region);
+    set_header(&mut resp, headers::CONFLICTS, losers);
+    resp
 }
 
 pub(super) async fn put(

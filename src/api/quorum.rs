@@ -292,7 +292,20 @@ pub(super) async fn read(
     for (_, raw) in p.newest.values() {
         heads.push(decode_head(raw)?);
     }
-    let mut resp = match pick(&heads).filter(|m| m.winner.value.value.is_some()) {
+    let picked = pick(&heads);
+    let resolved = match (&picked, ctx.topology.resolvers.get(&origins.collection)) {
+        (Some(m), Some(resolver)) if m.conflict() => {
+            let live: Vec<&crate::store::MergeHead> = std::iter::once(m.winner)
+                .chain(m.losers.iter().copied())
+                .collect();
+            match crate::store::resolve_custom(&resolver, &live) {
+                crate::merge::Resolution::Resolved(v) => Some(v),
+                crate::merge::Resolution::Unresolved { .. } => None,
+            }
+        }
+        _ => None,
+    };
+    let mut resp = match picked.filter(|m| resolved.is_none() && m.winner.value.value.is_some()) {
         Some(m) => {
             let w = &m.winner.value;
             let mut resp = (StatusCode::OK, w.value.clone().unwrap_or_default()).into_response();
@@ -305,6 +318,11 @@ pub(super) async fn read(
             set_header(&mut resp, headers::ORIGIN, &m.winner.stamp.region);
             set_header(&mut resp, headers::CONFLICTS, m.losers.len());
             set_header(&mut resp, headers::VERSION, w.version);
+            resp
+        }
+        None if resolved.is_some() => {
+            let mut resp = (StatusCode::OK, axum::Json(resolved.expect("checked"))).into_response();
+            set_header(&mut resp, headers::ORIGIN, "resolver");
             resp
         }
         None => ApiError::NotFound {

@@ -6,6 +6,7 @@ mod error;
 pub mod names;
 mod placement;
 mod replicas;
+mod resolvers;
 mod settings;
 mod sinks;
 mod topology;
@@ -15,6 +16,7 @@ pub use auth::{AuthConfig, AuthMode, MIN_JWT_KEY_BYTES, Role, Secret, StaticToke
 pub use error::ConfigError;
 pub use placement::{AckMode, CollectionSpec, ConflictRule, CrdtKind, Placement, Tier};
 pub use replicas::{MAX_HOPS, Replica, SLOT_PREFIX as REPLICA_SLOT_PREFIX};
+pub use resolvers::Resolvers;
 pub use settings::{DEFAULT_MAX_VALUE_BYTES, MAX_KEY_BYTES, NodeSettings};
 pub use sinks::{Sink, SinkKind};
 pub use topology::{Archive, ArchiveKey, COLD_STORAGE_CLASSES, ColdTier, Link, Region, Topology};

@@ -121,6 +121,10 @@ pub struct Placement {
     /// With `conflict = "crdt"`: the data type of every document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crdt: Option<CrdtKind>,
+    /// With `conflict = "custom"`: the resolver script's path as the topology names it
+    /// (compiled at load into `Topology::resolvers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<String>,
 }
 
 impl CollectionSpec {
@@ -205,6 +209,9 @@ impl CollectionSpec {
             ));
         }
         let (conflict, crdt) = self.check_multi_master(field, &learners)?;
+        let resolver = (conflict == ConflictRule::Custom)
+            .then(|| self.resolver.clone())
+            .flatten();
         let (ack_default, min_default) = match self.tier {
             Tier::Critical => (AckMode::Sync, (n - 1) as u32),
             Tier::Standard => (AckMode::SemiSync, 1),
@@ -262,6 +269,7 @@ impl CollectionSpec {
             learners,
             conflict,
             crdt,
+            resolver,
         })
     }
 
@@ -352,16 +360,22 @@ impl CollectionSpec {
                 })?;
                 Ok((rule, Some(kind)))
             }
-            // The resolver exists (`merge/resolver.rs`); its write path does not yet:
-            // refused rather than accepted and silently resolved by LWW.
-            ConflictRule::Custom => Err(invalid(
-                format!("{field}.conflict"),
-                format!(
-                    "conflict = \"{}\" is not available in this build yet (README, Known \
-                     limits); use \"lww\"",
-                    rule.as_str()
-                ),
-            )),
+            ConflictRule::Custom => {
+                if self.crdt.is_some() {
+                    return Err(invalid(
+                        format!("{field}.crdt"),
+                        "crdt needs conflict = \"crdt\" (this collection is custom)",
+                    ));
+                }
+                if self.resolver.as_deref().is_none_or(str::is_empty) {
+                    return Err(invalid(
+                        format!("{field}.resolver"),
+                        "conflict = \"custom\" needs resolver = \"<path of a Rhai script \
+                         defining fn resolve(a, b)>\", relative to the topology",
+                    ));
+                }
+                Ok((rule, None))
+            }
         }
     }
 }

@@ -192,6 +192,8 @@ pub struct Topology {
     pub sinks: Vec<super::sinks::Sink>,
     /// Filtered replicas (`[[replicas]]`); each one's collection is also in `collections`.
     pub replicas: Vec<super::replicas::Replica>,
+    /// The compiled resolver of each `conflict = "custom"` collection.
+    pub resolvers: super::resolvers::Resolvers,
     /// Allowed but questionable settings, logged at start-up.
     pub warnings: Vec<String>,
 }
@@ -475,6 +477,7 @@ impl TopologyFile {
             }
             collections.push(p);
         }
+        let resolvers = super::resolvers::load(&collections, base)?;
         let auth = self.auth.validate(base)?;
         let api_tls = self.api.validate(base)?;
         let sinks = super::sinks::validate(self.sinks, base)?;
@@ -504,6 +507,7 @@ impl TopologyFile {
             api_tls,
             sinks,
             replicas,
+            resolvers,
             warnings,
         })
     }

@@ -142,6 +142,33 @@ impl Resolver {
         Ok(Dynamic::from_map(m))
     }
 
+    /// Resolves any number of concurrent versions: folded oldest first (by stamp), each
+    /// result standing as the newer side's against the next, so every region holding the
+    /// same versions gets the same answer. Unresolved as soon as one step is.
+    pub fn resolve_all(&self, versions: &[Versioned<serde_json::Value>]) -> Resolution {
+        let mut sorted: Vec<&Versioned<serde_json::Value>> = versions.iter().collect();
+        sorted.sort_by(|a, b| a.stamp.cmp(&b.stamp));
+        let Some((first, rest)) = sorted.split_first() else {
+            return Resolution::Unresolved {
+                reason: "no versions to resolve".into(),
+            };
+        };
+        let mut acc = (*first).clone();
+        for next in rest {
+            match self.resolve(&acc, next) {
+                Resolution::Resolved(v) => {
+                    acc = Versioned {
+                        stamp: next.stamp.clone(),
+                        vv: next.vv.clone(),
+                        value: v,
+                    };
+                }
+                unresolved => return unresolved,
+            }
+        }
+        Resolution::Resolved(acc.value)
+    }
+
     /// Resolves two concurrent versions, in either order.
     pub fn resolve(
         &self,

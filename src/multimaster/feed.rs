@@ -45,5 +45,6 @@ pub fn entry(r: &ConflictRecord) -> Value {
         "losers": r.losers.iter().map(side).collect::<Vec<_>>(),
         "detected_at": r.detected.to_string(),
         "detected_at_ms": r.detected.physical_ms(),
+        "unresolved": r.unresolved,
     })
 }

@@ -9,6 +9,8 @@ pub struct Merged {
     pub winner: MergeHead,
     /// Live versions the winner beat (the feed has them).
     pub losers: usize,
+    /// Every live version, the winner first (what a `custom` resolver is given).
+    pub live: Vec<MergeHead>,
 }
 
 impl Merged {
@@ -28,6 +30,10 @@ pub fn get(
     Ok(pick(&heads).map(|p| Merged {
         winner: p.winner.clone(),
         losers: p.losers.len(),
+        live: std::iter::once(p.winner)
+            .chain(p.losers.iter().copied())
+            .cloned()
+            .collect(),
     }))
 }
 

@@ -452,7 +452,8 @@ fn register_origins(topology: &crate::config::Topology, store: &Store) {
                 .iter()
                 .map(|r| (r.clone(), placement::origin_group_id(&p.name, r).0))
                 .collect(),
-            detect: p.conflict == crate::config::ConflictRule::Lww,
+            detect: p.conflict != crate::config::ConflictRule::Crdt,
+            resolver: topology.resolvers.get(&p.name),
         });
     }
 }

@@ -38,6 +38,9 @@ pub struct ConflictRecord {
     pub losers: Vec<ConflictSide>,
     /// The HLC of the version whose apply revealed the conflict.
     pub detected: Timestamp,
+    /// `custom`: why the resolver gave no answer (the last writer's version stands
+    /// meanwhile, both sides kept here).
+    pub unresolved: Option<String>,
 }
 
 fn feed_key(collection: &str, seq: u64) -> Vec<u8> {
@@ -227,6 +230,10 @@ fn encode(rec: &ConflictRecord) -> Vec<u8> {
     for l in &rec.losers {
         put_side(&mut out, l);
     }
+    if let Some(reason) = &rec.unresolved {
+        out.extend_from_slice(&(reason.len() as u32).to_le_bytes());
+        out.extend_from_slice(reason.as_bytes());
+    }
     out
 }
 
@@ -252,6 +259,17 @@ fn decode(bytes: &[u8]) -> Result<ConflictRecord, DecodeError> {
     for _ in 0..n {
         losers.push(side(&mut r)?);
     }
+    let unresolved = if r.remaining() == 0 {
+        None
+    } else {
+        let n = r.u32()? as usize;
+        let at = r.position();
+        let text = std::str::from_utf8(r.take(n)?).map_err(|_| DecodeError::Invalid {
+            offset: at,
+            what: "utf-8 reason",
+        })?;
+        Some(text.to_string())
+    };
     r.expect_end("trailing bytes after a conflict record")?;
     Ok(ConflictRecord {
         seq,
@@ -260,6 +278,7 @@ fn decode(bytes: &[u8]) -> Result<ConflictRecord, DecodeError> {
         winner,
         losers,
         detected,
+        unresolved,
     })
 }
 
@@ -288,11 +307,19 @@ mod tests {
                 packed: 99,
                 node: 1,
             },
+            unresolved: None,
         };
         let bytes = encode(&rec);
         assert_eq!(decode(&bytes).unwrap(), rec);
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
+        let failed = ConflictRecord {
+            unresolved: Some("the resolver failed: boom".into()),
+            ..rec
+        };
+        let bytes = encode(&failed);
+        assert_eq!(decode(&bytes).unwrap(), failed);
+        assert!(decode(&bytes[..bytes.len() - 1]).is_err());
     }
 }

@@ -18,18 +18,42 @@ use super::conflicts::{self, ConflictRecord, ConflictSide};
 use super::document::Document;
 use super::error::{StoreError, db};
 use super::{ApplyOutcome, doc_key, docs_table};
-use crate::merge::{Envelope, Stamp, VersionVector, Versioned, pick};
+use crate::merge::{Envelope, Resolution, Stamp, VersionVector, Versioned, pick};
 use crate::wal::Entry;
 
 /// A multi-master collection's origin logs, `(region, group)`: registered by the node for
 /// each of them, so applying one can compare with the others.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct OriginSet {
     pub collection: String,
     pub origins: Vec<(String, u32)>,
-    /// Whether concurrent heads are conflicts to record (`lww`); a CRDT collection's heads
-    /// are states that merge, so nothing of them is ever lost.
+    /// Whether concurrent heads are conflicts to record (`lww`, `custom`); a CRDT
+    /// collection's heads are states that merge, so nothing of them is ever lost.
     pub detect: bool,
+    /// The `custom` rule's resolver: a conflict's winner is what it makes of the sides.
+    pub resolver: Option<std::sync::Arc<crate::merge::Resolver>>,
+}
+
+/// A head's value as a resolver sees it: JSON as JSON, other bytes as text, a delete null.
+pub fn json_of(h: &MergeHead) -> serde_json::Value {
+    match &h.value.value {
+        None => serde_json::Value::Null,
+        Some(b) => serde_json::from_slice(b)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b).into())),
+    }
+}
+
+/// What the `custom` rule makes of the live versions `live` (deterministic: sorted by stamp).
+pub fn resolve_custom(resolver: &crate::merge::Resolver, live: &[&MergeHead]) -> Resolution {
+    let sides: Vec<Versioned<serde_json::Value>> = live
+        .iter()
+        .map(|h| Versioned {
+            stamp: h.stamp.clone(),
+            vv: h.vv.clone(),
+            value: json_of(h),
+        })
+        .collect();
+    resolver.resolve_all(&sides)
 }
 
 impl OriginSet {
@@ -199,14 +223,36 @@ fn detect(
         value: h.value.value.clone(),
     };
     let id = p.id(collection, key);
-    let rec = ConflictRecord {
+    let mut rec = ConflictRecord {
         seq: 0,
         key: key.to_string(),
         rule: "lww".into(),
         winner: side(p.winner),
         losers: p.losers.iter().map(|l| side(l)).collect(),
         detected: entry.hlc,
+        unresolved: None,
     };
+    if let Some(resolver) = &set.resolver {
+        rec.rule = "custom".into();
+        let live: Vec<&Head> = std::iter::once(p.winner)
+            .chain(p.losers.iter().copied())
+            .collect();
+        match resolve_custom(resolver, &live) {
+            Resolution::Resolved(v) => {
+                // every side gave way to the resolver's value
+                rec.losers = live.iter().map(|h| side(h)).collect();
+                rec.losers
+                    .sort_by(|a, b| (a.hlc, &a.region).cmp(&(b.hlc, &b.region)));
+                rec.winner = ConflictSide {
+                    region: "resolver".into(),
+                    hlc: p.winner.stamp.hlc,
+                    content_type: Some("application/json".into()),
+                    value: Some(Bytes::from(v.to_string())),
+                };
+            }
+            Resolution::Unresolved { reason } => rec.unresolved = Some(reason),
+        }
+    }
     if conflicts::record(tx, collection, &id, rec)? {
         tracing::debug!(%collection, %key, "conflict recorded");
     }

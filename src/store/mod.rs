@@ -30,7 +30,7 @@ pub use command::{Command, CommandKind, EncodedCommand, Precondition, encode_bat
 pub use conflicts::{ConflictRecord, ConflictSide};
 pub use document::Document;
 pub use error::StoreError;
-pub use merge_apply::{MergeHead, MergeValue, OriginSet, decode_head};
+pub use merge_apply::{MergeHead, MergeValue, OriginSet, decode_head, json_of, resolve_custom};
 pub use scan::{DocsPage, ScannedDoc};
 pub use snapshot::{SnapshotError, SnapshotHead};
 

@@ -364,6 +364,7 @@ fn merge_store(dir: &std::path::Path) -> Store {
         collection: "carts".into(),
         origins: vec![("eu".into(), 10), ("us".into(), 20)],
         detect: true,
+        resolver: None,
     });
     store
 }
@@ -476,4 +477,61 @@ fn a_snapshot_of_an_origin_is_compared_with_the_others_on_install() {
     assert_eq!(feed.len(), 1, "{feed:?}");
     assert_eq!(feed[0].winner.region, "us");
     assert_eq!(feed[0].losers[0].region, "eu");
+}
+
+#[test]
+fn a_custom_rule_records_the_resolvers_answer_or_why_it_gave_none() {
+    let run = |script: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let resolver =
+            crate::merge::Resolver::compile(script, "t.rhai", crate::merge::Limits::default())
+                .unwrap();
+        store.register_origins(OriginSet {
+            collection: "carts".into(),
+            origins: vec![("eu".into(), 10), ("us".into(), 20)],
+            detect: true,
+            resolver: Some(Arc::new(resolver)),
+        });
+        store
+            .apply_batch(
+                10,
+                &[&merge_entry(1, 100, "eu", Some("{\"n\":2}"), &[])],
+                false,
+            )
+            .unwrap();
+        store
+            .apply_batch(
+                20,
+                &[&merge_entry(1, 200, "us", Some("{\"n\":5}"), &[])],
+                false,
+            )
+            .unwrap();
+        store.conflicts("carts", 0, 10).unwrap()
+    };
+    // both counts add up, whichever side is newer
+    let feed = run("fn resolve(a, b) { #{ n: a.value.n + b.value.n } }");
+    assert_eq!(feed.len(), 1);
+    assert_eq!(feed[0].rule, "custom");
+    assert_eq!(feed[0].winner.region, "resolver");
+    assert_eq!(feed[0].winner.value.as_deref(), Some(&b"{\"n\":7}"[..]));
+    assert_eq!(feed[0].losers.len(), 2, "both sides gave way");
+    assert_eq!(feed[0].unresolved, None);
+    // a failing script leaves it unresolved, both sides kept
+    let feed = run("fn resolve(a, b) { throw \"cannot merge carts\"; }");
+    assert_eq!(feed[0].rule, "custom");
+    assert_eq!(
+        feed[0].winner.region, "us",
+        "the last writer stands meanwhile"
+    );
+    assert_eq!(feed[0].losers.len(), 1);
+    assert!(
+        feed[0]
+            .unresolved
+            .as_deref()
+            .unwrap()
+            .contains("cannot merge carts"),
+        "{:?}",
+        feed[0].unresolved
+    );
 }

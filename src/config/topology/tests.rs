@@ -165,7 +165,11 @@ fn multi_master_settings_are_checked_naming_the_field() {
         (&format!("{mm}crdt = \"g_counter\""), "collections[0].crdt"),
         (
             &format!("{mm}conflict = \"custom\""),
-            "collections[0].conflict",
+            "collections[0].resolver",
+        ),
+        (
+            &format!("{mm}conflict = \"custom\"\nresolver = \"no-such.rhai\""),
+            "collections[0].resolver",
         ),
         (
             "tier = \"critical\"\nregions = [\"a\",\"b\",\"c\"]\nconflict = \"lww\"",
@@ -178,6 +182,30 @@ fn multi_master_settings_are_checked_naming_the_field() {
     assert!(
         with(&format!("{mm}crdt = \"bogus\"")).is_err(),
         "unknown CRDT kind"
+    );
+    // a resolver script is compiled at load: a bad one is named with its line
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.rhai"), "fn resolve(a, b) { b.value }").unwrap();
+    std::fs::write(
+        dir.path().join("bad.rhai"),
+        "fn resolve(a, b) {\n  a.value +\n",
+    )
+    .unwrap();
+    let custom = |script: &str| {
+        Topology::parse(
+            &format!(
+                "{BASE}\n[[collections]]\nname = \"m\"\n{mm}conflict = \"custom\"\nresolver = \"{script}\""
+            ),
+            Path::new("t.toml"),
+            dir.path(),
+        )
+    };
+    let t = custom("good.rhai").unwrap();
+    assert!(t.resolvers.get("m").is_some());
+    let err = custom("bad.rhai").unwrap_err().to_string();
+    assert!(
+        err.contains("collections[0].resolver") && err.contains("line"),
+        "{err}"
     );
     // a node default of strong is not a multi-master default: session, with a warning
     let t = parse(&format!(
