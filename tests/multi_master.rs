@@ -399,7 +399,7 @@ async fn writer(
             }
             _ => {
                 let key = format!("s{}", x % 2);
-                let remove = x % 3 == 0 && mine.iter().any(|(k, _)| *k == key);
+                let remove = x.is_multiple_of(3) && mine.iter().any(|(k, _)| *k == key);
                 let (element, add) = if remove {
                     let at = mine.iter().position(|(k, _)| *k == key).unwrap();
                     (mine.remove(at).1, false)

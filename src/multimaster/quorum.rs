@@ -13,12 +13,15 @@ pub struct Held {
     pub heads: BTreeMap<u32, (u64, Vec<u8>)>,
 }
 
+/// Heads to install: origin group -> stored bytes.
+pub type Heads = Vec<(u32, Vec<u8>)>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// Per origin group, the newest head any region read holds.
     pub newest: BTreeMap<u32, (u64, Vec<u8>)>,
     /// Regions behind on some origin, with the heads to install there, in the order read.
-    pub behind: Vec<(String, Vec<(u32, Vec<u8>)>)>,
+    pub behind: Vec<(String, Heads)>,
 }
 
 pub fn plan(held: &[Held]) -> Plan {
@@ -33,7 +36,7 @@ pub fn plan(held: &[Held]) -> Plan {
     let behind = held
         .iter()
         .filter_map(|h| {
-            let missing: Vec<(u32, Vec<u8>)> = newest
+            let missing: Heads = newest
                 .iter()
                 .filter(|(g, (v, _))| h.heads.get(g).is_none_or(|(hv, _)| hv < v))
                 .map(|(g, (_, raw))| (*g, raw.clone()))
