@@ -97,17 +97,7 @@ async fn writes_are_local_strong_is_refused_and_sessions_follow_their_writes() {
     let token = w.header("x-georep-session-token").unwrap().to_string();
 
     phase("read-your-writes in r3 through the token");
-    let r = r3
-        .get(
-            "carts",
-            "c-1",
-            &[
-                ("x-georep-consistency", "session"),
-                ("x-georep-session-token", &token),
-            ],
-        )
-        .await
-        .unwrap();
+    let r = support::session_get(&r3, "carts", "c-1", &token).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(&r.body[..], b"{\"items\":1}");
     assert_eq!(r.header("x-georep-origin"), Some("r1"));
@@ -156,17 +146,7 @@ async fn writes_are_local_strong_is_refused_and_sessions_follow_their_writes() {
         "the delete saw the write: {seen:?} vs {vv:?}"
     );
     let tok = del.header("x-georep-session-token").unwrap().to_string();
-    let gone = r1
-        .get(
-            "carts",
-            "c-1",
-            &[
-                ("x-georep-consistency", "session"),
-                ("x-georep-session-token", &tok),
-            ],
-        )
-        .await
-        .unwrap();
+    let gone = support::session_get(&r1, "carts", "c-1", &tok).await;
     assert_eq!(gone.status, 404, "the delete reached r1");
 
     phase("the feed: empty here, refused for a single-leader collection, bad ids named");
@@ -216,17 +196,7 @@ async fn writes_are_local_strong_is_refused_and_sessions_follow_their_writes() {
     )
     .await;
     assert_eq!(dec.status, 200);
-    let read = r3
-        .get(
-            "views",
-            "v-1",
-            &[
-                ("x-georep-consistency", "session"),
-                ("x-georep-session-token", &tok),
-            ],
-        )
-        .await
-        .unwrap();
+    let read = support::session_get(&r3, "views", "v-1", &tok).await;
     assert_eq!(
         read.json().unwrap(),
         serde_json::json!({"value": 3}),
@@ -696,23 +666,20 @@ async fn a_quorum_read_merges_regions_and_repairs_the_stale_one() {
     assert_eq!(w.status, 200);
     let token = w.header("x-georep-session-token").unwrap().to_string();
     // r2 has it once its session read returns; r3 cannot have it
-    let seen = r2
-        .get(
-            "carts",
-            "q-1",
-            &[
-                ("x-georep-consistency", "session"),
-                ("x-georep-session-token", &token),
-            ],
-        )
-        .await
-        .unwrap();
+    let seen = support::session_get(&r2, "carts", "q-1", &token).await;
     assert_eq!(seen.status, 200, "{}", String::from_utf8_lossy(&seen.body));
     let stale = r3
         .get("carts", "q-1", &[("x-georep-consistency", "eventual")])
         .await
         .unwrap();
     assert_eq!(stale.status, 404, "r3 is cut off from r1's log");
+    // a delete carrying the token waits for what the session saw: not a false 404
+    let del = r3
+        .delete("carts", "q-1", &[("x-georep-session-token", &token)])
+        .await
+        .unwrap();
+    assert_eq!(del.status, 503, "{}", String::from_utf8_lossy(&del.body));
+    assert_eq!(del.error_code().as_deref(), Some("session_not_caught_up"));
 
     phase("a quorum read at r3 of all three regions answers the merge and repairs r3");
     let q = r3
@@ -809,17 +776,7 @@ async fn a_quorum_read_merges_regions_and_repairs_the_stale_one() {
         .await
         .unwrap();
     let token = w2.header("x-georep-session-token").unwrap().to_string();
-    let r = r3
-        .get(
-            "carts",
-            "q-1",
-            &[
-                ("x-georep-consistency", "session"),
-                ("x-georep-session-token", &token),
-            ],
-        )
-        .await
-        .unwrap();
+    let r = support::session_get(&r3, "carts", "q-1", &token).await;
     assert_eq!(
         &r.body[..],
         b"later",

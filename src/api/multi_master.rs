@@ -64,6 +64,39 @@ fn own<'a>(ctx: &ApiContext, origins: &'a Origins) -> Result<&'a Origin, ApiErro
         })
 }
 
+fn not_found(collection: &str, key: &str) -> ApiError {
+    ApiError::NotFound {
+        message: format!("no document {key:?} in collection {collection:?}"),
+    }
+}
+
+/// Waits until this region has applied every origin as far as the session's token says,
+/// so a write that depends on what the session saw (a delete's existence check) sees it.
+async fn caught_up_with_session(
+    ctx: &ApiContext,
+    opts: &RequestOptions,
+    origins: &Origins,
+) -> Result<(), ApiError> {
+    let Some(token) = &opts.token else {
+        return Ok(());
+    };
+    let waits = Waits {
+        barrier: Duration::from_millis(ctx.settings().session_wait_ms.max(1000)),
+        session: Duration::from_millis(ctx.settings().session_wait_ms),
+    };
+    for o in &origins.all {
+        let req = ReadRequest {
+            level: Consistency::Session,
+            bound_ms: 0,
+            session: token.position(o.group.id()),
+        };
+        consistency::admit(req, o.group.as_ref(), || ctx.now_ms(), waits)
+            .await
+            .map_err(|r| ApiError::read_refused(&ctx.region, r))?;
+    }
+    Ok(())
+}
+
 fn strong_refused(collection: &str) -> ApiError {
     ApiError::bad(
         ErrorCode::StrongUnsupported,
@@ -162,9 +195,7 @@ pub(super) async fn get(
     if let Some(kind) = crdt_kind(scope) {
         let state = merged_state(&origins, kind, key)?;
         let Some(state) = state else {
-            let err = ApiError::NotFound {
-                message: format!("no document {key:?} in collection {:?}", origins.collection),
-            };
+            let err = not_found(&origins.collection, key);
             return Ok(finish(
                 ctx,
                 err.into_response(),
@@ -203,9 +234,7 @@ pub(super) async fn get(
         }
     }
     let Some(m) = merged.filter(|m| m.exists()) else {
-        let err = ApiError::NotFound {
-            message: format!("no document {key:?} in collection {:?}", origins.collection),
-        };
+        let err = not_found(&origins.collection, key);
         return Ok(finish(
             ctx,
             err.into_response(),
@@ -294,15 +323,15 @@ pub(super) async fn delete(
     }
     let own = own(ctx, &origins)?;
     let store = own.group.store();
-    // A delete removes what this region sees; one of a document it never saw is a 404, not
-    // a tombstone that would beat a concurrent write it knows nothing of.
+    // A delete removes what this region sees (with a token, at least what the session saw);
+    // one of a document it never saw is a 404, not a tombstone that would beat a concurrent
+    // write it knows nothing of.
+    caught_up_with_session(ctx, &opts, &origins).await?;
     let live = read::get(store, &origins.group_ids(), &origins.collection, key)?
         .is_some_and(|m| m.exists());
     let token = opts.token.unwrap_or_default();
     if !live {
-        let err = ApiError::NotFound {
-            message: format!("no document {key:?} in collection {:?}", origins.collection),
-        };
+        let err = not_found(&origins.collection, key);
         return Ok(finish(ctx, err.into_response(), token, None, None));
     }
     let cmd = write::command(&origins, &ctx.region, key, None, None);

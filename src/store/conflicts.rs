@@ -69,6 +69,22 @@ pub(super) fn record(
         return Ok(false);
     }
     let mut feed = tx.open_table(CONFLICTS).map_err(db("open conflicts"))?;
+    rec.seq = last_seq(&feed, collection)? + 1;
+    ids.insert(id.as_slice(), rec.seq)
+        .map_err(db("write conflict id"))?;
+    feed.insert(
+        feed_key(collection, rec.seq).as_slice(),
+        encode(&rec).as_slice(),
+    )
+    .map_err(db("write conflict"))?;
+    Ok(true)
+}
+
+/// The seq of `collection`'s newest record (0: none).
+fn last_seq(
+    feed: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    collection: &str,
+) -> Result<u64, StoreError> {
     let lower = feed_key(collection, 0);
     let upper = feed_key(collection, u64::MAX);
     let last = feed
@@ -78,15 +94,7 @@ pub(super) fn record(
         .transpose()
         .map_err(db("range conflicts"))?
         .map(|(k, _)| seq_of(k.value()));
-    rec.seq = last.unwrap_or(0) + 1;
-    ids.insert(id.as_slice(), rec.seq)
-        .map_err(db("write conflict id"))?;
-    feed.insert(
-        feed_key(collection, rec.seq).as_slice(),
-        encode(&rec).as_slice(),
-    )
-    .map_err(db("write conflict"))?;
-    Ok(true)
+    Ok(last.unwrap_or(0))
 }
 
 fn seq_of(k: &[u8]) -> u64 {
@@ -104,16 +112,7 @@ impl Store {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
             Err(e) => return Err(db("open conflicts")(e)),
         };
-        let lower = feed_key(collection, 0);
-        let upper = feed_key(collection, u64::MAX);
-        let last = feed
-            .range::<&[u8]>(lower.as_slice()..=upper.as_slice())
-            .map_err(db("range conflicts"))?
-            .next_back()
-            .transpose()
-            .map_err(db("range conflicts"))?
-            .map(|(k, _)| seq_of(k.value()));
-        Ok(last.unwrap_or(0))
+        last_seq(&feed, collection)
     }
 
     /// Conflicts of `collection` recorded here after `start_after` (a seq), oldest first.

@@ -138,12 +138,7 @@ impl Store {
         key: &str,
         raw: &[u8],
     ) -> Result<bool, StoreError> {
-        let origins = self
-            .origins
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&group)
-            .cloned();
+        let origins = self.origins_of(group);
         let mut tx = self.db.begin_write().map_err(db("begin write"))?;
         tx.set_durability(Durability::None)
             .map_err(db("set durability"))?;
@@ -183,22 +178,20 @@ impl Store {
         collection: &str,
         key: &str,
     ) -> Result<Vec<MergeHead>, StoreError> {
-        let tx = self.db.begin_read().map_err(db("begin read"))?;
-        let k = doc_key(collection, key);
         let what = format!("document {collection}/{key}");
-        let mut out = Vec::with_capacity(groups.len());
-        for g in groups {
-            let name = docs_table(*g);
-            let table = match tx.open_table(TableDefinition::<&[u8], &[u8]>::new(&name)) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => continue,
-                Err(e) => return Err(db("open docs table")(e)),
-            };
-            if let Some(v) = table.get(k.as_slice()).map_err(db("read document"))? {
-                out.push(merge_apply::head_of(v.value(), &what)?);
-            }
-        }
-        Ok(out)
+        self.merge_heads_raw(groups, collection, key)?
+            .iter()
+            .map(|(_, raw)| merge_apply::head_of(raw, &what))
+            .collect()
+    }
+
+    /// The origins registered for `group` (`register_origins`), if it is an origin log.
+    fn origins_of(&self, group: u32) -> Option<Arc<OriginSet>> {
+        self.origins
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&group)
+            .cloned()
     }
 
     /// The applied state of `group` as of the latest commit (durable or not).
@@ -243,12 +236,7 @@ impl Store {
                 .map_err(db("open docs table"))?;
             let mut membership = tx.open_table(MEMBERSHIP).map_err(db("open membership"))?;
             let mut changes = changes::Recorder::open(&tx, group)?;
-            let origins = self
-                .origins
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&group)
-                .cloned();
+            let origins = self.origins_of(group);
             let mut ctx = ApplyCtx {
                 tx: &tx,
                 group,

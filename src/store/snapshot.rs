@@ -130,12 +130,7 @@ impl Store {
                 }
             }
         }
-        let origins = self
-            .origins
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&group)
-            .cloned();
+        let origins = self.origins_of(group);
         super::merge_apply::sweep(&tx, group, origins.as_deref())?;
         tx.commit().map_err(db("commit snapshot"))?;
         Ok(parsed.head)
