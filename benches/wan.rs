@@ -20,25 +20,11 @@ use bytes::Bytes;
 use georep::client::Client;
 
 use support::cluster::{Cluster, FAST, REGIONS};
-
-const LINKS: [(usize, usize, u64); 3] = [(0, 1, 60), (0, 2, 90), (1, 2, 120)];
-
-fn rtt(a: usize, b: usize) -> u64 {
-    LINKS
-        .iter()
-        .find(|(x, y, _)| (*x == a && *y == b) || (*x == b && *y == a))
-        .map_or(0, |l| l.2)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
+use support::wan_links::{links_toml, quantile, rtt};
 
 /// (p50, p99) in ms.
 fn pcts(v: &mut [Duration]) -> (f64, f64) {
-    v.sort_unstable();
-    let at = |p: f64| ms(v[((v.len() as f64 * p) as usize).min(v.len() - 1)]);
-    (at(0.50), at(0.99))
+    (quantile(v, 0.50), quantile(v, 0.99))
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -53,13 +39,7 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     let dir = tempfile::tempdir().unwrap();
-    let mut extra = String::from(FAST);
-    for (a, b, rtt) in LINKS {
-        extra += &format!(
-            "[[links]]\nbetween = [\"{}\", \"{}\"]\nrtt_ms = {rtt}\n",
-            REGIONS[a], REGIONS[b]
-        );
-    }
+    let mut extra = String::from(FAST) + links_toml().as_str();
     extra += "[[collections]]\nname = \"strong\"\ntier = \"critical\"\nregions = [\"r1\", \"r2\", \"r3\"]\n\
               ack_mode = \"semi_sync\"\nmin_sync_replicas = 1\n\
               [[collections]]\nname = \"async\"\ntier = \"archival\"\nregions = [\"r1\"]\n\

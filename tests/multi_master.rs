@@ -152,25 +152,9 @@ async fn writes_are_local_strong_is_refused_and_sessions_follow_their_writes() {
     phase("the feed: empty here, refused for a single-leader collection, bad ids named");
     let feed = get_json(&r1, "/v1/collections/carts/conflicts").await;
     assert_eq!(feed["conflicts"], serde_json::json!([]));
-    let single = r1
-        .request(
-            hyper::Method::GET,
-            "/v1/collections/orders/conflicts",
-            &[],
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
+    let single = get_path(&r1, "/v1/collections/orders/conflicts").await;
     assert_eq!(single.status, 400);
-    let bad = r1
-        .request(
-            hyper::Method::GET,
-            "/v1/collections/carts/conflicts?start_after=x",
-            &[],
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
+    let bad = get_path(&r1, "/v1/collections/carts/conflicts?start_after=x").await;
     assert_eq!(bad.status, 400);
     assert!(String::from_utf8_lossy(&bad.body).contains("start_after"));
 
@@ -256,11 +240,15 @@ fn r2_client(c: &Cluster) -> Client {
     c.client(1)
 }
 
-async fn get_json(client: &Client, path: &str) -> serde_json::Value {
-    let r = client
+async fn get_path(client: &Client, path: &str) -> georep::client::Response {
+    client
         .request(hyper::Method::GET, path, &[], Bytes::new())
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+async fn get_json(client: &Client, path: &str) -> serde_json::Value {
+    let r = get_path(client, path).await;
     assert_eq!(
         r.status,
         200,
@@ -682,15 +670,7 @@ async fn a_quorum_read_merges_regions_and_repairs_the_stale_one() {
     assert_eq!(del.error_code().as_deref(), Some("session_not_caught_up"));
 
     phase("a quorum read at r3 of all three regions answers the merge and repairs r3");
-    let q = r3
-        .request(
-            hyper::Method::GET,
-            "/v1/collections/carts/docs/q-1?quorum=2",
-            &[],
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
+    let q = get_path(&r3, "/v1/collections/carts/docs/q-1?quorum=2").await;
     assert_eq!(q.status, 200, "{}", String::from_utf8_lossy(&q.body));
     assert_eq!(&q.body[..], b"fresh");
     assert_eq!(q.header("x-georep-origin"), Some("r1"));
@@ -708,15 +688,7 @@ async fn a_quorum_read_merges_regions_and_repairs_the_stale_one() {
         "repaired: r3 serves it locally though still cut off"
     );
     assert_eq!(&local.body[..], b"fresh");
-    let again = r3
-        .request(
-            hyper::Method::GET,
-            "/v1/collections/carts/docs/q-1?quorum=2",
-            &[],
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
+    let again = get_path(&r3, "/v1/collections/carts/docs/q-1?quorum=2").await;
     assert_eq!(
         again.header("x-georep-divergent"),
         Some(""),
@@ -757,10 +729,7 @@ async fn a_quorum_read_merges_regions_and_repairs_the_stale_one() {
         ("/v1/collections/carts/docs/q-1?quorum=x", "quorum"),
         ("/v1/collections/orders/docs/q-1?quorum=2", "multi-master"),
     ] {
-        let r = r3
-            .request(hyper::Method::GET, path, &[], Bytes::new())
-            .await
-            .unwrap();
+        let r = get_path(&r3, path).await;
         assert_eq!(r.status, 400, "{path}");
         assert!(
             String::from_utf8_lossy(&r.body).contains(why),

@@ -18,6 +18,7 @@ pub mod inproc;
 pub mod nats;
 pub mod tcp_proxy;
 pub mod tftpl;
+pub mod wan_links;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_georep");
 
