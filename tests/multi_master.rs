@@ -227,6 +227,79 @@ async fn writes_are_local_strong_is_refused_and_sessions_follow_their_writes() {
         serde_json::json!({"elements": ["a", {"b": 1}]})
     );
 
+    phase("online, a multi-master collection's defaults change; its tier and regions do not");
+    let place = |body: serde_json::Value| {
+        let r1 = r1.clone();
+        async move {
+            r1.request(
+                hyper::Method::PUT,
+                "/v1/admin/collections/carts",
+                &[],
+                Bytes::from(body.to_string()),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let changed = place(
+        serde_json::json!({"tier": "multi_master", "regions": ["r3", "r2", "r1"],
+        "consistency": "eventual", "max_staleness_ms": 1500}),
+    )
+    .await;
+    assert_eq!(
+        changed.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&changed.body)
+    );
+    let placed = &changed.json().unwrap()["placement"];
+    assert_eq!(placed["consistency"], "eventual");
+    assert_eq!(placed["regions"], serde_json::json!(["r1", "r2", "r3"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = get_json(&r3, "/v1/admin/collections").await;
+        let carts = listed["collections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "carts")
+            .cloned()
+            .unwrap();
+        if carts["consistency"] == "eventual" {
+            assert_eq!(carts["max_staleness_ms"], 1500);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "r3 never saw the change: {carts}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (body, code) in [
+        (
+            serde_json::json!({"tier": "critical", "regions": ["r1", "r2", "r3"]}),
+            "placement_change_unsupported",
+        ),
+        (
+            serde_json::json!({"tier": "multi_master", "regions": ["r1", "r2"]}),
+            "placement_change_unsupported",
+        ),
+        (
+            serde_json::json!({"tier": "multi_master", "regions": ["r1", "r2", "r3"],
+                "consistency": "strong"}),
+            "invalid_placement",
+        ),
+    ] {
+        let r = place(body.clone()).await;
+        assert_eq!(
+            r.status,
+            400,
+            "{body}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.error_code().as_deref(), Some(code), "{body}");
+    }
+
     phase("sync status in /v1/cluster");
     let cluster = get_json(&r3, "/v1/cluster").await;
     let mm = &cluster["multi_master"][0];

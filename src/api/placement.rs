@@ -74,13 +74,7 @@ async fn put_inner(
         .in_force(&collection)
         .expect("validated: placed");
     if current.tier == Tier::MultiMaster || target.tier == Tier::MultiMaster {
-        return Err(ApiError::bad(
-            ErrorCode::PlacementChangeUnsupported,
-            "moving a collection into or out of the multi_master tier is refused: a \
-             multi-master collection lives in one origin log per region, a single-leader one \
-             in one log, and merging the origins into one log (or splitting one) online is not \
-             built. Create a new collection and copy the documents",
-        ));
+        return multi_master_change(records, &collection, current, target).await;
     }
     if current.tier == Tier::Standard || target.tier == Tier::Standard {
         return Err(ApiError::bad(
@@ -113,6 +107,56 @@ async fn put_inner(
             "voters": members.voters,
             "learners": members.learners,
             "ack": members.ack,
+            "took_ms": changed.took.as_millis() as u64,
+        })),
+    )
+        .into_response())
+}
+
+/// A multi-master collection changes online only in what moves no data: its default
+/// consistency and staleness bound (its regions, conflict rule and tier stay).
+async fn multi_master_change(
+    records: &crate::placement::PlacementRecords,
+    collection: &str,
+    current: Placement,
+    mut target: Placement,
+) -> Result<Response, ApiError> {
+    let refuse = |why: &str| Err(ApiError::bad(ErrorCode::PlacementChangeUnsupported, why));
+    if current.tier != target.tier {
+        return refuse(
+            "moving a collection into or out of the multi_master tier is refused: a \
+             multi-master collection lives in one origin log per region, a single-leader one \
+             in one log, and merging the origins into one log (or splitting one) online is not \
+             built. Create a new collection and copy the documents",
+        );
+    }
+    let mut now = current.regions.clone();
+    let mut asked = target.regions.clone();
+    now.sort();
+    asked.sort();
+    if now != asked {
+        return refuse(
+            "changing the regions of a multi-master collection online is not built: each \
+             region writes an origin log that every other region opens at start. Change \
+             consistency or max_staleness_ms here; regions in the topology file",
+        );
+    }
+    // the regions' order and the conflict rule are the topology file's
+    target.regions = current.regions.clone();
+    target.conflict = current.conflict;
+    target.crdt = current.crdt;
+    target.resolver = current.resolver.clone();
+    let changed = change::run_settings(records, collection, current, &target)
+        .await
+        .map_err(change_error)?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(serde_json::json!({
+            "collection": collection,
+            "placement": target,
+            "previous": changed.previous,
+            "voters": changed.members.voters,
+            "learners": changed.members.learners,
             "took_ms": changed.took.as_millis() as u64,
         })),
     )

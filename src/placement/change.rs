@@ -98,6 +98,41 @@ pub async fn run(
     })
 }
 
+/// A change that moves no replica (a multi-master collection's default consistency or
+/// staleness bound): recorded in the catalog in one step, which every region reads on its
+/// next request.
+pub async fn run_settings(
+    records: &PlacementRecords,
+    collection: &str,
+    current: Placement,
+    target: &Placement,
+) -> Result<Changed, ChangeError> {
+    let started = Instant::now();
+    let (record, version) = records
+        .get_fresh(collection)
+        .await?
+        .map_or((None, None), |(r, v)| (Some(r), Some(v)));
+    let changes = record.as_ref().map_or(0, |r| r.changes);
+    let previous = record.map_or(current, |r| r.placement);
+    records
+        .put(
+            collection,
+            version,
+            &PlacementRecord {
+                placement: target.clone(),
+                changing_to: None,
+                changes: changes + 1,
+            },
+        )
+        .await?;
+    tracing::info!(%collection, consistency = ?target.consistency, "placement settings changed");
+    Ok(Changed {
+        previous,
+        members: placement_spec(target),
+        took: started.elapsed(),
+    })
+}
+
 /// Writes the ack policy through the group's log, retrying while leadership moves (a
 /// leader the change removed hands over): the same policy written twice is harmless.
 async fn set_ack(group: &LogGroup, ack: AckPolicy) -> Result<(), GroupError> {
