@@ -611,11 +611,32 @@ async fn every_region_converges_on_the_merge_through_a_partition_and_a_kill() {
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    phase("kill -9 r2, then restart it");
+    phase("kill -9 r2; kill -9 r1 and restart it while r2 is down; restart r2");
     pauses[1].store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(300)).await;
     c.kill9(1);
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // r1 restarts while r2 is down: it hears nothing from r2's origin logs and must still
+    // become ready and write (its readiness does not wait for other regions' origin logs)
+    pauses[0].store(true, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.kill9(0);
+    c.restart(0).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = get_path(&c.client(0), "/readyz").await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "r1 not ready with r2 down: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    pauses[0].store(false, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(2)).await;
     c.restart(1).await;
     c.wait_ready(Duration::from_secs(30)).await;
     pauses[1].store(false, Ordering::Relaxed);

@@ -206,6 +206,15 @@ pub fn not_ready_reasons(ctx: &ApiContext) -> Vec<String> {
         );
     }
     for g in ctx.groups.iter().filter(|g| g.is_member()) {
+        let spec = g.spec();
+        // Another region's origin log of a multi-master collection: its region being down
+        // stops nothing here (this region writes its own log and serves what has arrived;
+        // the staleness behind that origin shows in /v1/cluster and bounds its reads).
+        if crate::placement::is_origin_log(&spec.name)
+            && !spec.voters.contains(&ctx.region.to_string())
+        {
+            continue;
+        }
         if g.leader().is_none() {
             reasons.push(format!(
                 "group {} ({}) has no known leader (voters: {})",

@@ -18,8 +18,8 @@ mod records;
 mod resolve;
 
 pub use plan::{
-    collection_groups, default_spec, group_id_for, meta_spec, origin_group_id, origin_group_name,
-    origin_groups, origin_specs, placement_spec, plan,
+    collection_groups, default_spec, group_id_for, is_origin_log, meta_spec, origin_group_id,
+    origin_group_name, origin_groups, origin_specs, placement_spec, plan,
 };
 pub use records::{PlacementRecord, PlacementRecords};
 pub use resolve::{Resolved, Resolver};

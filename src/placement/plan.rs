@@ -50,6 +50,11 @@ pub fn origin_group_name(collection: &str, region: &str) -> String {
     format!("{collection}@{region}")
 }
 
+/// Whether a group named `name` is a multi-master origin log (`origin_group_name`).
+pub fn is_origin_log(name: &str) -> bool {
+    name.contains('@')
+}
+
 /// The origin logs of a multi-master placement, in its regions' order: one per region, that
 /// region its sole voter (so its writes commit on its own fsync) and the others learners.
 pub fn origin_specs(p: &Placement) -> Vec<GroupSpec> {
@@ -115,7 +120,7 @@ pub fn collection_groups(specs: &[GroupSpec]) -> HashMap<String, GroupId> {
     specs
         .iter()
         .filter(|s| s.id != GroupId::DEFAULT_DATA && s.id != GroupId::META)
-        .filter(|s| !s.name.contains('@'))
+        .filter(|s| !is_origin_log(&s.name))
         .map(|s| (s.name.clone(), s.id))
         .collect()
 }
