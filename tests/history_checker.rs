@@ -126,6 +126,20 @@ fn two_successful_compare_and_sets_from_one_version_are_rejected() {
 }
 
 #[test]
+fn a_refusal_owed_to_an_unseen_write_of_unknown_outcome_is_accepted() {
+    // x timed out but took effect (no read saw it: b overwrote it first); it is what moved
+    // the version away from 1 before the compare-and-set
+    let ops = vec![
+        op(1, w("a"), 0, 10, Outcome::Written(1)),
+        op(2, w("x"), 12, 0, Outcome::Unknown),
+        op(1, OpKind::Cas(1, "c".into()), 20, 30, Outcome::CasRefused),
+        op(3, w("b"), 40, 50, Outcome::Written(9)),
+        op(3, OpKind::Read, 60, 70, read("b", 9)),
+    ];
+    assert_eq!(check_linearizable(&ops), Ok(()));
+}
+
+#[test]
 fn a_refused_compare_and_set_that_should_have_matched_is_rejected() {
     let ops = vec![
         op(1, w("a"), 0, 10, Outcome::Written(1)),

@@ -226,6 +226,25 @@ async fn writes_are_local_strong_is_refused_and_sessions_follow_their_writes() {
         add.json().unwrap()["result"],
         serde_json::json!({"elements": ["a", {"b": 1}]})
     );
+    // a remove in another region carrying the token observes that add: it is gone
+    let tok = add.header("x-georep-session-token").unwrap().to_string();
+    let rm = r3
+        .request(
+            hyper::Method::POST,
+            "/v1/collections/tags/docs/t/ops",
+            &[
+                ("content-type", "application/json"),
+                ("x-georep-session-token", &tok),
+            ],
+            Bytes::from(serde_json::json!({"op": "remove", "elements": ["a"]}).to_string()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rm.status, 200, "{}", String::from_utf8_lossy(&rm.body));
+    assert_eq!(
+        rm.json().unwrap()["result"],
+        serde_json::json!({"elements": [{"b": 1}]})
+    );
 
     phase("online, a multi-master collection's defaults change; its tier and regions do not");
     let place = |body: serde_json::Value| {

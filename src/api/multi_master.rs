@@ -396,6 +396,9 @@ pub(super) async fn op(
     let op = crdt::parse_op(kind, body)
         .map_err(|e| ApiError::bad(ErrorCode::InvalidOp, e.to_string()))?;
     let own = own(ctx, &origins)?;
+    // an operation applies to what this region holds: with a token, at least what the
+    // session saw (a remove must observe the adds the session made elsewhere)
+    caught_up_with_session(ctx, &opts, &origins).await?;
     let _one_at_a_time = ctx.key_locks.lock(&origins.collection, key).await;
     let mut state = merged_state(&origins, kind, key)?.unwrap_or_else(|| State::empty(kind));
     let stamp = Stamp {

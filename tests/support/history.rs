@@ -203,10 +203,12 @@ pub fn check_linearizable(ops: &[Op]) -> Result<(), String> {
     }
     let mut bad = Vec::new();
     for (key, ops) in by_key {
-        // A write of unknown outcome whose value no read returned can always be linearized
-        // last (it never returns, so nothing follows it), where it changes no verdict: it
-        // is left out. Each one kept in flight multiplies the tester's search, and a run
-        // with many timeouts would otherwise take it minutes.
+        // A write of unknown outcome whose value no read returned can be linearized last
+        // (it never returns, so nothing follows it), where it changes no verdict, unless a
+        // refused compare-and-set that ended after it began may owe its refusal to it (the
+        // write took effect and changed the version, though no read saw its value): those
+        // are kept. The others are left out: each one kept in flight multiplies the tester's
+        // search, and a run with many timeouts would otherwise take it minutes.
         let observed: std::collections::HashSet<&str> = ops
             .iter()
             .filter_map(|o| match &o.outcome {
@@ -214,10 +216,17 @@ pub fn check_linearizable(ops: &[Op]) -> Result<(), String> {
                 _ => None,
             })
             .collect();
+        let refusals: Vec<Duration> = ops
+            .iter()
+            .filter(|o| o.outcome == Outcome::CasRefused)
+            .map(|o| o.completed)
+            .collect();
         let ops: Vec<&Op> = ops
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|o| {
                 o.outcome != Outcome::Unknown
+                    || refusals.iter().any(|done| *done > o.invoked)
                     || match &o.kind {
                         OpKind::Write(v) | OpKind::Cas(_, v) => observed.contains(v.as_str()),
                         _ => true,
