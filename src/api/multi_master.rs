@@ -249,7 +249,7 @@ pub(super) async fn get(
 }
 
 /// The answer of a read whose last writer's version stands (a delete: 404).
-fn lww_response(m: read::Merged) -> Response {
+pub(super) fn lww_response(m: read::Merged) -> Response {
     let losers = m.losers;
     let region = m.winner.stamp.region.clone();
     let w = m.winner.value;

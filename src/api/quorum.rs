@@ -307,17 +307,14 @@ pub(super) async fn read(
     };
     let mut resp = match picked.filter(|m| resolved.is_none() && m.winner.value.value.is_some()) {
         Some(m) => {
-            let w = &m.winner.value;
-            let mut resp = (StatusCode::OK, w.value.clone().unwrap_or_default()).into_response();
-            let ct = w
-                .content_type
-                .as_deref()
-                .unwrap_or("application/octet-stream");
-            set_header(&mut resp, header::CONTENT_TYPE, ct);
-            set_header(&mut resp, header::ETAG, format!("\"{}\"", w.version));
-            set_header(&mut resp, headers::ORIGIN, &m.winner.stamp.region);
-            set_header(&mut resp, headers::CONFLICTS, m.losers.len());
-            set_header(&mut resp, headers::VERSION, w.version);
+            let version = m.winner.value.version;
+            let merged = crate::multimaster::read::Merged {
+                winner: m.winner.clone(),
+                losers: m.losers.len(),
+                live: Vec::new(),
+            };
+            let mut resp = super::multi_master::lww_response(merged);
+            set_header(&mut resp, headers::VERSION, version);
             resp
         }
         None if resolved.is_some() => {

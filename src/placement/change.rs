@@ -45,6 +45,21 @@ impl From<CatalogError> for ChangeError {
     }
 }
 
+/// The placement in force as the meta group's leader has it (`current` if never changed),
+/// the record's version and how many changes it has seen.
+async fn recorded(
+    records: &PlacementRecords,
+    collection: &str,
+    current: Placement,
+) -> Result<(Placement, Option<u64>, u64), ChangeError> {
+    let (record, version) = records
+        .get_fresh(collection)
+        .await?
+        .map_or((None, None), |(r, v)| (Some(r), Some(v)));
+    let changes = record.as_ref().map_or(0, |r| r.changes);
+    Ok((record.map_or(current, |r| r.placement), version, changes))
+}
+
 /// Moves `group` (this replica leads it) to `target`. `current` is the placement in force as
 /// this region read it; the record read through the meta group's leader overrides it.
 pub async fn run(
@@ -55,12 +70,7 @@ pub async fn run(
     target: &Placement,
 ) -> Result<Changed, ChangeError> {
     let started = Instant::now();
-    let (record, version) = records
-        .get_fresh(collection)
-        .await?
-        .map_or((None, None), |(r, v)| (Some(r), Some(v)));
-    let changes = record.as_ref().map_or(0, |r| r.changes);
-    let previous = record.map_or(current, |r| r.placement);
+    let (previous, version, changes) = recorded(records, collection, current).await?;
     let version = records
         .put(
             collection,
@@ -108,12 +118,7 @@ pub async fn run_settings(
     target: &Placement,
 ) -> Result<Changed, ChangeError> {
     let started = Instant::now();
-    let (record, version) = records
-        .get_fresh(collection)
-        .await?
-        .map_or((None, None), |(r, v)| (Some(r), Some(v)));
-    let changes = record.as_ref().map_or(0, |r| r.changes);
-    let previous = record.map_or(current, |r| r.placement);
+    let (previous, version, changes) = recorded(records, collection, current).await?;
     records
         .put(
             collection,
